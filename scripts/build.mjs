@@ -1,0 +1,39 @@
+// Bundles every deployable entry point into one file under dist/ with esbuild.
+// express and @grpc/grpc-js stay external: OpenTelemetry's auto-instrumentation patches modules
+// through require hooks, which never see code that was bundled in.
+import { build } from 'esbuild';
+import { cpSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+
+const FUNCTIONS = readdirSync('functions', { withFileTypes: true })
+  .filter((entry) => entry.isDirectory() && existsSync(`functions/${entry.name}/index.ts`))
+  .map((entry) => entry.name);
+
+const entries = {
+  telemetry: 'shared/telemetry-bootstrap.ts',
+  setup: 'scripts/setup.ts',
+  start: 'scripts/start.ts',
+  source: 'source/index.ts',
+  gateway: 'gateway/index.ts',
+  tm: 'client/cli.ts',
+  bench: 'bench/bench.ts',
+  ...Object.fromEntries(FUNCTIONS.map((name) => [`functions/${name}`, `functions/${name}/index.ts`])),
+};
+
+const present = Object.fromEntries(Object.entries(entries).filter(([, file]) => existsSync(file)));
+
+rmSync('dist', { recursive: true, force: true });
+mkdirSync('dist', { recursive: true });
+await build({
+  entryPoints: present,
+  outdir: 'dist',
+  outExtension: { '.js': '.cjs' },
+  bundle: true,
+  platform: 'node',
+  target: 'node24',
+  format: 'cjs',
+  sourcemap: true,
+  external: ['express', '@grpc/grpc-js', 'bullmq'],
+  logLevel: 'warning',
+});
+cpSync('proto', 'dist/proto', { recursive: true });
+process.stdout.write(`built ${Object.keys(present).length} bundles into dist/\n`);

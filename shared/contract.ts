@@ -1,0 +1,209 @@
+// The flow contract: every stream, subject, consumer, event type and Redis key name of
+// DESIGN.md §4 lives here and nowhere else. Numbers that operators tune (retry delays, limits)
+// come from `loadFlowSettings`, which reads them from the environment with the design's defaults.
+
+export const STREAM_TASKS = 'TASKS';
+export const STREAM_EVENTS = 'EVENTS';
+
+export const SUBJECTS = {
+  ingest: 'tasks.ingest',
+  schedule: 'tasks.schedule',
+  workerHigh: 'tasks.worker.high',
+  workerMedium: 'tasks.worker.medium',
+  workerLow: 'tasks.worker.low',
+  results: 'tasks.results',
+  status: 'events.status',
+  audit: 'events.audit',
+  deadletter: 'events.deadletter',
+} as const;
+
+export type Subject = (typeof SUBJECTS)[keyof typeof SUBJECTS];
+
+export const STREAM_SUBJECTS: Record<string, readonly string[]> = {
+  [STREAM_TASKS]: ['tasks.>'],
+  [STREAM_EVENTS]: ['events.>'],
+};
+
+export const EVENT_TYPES = {
+  submitted: 'taskmanager.task.submitted',
+  accepted: 'taskmanager.task.accepted',
+  scheduled: 'taskmanager.task.scheduled',
+  finished: 'taskmanager.task.finished',
+  statusChanged: 'taskmanager.status.changed',
+  auditRecorded: 'taskmanager.audit.recorded',
+  deadlettered: 'taskmanager.task.deadlettered',
+} as const;
+
+export type EventType = (typeof EVENT_TYPES)[keyof typeof EVENT_TYPES];
+
+export type Priority = 'high' | 'medium' | 'low';
+export const PRIORITIES: readonly Priority[] = ['high', 'medium', 'low'];
+
+export function toWorkerSubject(priority: Priority): Subject {
+  if (priority === 'high') return SUBJECTS.workerHigh;
+  if (priority === 'low') return SUBJECTS.workerLow;
+  return SUBJECTS.workerMedium;
+}
+
+/** One durable pull consumer. nats-server 2.9 (Debian's) has no multi-filter consumers, so a
+ * stage that reads several subjects (the worker) has one consumer per subject, listed in
+ * priority order; the source fills a free slot from the first that has a message. */
+export type ConsumerSpec = {
+  readonly stream: string;
+  readonly durable: string;
+  readonly filterSubject: string;
+};
+
+function consumer(stream: string, durable: string, filterSubject: string): ConsumerSpec {
+  return { stream, durable, filterSubject };
+}
+
+export const CONSUMERS = {
+  ingest: [consumer(STREAM_TASKS, 'ingest', SUBJECTS.ingest)],
+  scheduler: [consumer(STREAM_TASKS, 'scheduler', SUBJECTS.schedule)],
+  worker: [
+    consumer(STREAM_TASKS, 'worker-high', SUBJECTS.workerHigh),
+    consumer(STREAM_TASKS, 'worker-medium', SUBJECTS.workerMedium),
+    consumer(STREAM_TASKS, 'worker-low', SUBJECTS.workerLow),
+  ],
+  'result-store': [consumer(STREAM_TASKS, 'result-store', SUBJECTS.results)],
+  notifier: [consumer(STREAM_EVENTS, 'notifier', SUBJECTS.status)],
+  audit: [consumer(STREAM_EVENTS, 'audit', SUBJECTS.audit)],
+  deadletter: [consumer(STREAM_EVENTS, 'deadletter', SUBJECTS.deadletter)],
+} as const satisfies Record<string, readonly ConsumerSpec[]>;
+
+export type ConsumedStage = keyof typeof CONSUMERS;
+export const ALL_CONSUMERS: readonly ConsumerSpec[] = Object.values(CONSUMERS).flat();
+
+/** Redis key names (DESIGN §4). Channels share the status key's name, as the design says. */
+export const KEYS = {
+  task: (id: string) => `task:${id}`,
+  status: (id: string) => `task_status:${id}`,
+  statusChannel: (id: string) => `task_status:${id}`,
+  history: (id: string) => `task_history:${id}`,
+  result: (id: string) => `task_result:${id}`,
+  idempotency: (key: string) => `idempotency:${key}`,
+  delayedQueue: 'delayed_tasks',
+  delayedLeases: 'delayed_tasks:leases',
+  delayedEvent: (id: string) => `delayed_task:${id}`,
+  cancelChannel: 'task_cancel',
+  auditEvents: 'audit_events',
+  deadLetter: 'dead_letter',
+  deadLetterSeen: (id: string) => `dead_letter_seen:${id}`,
+  processed: (stage: string, eventId: string) => `processed:${stage}:${eventId}`,
+} as const;
+
+/** What every task event carries in its CloudEvent `data`. */
+export type TaskEnvelope = {
+  taskId: string;
+  type: string;
+  /** JSON text exactly as submitted. */
+  payload: string;
+  priority: Priority;
+  metadata: Record<string, string>;
+  maxAttempts: number;
+  createdAtMs: number;
+  /** Run no earlier than this (0 = at once). */
+  notBeforeMs: number;
+  tenant: string;
+  enrichment?: Record<string, unknown>;
+};
+
+export type TaskStateName =
+  | 'QUEUED'
+  | 'VALIDATED'
+  | 'ENRICHED'
+  | 'SCHEDULED'
+  | 'RUNNING'
+  | 'RETRYING'
+  | 'SUCCEEDED'
+  | 'FAILED'
+  | 'CANCELLED'
+  | 'REJECTED';
+
+export const TERMINAL_STATES: ReadonlySet<TaskStateName> = new Set([
+  'SUCCEEDED',
+  'FAILED',
+  'CANCELLED',
+  'REJECTED',
+]);
+
+export function isTerminal(state: string): boolean {
+  return TERMINAL_STATES.has(state as TaskStateName);
+}
+
+export type StatusUpdate = {
+  taskId: string;
+  state: TaskStateName;
+  stage: string;
+  attempt: number;
+  message: string;
+  progress: number;
+  updatedAtMs: number;
+};
+
+/** A status as stored and streamed: the update plus its per-task sequence number. */
+export type StoredStatus = StatusUpdate & { seq: number };
+
+export type TaskOutcome = 'SUCCEEDED' | 'FAILED' | 'CANCELLED';
+
+/** data of `taskmanager.task.finished`. */
+export type FinishedData = {
+  task: TaskEnvelope;
+  state: TaskOutcome;
+  output: string;
+  error: string;
+  attempts: number;
+  startedAtMs: number;
+  finishedAtMs: number;
+};
+
+export type AuditData = {
+  taskId: string;
+  stage: string;
+  action: string;
+  attempt: number;
+  detail: string;
+  atMs: number;
+};
+
+export type DeadLetterData = {
+  taskId: string;
+  stage: string;
+  reason: string;
+  attempts: number;
+  lastError: string;
+  /** The event that could not be processed (its CloudEvent, as JSON). */
+  event: unknown;
+  atMs: number;
+};
+
+export const DEFAULT_MAX_ATTEMPTS = 5;
+export const MAX_DELAY_MS = 30 * 24 * 60 * 60 * 1000;
+
+export type FlowSettings = {
+  readonly retryDelaysMs: readonly number[];
+  readonly ackWaitMs: number;
+  readonly maxDeliver: number;
+  readonly maxAgeMs: number;
+  readonly maxMsgs: number;
+  readonly maxBytes: number;
+  readonly duplicateWindowMs: number;
+};
+
+export const DEFAULT_FLOW_SETTINGS: FlowSettings = Object.freeze({
+  retryDelaysMs: Object.freeze([1_000, 5_000, 15_000, 30_000, 60_000]),
+  ackWaitMs: 30_000,
+  maxDeliver: 5,
+  maxAgeMs: 24 * 60 * 60 * 1000,
+  maxMsgs: 1_000_000,
+  maxBytes: 512 * 1024 * 1024,
+  duplicateWindowMs: 2 * 60 * 1000,
+});
+
+/** The retry delay before delivery `attempt + 1`, after attempt `attempt` failed (1-based). */
+export function retryDelayMs(settings: FlowSettings, attempt: number): number {
+  const delays = settings.retryDelaysMs;
+  const index = Math.min(Math.max(attempt - 1, 0), delays.length - 1);
+  return delays[index] ?? 0;
+}

@@ -1,0 +1,185 @@
+// Redis connection and the Lua scripts for every write that must be atomic. Each script opens
+// with a header listing its KEYS, ARGV and return value.
+import { Redis, type Result } from 'ioredis';
+import { DependencyUnavailableError, describeError } from './errors';
+import type { Logger } from './logger';
+
+export type { Redis } from 'ioredis';
+
+export type RedisOptions = { url: string; name: string; logger: Logger };
+
+/**
+ * Commands fail fast while Redis is unreachable (no offline queue), so callers can answer
+ * UNAVAILABLE or let the source retry, instead of hanging; the client reconnects on its own.
+ */
+export async function connectRedis(options: RedisOptions): Promise<Redis> {
+  const redis = new Redis(options.url, {
+    connectionName: options.name,
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    retryStrategy: (times) => Math.min(50 * times, 1_000),
+  });
+  let lastError = '';
+  redis.on('error', (error: Error) => {
+    if (error.message !== lastError) options.logger.warn({ err: error.message }, 'redis connection error');
+    lastError = error.message;
+  });
+  redis.on('ready', () => {
+    lastError = '';
+  });
+  await connectWithRetry(redis, options);
+  defineScripts(redis);
+  return redis;
+}
+
+async function connectWithRetry(redis: Redis, options: RedisOptions): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      await redis.connect();
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) {
+        throw new DependencyUnavailableError(`redis at ${options.url} is unreachable: ${describeError(error)}`);
+      }
+      redis.disconnect();
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}
+
+/** A second connection in subscriber mode (ioredis cannot mix pub/sub and commands). */
+export function duplicateForSubscribe(redis: Redis): Redis {
+  const subscriber = redis.duplicate({ enableOfflineQueue: true, lazyConnect: false });
+  subscriber.on('error', () => undefined);
+  return subscriber;
+}
+
+export function toUnavailable(error: unknown, what: string): DependencyUnavailableError {
+  return new DependencyUnavailableError(`redis unavailable while ${what}: ${describeError(error)}`, { cause: error });
+}
+
+/**
+ * KEYS[1] status hash, KEYS[2] history list
+ * ARGV state, stage, attempt, message, progress, updatedAtMs, rankPhase, rankSub, channel
+ * Returns the new sequence number, or 0 when the update is not newer than the current status
+ * (older, duplicate, or the task is already terminal): status never moves backwards.
+ */
+export const APPLY_STATUS_LUA = `
+local cur = redis.call('HMGET', KEYS[1], 'seq', 'terminal', 'rank_phase', 'attempt', 'rank_sub', 'progress')
+if cur[2] == '1' then return 0 end
+local phase, attempt, sub, progress = tonumber(ARGV[7]), tonumber(ARGV[3]), tonumber(ARGV[8]), tonumber(ARGV[5])
+if cur[1] then
+  local cp, ca, cs, cpr = tonumber(cur[3]), tonumber(cur[4]), tonumber(cur[5]), tonumber(cur[6])
+  local newer = phase > cp
+    or (phase == cp and attempt > ca)
+    or (phase == cp and attempt == ca and sub > cs)
+    or (phase == cp and attempt == ca and sub == cs and progress > cpr)
+  if not newer then return 0 end
+end
+local seq = (tonumber(cur[1]) or 0) + 1
+local terminal = '0'
+if phase >= 9 then terminal = '1' end
+redis.call('HSET', KEYS[1], 'seq', seq, 'state', ARGV[1], 'stage', ARGV[2], 'attempt', attempt,
+  'message', ARGV[4], 'progress', progress, 'updated_at_ms', ARGV[6], 'rank_phase', phase,
+  'rank_sub', sub, 'terminal', terminal)
+local entry = cjson.encode({ seq = seq, state = ARGV[1], stage = ARGV[2], attempt = attempt,
+  message = ARGV[4], progress = progress, updatedAtMs = tonumber(ARGV[6]) })
+redis.call('RPUSH', KEYS[2], entry)
+redis.call('PUBLISH', ARGV[9], entry)
+return seq
+`;
+
+/**
+ * KEYS[1] idempotency key ('' slot allowed: pass the task key again when none), KEYS[2] task hash
+ * ARGV taskId, idempotencyTtlSeconds, useIdempotency ('1'|'0'), then field/value pairs
+ * Returns {taskId, created} where created is 1 for a new task, 0 for a known idempotency key.
+ */
+export const CREATE_TASK_LUA = `
+if ARGV[3] == '1' then
+  local existing = redis.call('GET', KEYS[1])
+  if existing then return { existing, 0 } end
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[2]))
+end
+local fields = {}
+for i = 4, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', KEYS[2], unpack(fields))
+return { ARGV[1], 1 }
+`;
+
+/**
+ * KEYS[1] result key
+ * ARGV resultJson, attempt, ttlSeconds
+ * Stores the result unless one from a later (or the same) attempt is already stored, so a late
+ * result from an attempt that was given up on never overwrites a newer outcome.
+ * Returns 1 when stored, 0 when an equal or newer result was already there.
+ */
+export const STORE_RESULT_LUA = `
+local current = redis.call('HGET', KEYS[1], 'attempt')
+if current and tonumber(current) >= tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], 'json', ARGV[1], 'attempt', ARGV[2])
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+return 1
+`;
+
+/**
+ * KEYS[1] dedupe marker, KEYS[2] list
+ * ARGV entry, cap (0 = uncapped), markerTtlSeconds
+ * Appends the entry once per marker (a redelivered event is absorbed) and trims the list to cap.
+ * Returns 1 when appended, 0 for a repeat.
+ */
+export const PUSH_ONCE_LUA = `
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', tonumber(ARGV[3])) then return 0 end
+redis.call('LPUSH', KEYS[2], ARGV[1])
+local cap = tonumber(ARGV[2])
+if cap > 0 then redis.call('LTRIM', KEYS[2], 0, cap - 1) end
+return 1
+`;
+
+/**
+ * KEYS[1] delayed sorted set (score = due time), KEYS[2] leases sorted set (score = lease end)
+ * ARGV nowMs, leaseMs, limit
+ * Claims due tasks and tasks whose lease expired (a promoter died mid-way), leasing each to the
+ * caller until now+lease. Returns the claimed task ids.
+ */
+export const CLAIM_DUE_LUA = `
+local now, lease, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local claimed = {}
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, limit)
+for _, id in ipairs(expired) do
+  redis.call('ZADD', KEYS[2], now + lease, id)
+  claimed[#claimed + 1] = id
+end
+if #claimed < limit then
+  local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, limit - #claimed)
+  for _, id in ipairs(due) do
+    redis.call('ZREM', KEYS[1], id)
+    redis.call('ZADD', KEYS[2], now + lease, id)
+    claimed[#claimed + 1] = id
+  end
+end
+return claimed
+`;
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    applyStatus(
+      statusKey: string,
+      historyKey: string,
+      ...args: (string | number)[]
+    ): Result<number, Context>;
+    createTask(idempotencyKey: string, taskKey: string, ...args: (string | number)[]): Result<[string, number], Context>;
+    storeResult(resultKey: string, json: string, attempt: number, ttlSeconds: number): Result<number, Context>;
+    pushOnce(marker: string, list: string, entry: string, cap: number, markerTtlSeconds: number): Result<number, Context>;
+    claimDue(queue: string, leases: string, nowMs: number, leaseMs: number, limit: number): Result<string[], Context>;
+  }
+}
+
+export function defineScripts(redis: Redis): void {
+  redis.defineCommand('applyStatus', { numberOfKeys: 2, lua: APPLY_STATUS_LUA });
+  redis.defineCommand('createTask', { numberOfKeys: 2, lua: CREATE_TASK_LUA });
+  redis.defineCommand('storeResult', { numberOfKeys: 1, lua: STORE_RESULT_LUA });
+  redis.defineCommand('pushOnce', { numberOfKeys: 2, lua: PUSH_ONCE_LUA });
+  redis.defineCommand('claimDue', { numberOfKeys: 2, lua: CLAIM_DUE_LUA });
+}

@@ -1,0 +1,161 @@
+// The CloudEvents function runtime, written once for every stage: express, binary and
+// structured mode, validation, error → status mapping (Knative data-plane semantics), health
+// endpoints, body size limit and drain on shutdown. A stage supplies only `handle`.
+import express, { type Request, type Response } from 'express';
+import type { Server } from 'node:http';
+import { once } from 'node:events';
+import { isTaskmanagerError, UnsupportedEventError, describeError } from '../errors';
+import type { WireEvent } from '../events';
+import type { Logger } from '../logger';
+import { extractTraceContext, SpanKind, withSpan, currentTraceId } from '../tracing';
+import { toIncomingEvent } from './http-message';
+
+export type HandlerContext = {
+  logger: Logger;
+  /** 1-based delivery attempt, from the source's `deliveryattempt` extension (1 when absent). */
+  attempt: number;
+  /** The last attempt the source will make (its MaxDeliver), when it says so. */
+  maxDeliver: number | undefined;
+};
+
+export type EventHandler = {
+  /** CloudEvent types this stage accepts; anything else gets 400. */
+  readonly acceptedTypes: readonly string[];
+  handle(event: WireEvent, ctx: HandlerContext): Promise<void>;
+};
+
+export type FunctionAppOptions = {
+  component: string;
+  handler: EventHandler;
+  logger: Logger;
+  bodyLimitBytes: number;
+  /** Extra readiness condition, e.g. dependencies connected. */
+  isReady?: () => boolean;
+};
+
+export type FunctionApp = {
+  app: express.Express;
+  listen(port: number, host?: string): Promise<Server>;
+  /** Stops taking events (readiness fails, new requests get 503), waits for in-flight ones. */
+  drain(timeoutMs: number): Promise<void>;
+  inFlight(): number;
+};
+
+function toPositiveInt(value: unknown): number | undefined {
+  const parsed = typeof value === 'string' ? Number(value) : typeof value === 'number' ? value : NaN;
+  return Number.isInteger(parsed) && parsed > 0 ? parsed : undefined;
+}
+
+export function toErrorResponse(error: unknown): { status: number; code: string; message: string } {
+  if (isTaskmanagerError(error)) return { status: error.httpStatus, code: error.code, message: error.message };
+  const status = (error as { status?: unknown }).status;
+  if (status === 413) return { status: 413, code: 'PAYLOAD_TOO_LARGE', message: describeError(error) };
+  return { status: 500, code: 'INTERNAL', message: describeError(error) };
+}
+
+export function createFunctionApp(options: FunctionAppOptions): FunctionApp {
+  const { handler, logger, component } = options;
+  const app = express();
+  app.disable('x-powered-by');
+  let draining = false;
+  let inFlight = 0;
+  let server: Server | undefined;
+  let idle: (() => void) | undefined;
+
+  app.get('/health/liveness', (_req, res) => {
+    res.status(200).json({ status: 'ok' });
+  });
+  app.get('/health/readiness', (_req, res) => {
+    const ready = !draining && (options.isReady?.() ?? true);
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', draining });
+  });
+
+  app.post(
+    '/',
+    (req, res, next) => {
+      if (draining) {
+        res.status(503).set('connection', 'close').json({ error: 'DRAINING', message: `${component} is shutting down` });
+        return;
+      }
+      next();
+    },
+    express.raw({ type: () => true, limit: options.bodyLimitBytes }),
+    async (req: Request, res: Response) => {
+      inFlight += 1;
+      try {
+        await deliver(req, res);
+      } finally {
+        inFlight -= 1;
+        if (inFlight === 0) idle?.();
+      }
+    },
+  );
+
+  async function deliver(req: Request, res: Response): Promise<void> {
+    let event: WireEvent;
+    try {
+      const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+      event = toIncomingEvent({ headers: req.headers, body });
+      if (!handler.acceptedTypes.includes(event.type)) {
+        throw new UnsupportedEventError(
+          `unsupported event type "${event.type}": ${component} accepts ${handler.acceptedTypes.join(', ')}`,
+        );
+      }
+    } catch (error) {
+      const response = toErrorResponse(error);
+      logger.warn({ status: response.status, reason: response.message }, 'refused event');
+      res.status(response.status).json({ error: response.code, message: response.message });
+      return;
+    }
+    const ctx: HandlerContext = {
+      attempt: toPositiveInt(event.deliveryattempt) ?? 1,
+      maxDeliver: toPositiveInt(event.maxdeliver),
+      logger: logger.child({ taskId: event.subject, eventId: event.id, eventType: event.type }),
+    };
+    try {
+      await withSpan(
+        `handle ${event.type}`,
+        SpanKind.CONSUMER,
+        { 'cloudevents.event_id': event.id, 'cloudevents.event_type': event.type, 'taskmanager.task_id': event.subject ?? '' },
+        async () => {
+          ctx.logger = ctx.logger.child({ traceId: currentTraceId() });
+          await handler.handle(event, ctx);
+        },
+        extractTraceContext(event),
+      );
+      res.status(204).end();
+    } catch (error) {
+      const response = toErrorResponse(error);
+      const level = response.status >= 500 ? 'error' : 'warn';
+      ctx.logger[level]({ status: response.status, err: response.message, attempt: ctx.attempt }, 'handler failed');
+      res.status(response.status).json({ error: response.code, message: response.message });
+    }
+  }
+
+  // Body parser errors (oversized, aborted) arrive here: answer with their status, not 500.
+  app.use((error: unknown, _req: Request, res: Response, _next: express.NextFunction) => {
+    const response = toErrorResponse(error);
+    res.status(response.status).json({ error: response.code, message: response.message });
+  });
+
+  return {
+    app,
+    async listen(port, host = '0.0.0.0') {
+      server = app.listen(port, host);
+      await once(server, 'listening');
+      return server;
+    },
+    async drain(timeoutMs) {
+      draining = true;
+      server?.close();
+      if (inFlight > 0) {
+        await Promise.race([
+          new Promise<void>((resolve) => (idle = resolve)),
+          new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref()),
+        ]);
+      }
+      server?.closeAllConnections();
+    },
+    inFlight: () => inFlight,
+  };
+}

@@ -1,0 +1,95 @@
+// Pure conversion of an HTTP request ({headers, body}) into a CloudEvent, for both content
+// modes. Written out rather than delegated to the SDK's HTTP.toEvent, which neither validates nor
+// handles Buffer bodies (it spreads their bytes into attributes) and matches content types
+// exactly; validation itself is the SDK's, via assertValidCloudEvent.
+import { UnsupportedEventError } from '../errors';
+import { assertValidCloudEvent, type WireEvent } from '../events';
+
+export type HttpMessage = {
+  headers: Readonly<Record<string, string | string[] | undefined>>;
+  body: Buffer;
+};
+
+const STRUCTURED = 'application/cloudevents+json';
+const BATCH = 'application/cloudevents-batch+json';
+
+/** `Application/JSON; charset=utf-8` → `application/json`. */
+export function toMediaType(contentType: string | undefined): string {
+  return (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+}
+
+function header(message: HttpMessage, name: string): string | undefined {
+  const value = message.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function decodeUtf8(body: Buffer): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(body);
+  } catch {
+    throw new UnsupportedEventError('request body is not valid UTF-8');
+  }
+}
+
+function parseJson(text: string, what: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new UnsupportedEventError(`${what} is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+export function isBinaryMode(message: HttpMessage): boolean {
+  return header(message, 'ce-specversion') !== undefined;
+}
+
+export function toIncomingEvent(message: HttpMessage): WireEvent {
+  const mediaType = toMediaType(header(message, 'content-type'));
+  if (isBinaryMode(message)) return fromBinary(message, mediaType);
+  if (mediaType === STRUCTURED) return fromStructured(message);
+  if (mediaType === BATCH) throw new UnsupportedEventError('batched CloudEvents are not supported by this function');
+  throw new UnsupportedEventError(
+    `no CloudEvent in request: expected ce-* headers (binary mode) or content-type ${STRUCTURED}, got "${mediaType || 'none'}"`,
+  );
+}
+
+function fromBinary(message: HttpMessage, mediaType: string): WireEvent {
+  const attributes: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(message.headers)) {
+    if (!name.startsWith('ce-') || value === undefined) continue;
+    attributes[name.slice(3)] = Array.isArray(value) ? value.join(',') : value;
+  }
+  if (message.body.length > 0) {
+    if (mediaType !== 'application/json') {
+      throw new UnsupportedEventError(`unsupported content-type "${mediaType || 'none'}": data must be application/json`);
+    }
+    attributes.datacontenttype = 'application/json';
+    attributes.data = parseJson(decodeUtf8(message.body), 'event data');
+  }
+  assertValidCloudEvent(attributes);
+  return attributes as WireEvent;
+}
+
+function fromStructured(message: HttpMessage): WireEvent {
+  const parsed = parseJson(decodeUtf8(message.body), 'structured CloudEvent');
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new UnsupportedEventError('structured CloudEvent must be a JSON object');
+  }
+  const attributes = parsed as Record<string, unknown>;
+  const dataType = toMediaType(typeof attributes.datacontenttype === 'string' ? attributes.datacontenttype : undefined);
+  if (dataType !== '' && dataType !== 'application/json') {
+    throw new UnsupportedEventError(`unsupported datacontenttype "${dataType}": data must be application/json`);
+  }
+  assertValidCloudEvent(attributes);
+  return attributes as WireEvent;
+}
+
+/** The headers of a binary-mode delivery of `event` (what the source sends). */
+export function toBinaryHeaders(event: WireEvent): Record<string, string> {
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  for (const [name, value] of Object.entries(event)) {
+    if (name === 'data' || name === 'data_base64' || name === 'datacontenttype' || value === undefined) continue;
+    headers[`ce-${name}`] = typeof value === 'string' ? value : JSON.stringify(value);
+  }
+  return headers;
+}

@@ -1,0 +1,97 @@
+// What every function's entry file calls: read the common config, connect NATS and Redis,
+// build the stage's handler from its deps, serve it, and drain on shutdown. The entry file
+// owns process concerns (signals, exit codes); this module only returns a `stop`.
+import { createEnvReader, readConnectionSettings, readFlowSettings, type Env, type EnvReader } from '../config';
+import type { FlowSettings } from '../contract';
+import { createLogger, type Logger } from '../logger';
+import { connectNats, createPublisher, type NatsConnection, type Publisher } from '../nats';
+import { connectRedis, type Redis } from '../redis';
+import { findFunction, type FunctionName } from '../topology';
+import { createFunctionApp, type EventHandler } from './function-app';
+import { flushTelemetry } from '../tracing';
+
+export type CommonDeps = {
+  logger: Logger;
+  flow: FlowSettings;
+  publisher: Publisher;
+  redis: Redis;
+  nats: NatsConnection;
+  now: () => number;
+};
+
+export type FunctionDefinition<C> = {
+  name: FunctionName;
+  /** Reads the stage's own settings (the reader collects problems; do not throw). */
+  readConfig: (reader: EnvReader) => C;
+  createHandler: (deps: CommonDeps, config: C) => EventHandler | Promise<EventHandler>;
+  /** Background work beside the HTTP handler (e.g. the delayed-task promoter); returns a stopper. */
+  startBackground?: (deps: CommonDeps, config: C) => () => Promise<void>;
+};
+
+export type RunningFunction = { port: number; stop(): Promise<void> };
+
+export async function startFunction<C>(definition: FunctionDefinition<C>, env: Env): Promise<RunningFunction> {
+  const reader = createEnvReader(env);
+  const spec = findFunction(definition.name);
+  const port = reader.int('PORT', spec.port, { min: 0, max: 65535 });
+  const connections = readConnectionSettings(reader);
+  const flow = readFlowSettings(reader);
+  const bodyLimitBytes = reader.int('TM_BODY_LIMIT_BYTES', 1024 * 1024, { min: 1024 });
+  const graceMs = reader.int('TM_SHUTDOWN_GRACE_MS', 25_000, { min: 0 });
+  const logLevel = reader.string('LOG_LEVEL', 'info');
+  const stageConfig = definition.readConfig(reader);
+  reader.finish();
+
+  const logger = createLogger(definition.name, logLevel);
+  const nats = await connectNats({ url: connections.natsUrl, name: definition.name, logger });
+  const redis = await connectRedis({ url: connections.redisUrl, name: definition.name, logger });
+  const deps: CommonDeps = { logger, flow, publisher: createPublisher(nats), redis, nats, now: Date.now };
+  const handler = await definition.createHandler(deps, stageConfig);
+  const app = createFunctionApp({
+    component: definition.name,
+    handler,
+    logger,
+    bodyLimitBytes,
+    isReady: () => !nats.isClosed() && redis.status === 'ready',
+  });
+  const server = await app.listen(port);
+  const address = server.address();
+  const boundPort = typeof address === 'object' && address ? address.port : port;
+  const stopBackground = definition.startBackground?.(deps, stageConfig);
+  logger.info({ port: boundPort }, `${definition.name} listening`);
+
+  return {
+    port: boundPort,
+    async stop() {
+      logger.info('draining');
+      await stopBackground?.();
+      await app.drain(graceMs);
+      await nats.drain().catch(() => undefined);
+      redis.disconnect();
+      logger.info('stopped');
+    },
+  };
+}
+
+/** The entry-file boilerplate: start, stop on SIGTERM/SIGINT, exit 0 when drained. */
+export function runFunctionMain<C>(definition: FunctionDefinition<C>): void {
+  startFunction(definition, process.env).then(
+    (running) => {
+      let stopping = false;
+      const stop = () => {
+        if (stopping) return;
+        stopping = true;
+        running.stop().then(
+          () => flushTelemetry().finally(() => process.exit(0)),
+          () => process.exit(1),
+        );
+      };
+      process.on('SIGTERM', stop);
+      process.on('SIGINT', stop);
+    },
+    (error: unknown) => {
+      process.stderr.write(`${definition.name} failed to start: ${(error as Error).message}\n`);
+      process.exit(1);
+    },
+  );
+}

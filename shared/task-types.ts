@@ -1,0 +1,91 @@
+// The task type registry shared by ingest (validates payloads against it) and the worker (has a
+// handler file per type). Adding a task type = one entry here + one handler file in
+// functions/worker/handlers/; a unit test checks that the two agree.
+import { Ajv, type ValidateFunction } from 'ajv';
+
+export type TaskTypeSpec = {
+  readonly type: string;
+  readonly description: string;
+  /** JSON Schema of the payload. */
+  readonly payloadSchema: Record<string, unknown>;
+  /** How long one attempt may run before the worker gives up (metadata.timeout_ms overrides). */
+  readonly defaultTimeoutMs: number;
+};
+
+export const TASK_TYPES: readonly TaskTypeSpec[] = [
+  { type: 'echo', description: 'returns the payload', payloadSchema: {}, defaultTimeoutMs: 10_000 },
+  {
+    type: 'sleep',
+    description: 'waits ms milliseconds, reporting progress',
+    payloadSchema: {
+      type: 'object',
+      required: ['ms'],
+      properties: { ms: { type: 'integer', minimum: 0, maximum: 3_600_000 } },
+      additionalProperties: false,
+    },
+    defaultTimeoutMs: 3_660_000,
+  },
+  {
+    type: 'hash',
+    description: 'returns the sha256 hex of data',
+    payloadSchema: {
+      type: 'object',
+      required: ['data'],
+      properties: { data: { type: 'string' } },
+      additionalProperties: false,
+    },
+    defaultTimeoutMs: 10_000,
+  },
+  {
+    type: 'fail',
+    description: 'always throws a retryable error',
+    payloadSchema: {
+      type: 'object',
+      properties: { message: { type: 'string' } },
+      additionalProperties: false,
+    },
+    defaultTimeoutMs: 10_000,
+  },
+  {
+    type: 'flaky',
+    description: 'throws on the first N attempts, then succeeds',
+    payloadSchema: {
+      type: 'object',
+      required: ['failures'],
+      properties: { failures: { type: 'integer', minimum: 0, maximum: 100 } },
+      additionalProperties: false,
+    },
+    defaultTimeoutMs: 10_000,
+  },
+];
+
+export function findTaskType(type: string): TaskTypeSpec | undefined {
+  return TASK_TYPES.find((spec) => spec.type === type);
+}
+
+export type PayloadCheck = { ok: true; value: unknown } | { ok: false; reason: string };
+
+export type PayloadValidator = (type: string, payloadJson: string) => PayloadCheck;
+
+/** Compiles every schema once; the returned function explains the first problems it finds. */
+export function createPayloadValidator(types: readonly TaskTypeSpec[] = TASK_TYPES): PayloadValidator {
+  const ajv = new Ajv({ allErrors: true, strict: false });
+  const compiled = new Map<string, ValidateFunction>(types.map((spec) => [spec.type, ajv.compile(spec.payloadSchema)]));
+  return (type, payloadJson) => {
+    const validate = compiled.get(type);
+    if (!validate) {
+      return { ok: false, reason: `unknown task type "${type}" (known: ${types.map((t) => t.type).join(', ')})` };
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(payloadJson);
+    } catch (error) {
+      return { ok: false, reason: `payload is not valid JSON: ${(error as Error).message}` };
+    }
+    if (!validate(value)) {
+      const problems = (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? 'is invalid'}`);
+      return { ok: false, reason: `payload does not match the schema of "${type}": ${problems.join('; ')}` };
+    }
+    return { ok: true, value };
+  };
+}

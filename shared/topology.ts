@@ -1,0 +1,59 @@
+// One definition of the deployed topology: every process, its port, what it consumes and how
+// it scales. The local runner builds its processes from this; the drift test compares
+// docker-compose.yml, k8s/, knative/ and func.yaml against it.
+import { CONSUMERS, type ConsumedStage, type ConsumerSpec } from './contract';
+
+export type FunctionName =
+  | 'ingest'
+  | 'enricher'
+  | 'scheduler'
+  | 'worker'
+  | 'result-store'
+  | 'notifier'
+  | 'audit'
+  | 'deadletter';
+
+export type FunctionSpec = {
+  readonly name: FunctionName;
+  /** HTTP port of the function (CloudEvents endpoint at POST /, health under /health/). */
+  readonly port: number;
+  /** Consumers its source reads, in priority order; empty for the enricher (plain HTTP). */
+  readonly consumers: readonly ConsumerSpec[];
+  /** Port of its source's /healthz and /metrics (0 when it has no source). */
+  readonly sourcePort: number;
+  /** Deliveries the source keeps in flight. */
+  readonly maxInFlight: number;
+  /** Knative autoscaling: 0 = scale to zero when idle. */
+  readonly minScale: number;
+  readonly maxScale: number;
+  readonly targetConcurrency: number;
+};
+
+function stage(
+  name: ConsumedStage,
+  port: number,
+  sourcePort: number,
+  scaling: { maxInFlight: number; minScale: number; maxScale: number; targetConcurrency: number },
+): FunctionSpec {
+  return { name, port, consumers: CONSUMERS[name], sourcePort, ...scaling };
+}
+
+export const GATEWAY_PORT = 50051;
+export const GATEWAY_HEALTH_PORT = 8080;
+
+export const FUNCTIONS: readonly FunctionSpec[] = [
+  { name: 'enricher', port: 8100, consumers: [], sourcePort: 0, maxInFlight: 0, minScale: 1, maxScale: 10, targetConcurrency: 100 },
+  stage('ingest', 8101, 9101, { maxInFlight: 64, minScale: 1, maxScale: 10, targetConcurrency: 64 }),
+  stage('scheduler', 8102, 9102, { maxInFlight: 64, minScale: 1, maxScale: 10, targetConcurrency: 64 }),
+  stage('worker', 8103, 9103, { maxInFlight: 16, minScale: 0, maxScale: 50, targetConcurrency: 16 }),
+  stage('result-store', 8104, 9104, { maxInFlight: 64, minScale: 1, maxScale: 10, targetConcurrency: 64 }),
+  stage('notifier', 8105, 9105, { maxInFlight: 128, minScale: 1, maxScale: 10, targetConcurrency: 128 }),
+  stage('audit', 8106, 9106, { maxInFlight: 64, minScale: 0, maxScale: 5, targetConcurrency: 64 }),
+  stage('deadletter', 8107, 9107, { maxInFlight: 16, minScale: 0, maxScale: 3, targetConcurrency: 16 }),
+];
+
+export function findFunction(name: string): FunctionSpec {
+  const spec = FUNCTIONS.find((candidate) => candidate.name === name);
+  if (!spec) throw new Error(`unknown function ${name}`);
+  return spec;
+}

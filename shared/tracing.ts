@@ -1,0 +1,67 @@
+// Trace context helpers over @opentelemetry/api only (the SDK starts in telemetry-bootstrap).
+// The W3C trace context rides in the CloudEvents distributed-tracing extension attributes
+// `traceparent`/`tracestate`, so one task is one trace across every asynchronous hop.
+import {
+  context,
+  propagation,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Attributes,
+  type Context,
+} from '@opentelemetry/api';
+
+export const tracer = trace.getTracer('taskmanager');
+
+type Carrier = { traceparent?: string; tracestate?: string };
+
+/** A copy of the event carrying the active trace context (unchanged when none is active). */
+export function injectTraceContext<T extends Carrier>(event: T): T {
+  const carrier: Record<string, string> = {};
+  propagation.inject(context.active(), carrier);
+  if (!carrier.traceparent) return event;
+  const traced: T = { ...event, traceparent: carrier.traceparent };
+  if (carrier.tracestate) traced.tracestate = carrier.tracestate;
+  return traced;
+}
+
+export function extractTraceContext(event: Carrier, base: Context = context.active()): Context {
+  const carrier: Record<string, string> = {};
+  if (typeof event.traceparent === 'string') carrier.traceparent = event.traceparent;
+  if (typeof event.tracestate === 'string') carrier.tracestate = event.tracestate;
+  return propagation.extract(base, carrier);
+}
+
+/** Runs `fn` in a new span (child of `parent`, or of the active context) and ends it. */
+export async function withSpan<T>(
+  name: string,
+  kind: SpanKind,
+  attributes: Attributes,
+  fn: () => Promise<T>,
+  parent: Context = context.active(),
+): Promise<T> {
+  const span = tracer.startSpan(name, { kind, attributes }, parent);
+  try {
+    return await context.with(trace.setSpan(parent, span), fn);
+  } catch (error) {
+    span.recordException(error as Error);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
+    throw error;
+  } finally {
+    span.end();
+  }
+}
+
+export function currentTraceId(): string | undefined {
+  return trace.getSpan(context.active())?.spanContext().traceId;
+}
+
+export { SpanKind };
+
+const FLUSH_HOOK = Symbol.for('taskmanager.telemetry.shutdown');
+
+/** Flushes and stops the SDK started by the bootstrap (a no-op when none was loaded). */
+export async function flushTelemetry(): Promise<void> {
+  const hook = (globalThis as Record<symbol, unknown>)[FLUSH_HOOK];
+  if (typeof hook === 'function') await (hook as () => Promise<void>)();
+}

@@ -1,0 +1,14 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['**/*.test.ts'],
+    exclude: ['node_modules/**', 'dist/**'],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    // Integration files start their own servers and process stacks; two cores, so keep the
+    // number of stacks running at once small.
+    maxWorkers: 2,
+    fileParallelism: true,
+  },
+});
