@@ -111,13 +111,14 @@ return { ARGV[1], 1 }
 /**
  * KEYS[1] result key
  * ARGV resultJson, attempt, ttlSeconds
- * Stores the result unless one from a later (or the same) attempt is already stored, so a late
- * result from an attempt that was given up on never overwrites a newer outcome.
- * Returns 1 when stored, 0 when an equal or newer result was already there.
+ * Stores the result unless one from a later attempt is already stored, so a late result from an
+ * attempt that was given up on never overwrites a newer outcome. The same attempt again (a
+ * redelivered event) is stored again, so the caller goes on to report the status.
+ * Returns 1 when stored, 0 when a newer result was already there.
  */
 export const STORE_RESULT_LUA = `
 local current = redis.call('HGET', KEYS[1], 'attempt')
-if current and tonumber(current) >= tonumber(ARGV[2]) then return 0 end
+if current and tonumber(current) > tonumber(ARGV[2]) then return 0 end
 redis.call('HSET', KEYS[1], 'json', ARGV[1], 'attempt', ARGV[2])
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
 return 1

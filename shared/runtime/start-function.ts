@@ -7,6 +7,7 @@ import { createLogger, type Logger } from '../logger';
 import { connectNats, createPublisher, type NatsConnection, type Publisher } from '../nats';
 import { connectRedis, type Redis } from '../redis';
 import { findFunction, type FunctionName } from '../topology';
+import type { Express } from 'express';
 import { createFunctionApp, type EventHandler } from './function-app';
 import { flushTelemetry } from '../tracing';
 
@@ -24,6 +25,8 @@ export type FunctionDefinition<C> = {
   /** Reads the stage's own settings (the reader collects problems; do not throw). */
   readConfig: (reader: EnvReader) => C;
   createHandler: (deps: CommonDeps, config: C) => EventHandler | Promise<EventHandler>;
+  /** Extra HTTP routes beside the CloudEvents endpoint (e.g. GET /results/:id). */
+  routes?: (app: Express, deps: CommonDeps, config: C) => void;
   /** Background work beside the HTTP handler (e.g. the delayed-task promoter); returns a stopper. */
   startBackground?: (deps: CommonDeps, config: C) => () => Promise<void>;
 };
@@ -54,6 +57,7 @@ export async function startFunction<C>(definition: FunctionDefinition<C>, env: E
     bodyLimitBytes,
     isReady: () => !nats.isClosed() && redis.status === 'ready',
   });
+  definition.routes?.(app.app, deps, stageConfig);
   const server = await app.listen(port);
   const address = server.address();
   const boundPort = typeof address === 'object' && address ? address.port : port;

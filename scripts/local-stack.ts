@@ -1,0 +1,73 @@
+// The process-based local stack, derived from the one topology in shared/topology.ts: which
+// processes run, with which command and environment. `npm start` and the end-to-end tests run
+// exactly these; docker-compose.yml and the manifests are checked against the same topology.
+import { join } from 'node:path';
+import { FUNCTIONS, GATEWAY_PORT, type FunctionSpec } from '../shared/topology';
+
+export type ProcessSpec = {
+  readonly name: string;
+  /** Arguments to `node`. */
+  readonly args: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  /** Runs to completion before the others start (the stream/consumer setup). */
+  readonly oneShot?: boolean;
+};
+
+export type LocalStackOptions = {
+  distDir: string;
+  natsUrl: string;
+  redisUrl: string;
+  /** Port overrides by process name (tests use free ports); defaults come from the topology. */
+  ports?: Readonly<Record<string, number>>;
+  /** Extra environment for every process (e.g. scaled-down retry delays in tests). */
+  env?: Readonly<Record<string, string>>;
+};
+
+function bundleArgs(distDir: string, bundle: string): string[] {
+  return ['--enable-source-maps', '--require', join(distDir, 'telemetry.cjs'), join(distDir, bundle)];
+}
+
+export function sourceName(fn: FunctionSpec): string {
+  return `${fn.name}-source`;
+}
+
+export function toLocalStack(options: LocalStackOptions): ProcessSpec[] {
+  const port = (name: string, fallback: number) => options.ports?.[name] ?? fallback;
+  const common = { NATS_URL: options.natsUrl, REDIS_URL: options.redisUrl, ...options.env };
+  const withName = (name: string, env: Record<string, string>) => ({
+    ...common,
+    TM_COMPONENT: name,
+    OTEL_SERVICE_NAME: name,
+    ...env,
+  });
+
+  const specs: ProcessSpec[] = [
+    { name: 'setup', args: bundleArgs(options.distDir, 'setup.cjs'), env: withName('setup', {}), oneShot: true },
+  ];
+  const enricher = FUNCTIONS.find((fn) => fn.name === 'enricher');
+  const enricherUrl = `http://127.0.0.1:${port('enricher', enricher?.port ?? 8100)}`;
+  for (const fn of FUNCTIONS) {
+    const fnPort = port(fn.name, fn.port);
+    specs.push({
+      name: fn.name,
+      args: bundleArgs(options.distDir, `functions/${fn.name}.cjs`),
+      env: withName(fn.name, { PORT: String(fnPort), ...(fn.name === 'ingest' ? { ENRICHER_URL: enricherUrl } : {}) }),
+    });
+    if (fn.consumers.length === 0) continue;
+    specs.push({
+      name: sourceName(fn),
+      args: bundleArgs(options.distDir, 'source.cjs'),
+      env: withName(sourceName(fn), {
+        PORT: String(port(sourceName(fn), fn.sourcePort)),
+        K_SINK: `http://127.0.0.1:${fnPort}/`,
+        TM_SOURCE_FUNCTION: fn.name,
+      }),
+    });
+  }
+  specs.push({
+    name: 'gateway',
+    args: bundleArgs(options.distDir, 'gateway.cjs'),
+    env: withName('gateway', { PORT: String(port('gateway', GATEWAY_PORT)) }),
+  });
+  return specs;
+}

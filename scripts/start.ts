@@ -1,0 +1,114 @@
+// `npm start`: the whole stack on this machine as processes (DESIGN §7). Uses Redis and NATS on
+// localhost when they answer, otherwise starts redis-server and nats-server -js from PATH with
+// data under .data/. Ctrl-C stops everything.
+//
+// Environment (all optional): TM_REDIS_PORT (6379), TM_NATS_PORT (4222), TM_DATA_DIR (.data),
+// TM_PORT_OFFSET (added to every port of the topology, e.g. to run two stacks side by side),
+// plus anything the components read (LOG_LEVEL, TM_RETRY_DELAYS_MS, ...).
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join, resolve } from 'node:path';
+import { FUNCTIONS, GATEWAY_PORT } from '../shared/topology';
+import { sourceName, toLocalStack } from './local-stack';
+import { createSupervisor } from './supervisor';
+
+const env = process.env;
+const redisPort = Number(env.TM_REDIS_PORT ?? 6379);
+const natsPort = Number(env.TM_NATS_PORT ?? 4222);
+const offset = Number(env.TM_PORT_OFFSET ?? 0);
+const dataDir = resolve(env.TM_DATA_DIR ?? '.data');
+const distDir = resolve(__dirname);
+
+const log = (line: string) => process.stdout.write(`${line}\n`);
+
+function isOpen(port: number): Promise<boolean> {
+  return new Promise((done) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      done(true);
+    });
+    socket.once('error', () => done(false));
+  });
+}
+
+async function waitOpen(port: number, what: string): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while (!(await isOpen(port))) {
+    if (Date.now() > deadline) throw new Error(`${what} did not open port ${port}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function hasBinary(binary: string): boolean {
+  return !spawnSync(binary, ['--version']).error;
+}
+
+/** Reuses a server that answers on `port`, or starts one from PATH. */
+async function ensureServer(what: string, binary: string, pkg: string, port: number, args: string[]): Promise<ChildProcess | undefined> {
+  if (await isOpen(port)) {
+    log(`[start] using the ${what} already running on 127.0.0.1:${port}`);
+    return undefined;
+  }
+  if (!hasBinary(binary)) {
+    throw new Error(`${binary} is not installed: install the "${pkg}" package (apt-get install ${pkg}, brew install ${pkg.replace('-server', '')})`);
+  }
+  const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+  log(`[start] started ${binary} on 127.0.0.1:${port} (pid ${child.pid}, data in ${dataDir})`);
+  await waitOpen(port, binary);
+  return child;
+}
+
+async function main(): Promise<void> {
+  const servers: ChildProcess[] = [];
+  mkdirSync(join(dataDir, 'redis'), { recursive: true });
+  mkdirSync(join(dataDir, 'nats'), { recursive: true });
+  const redis = await ensureServer('Redis', 'redis-server', 'redis-server', redisPort, [
+    '--port', String(redisPort), '--bind', '127.0.0.1', '--dir', join(dataDir, 'redis'),
+    '--appendonly', 'yes', '--appendfsync', 'everysec', '--maxmemory-policy', 'noeviction',
+  ]);
+  if (redis) servers.push(redis);
+  const nats = await ensureServer('NATS', 'nats-server', 'nats-server', natsPort, [
+    '-a', '127.0.0.1', '-p', String(natsPort), '-js', '-sd', join(dataDir, 'nats'),
+  ]);
+  if (nats) servers.push(nats);
+
+  const ports: Record<string, number> = { gateway: GATEWAY_PORT + offset };
+  for (const fn of FUNCTIONS) {
+    ports[fn.name] = fn.port + offset;
+    if (fn.sourcePort) ports[sourceName(fn)] = fn.sourcePort + offset;
+  }
+  const specs = toLocalStack({
+    distDir,
+    natsUrl: `nats://127.0.0.1:${natsPort}`,
+    redisUrl: `redis://127.0.0.1:${redisPort}`,
+    ports,
+  });
+  const supervisor = createSupervisor({ specs, log });
+
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    log('[start] stopping…');
+    await supervisor.stop(30_000);
+    for (const server of servers) {
+      const exited = new Promise((r) => server.once('exit', r));
+      server.kill('SIGTERM');
+      await exited;
+    }
+    log('[start] stopped');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop());
+  process.on('SIGTERM', () => void stop());
+
+  await supervisor.start();
+  log(`[start] Taskmanager is up: gRPC on localhost:${ports.gateway}. Try: npx tm demo${offset ? ` --address localhost:${ports.gateway}` : ''}`);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`[start] ${(error as Error).message}\n`);
+  process.exit(1);
+});
