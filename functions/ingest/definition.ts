@@ -1,0 +1,30 @@
+// The ingest function: its settings and how its handler is wired to Redis, NATS and the enricher.
+import type { EnvReader } from '../../shared/config';
+import type { FunctionDefinition } from '../../shared/runtime/start-function';
+import { readStatus } from '../../shared/status';
+import { createPayloadValidator } from '../../shared/task-types';
+import { findFunction } from '../../shared/topology';
+import { createEnricherClient } from './enricher-client';
+import { createHandler } from './handler';
+
+export type IngestConfig = {
+  enricherUrl: string;
+  enricherTimeoutMs: number;
+};
+
+export const definition: FunctionDefinition<IngestConfig> = {
+  name: 'ingest',
+  readConfig: (reader: EnvReader) => ({
+    enricherUrl: reader.url('ENRICHER_URL', `http://127.0.0.1:${findFunction('enricher').port}`),
+    enricherTimeoutMs: reader.int('TM_ENRICHER_TIMEOUT_MS', 2_000, { min: 1, max: 600_000 }),
+  }),
+  createHandler: (deps, config) =>
+    createHandler({
+      publisher: deps.publisher,
+      readStatus: (taskId) => readStatus(deps.redis, taskId),
+      validatePayload: createPayloadValidator(),
+      enrich: createEnricherClient({ url: config.enricherUrl }),
+      enricherTimeoutMs: config.enricherTimeoutMs,
+      now: deps.now,
+    }),
+};

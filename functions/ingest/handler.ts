@@ -1,0 +1,91 @@
+// ingest: takes `submitted` (a TaskEnvelope), emits `accepted` on tasks.schedule.
+// - A task that is already terminal (cancelled by the gateway before we got to it) is acked and
+//   skipped: audit `skipped.<state>`, nothing else.
+// - An unknown type or a payload that breaks its schema is REJECTED for good: dead letter, audit
+//   `rejected`, then status REJECTED, and the delivery is acked (never retried). The status goes
+//   last because it is what the terminal check above reads back: if we crash before it, the
+//   redelivery repeats the whole rejection and the deterministic ids dedupe what was sent.
+// - A valid task: status VALIDATED, a synchronous call to the enricher (bounded by a timeout),
+//   status ENRICHED, audit `accepted`, and `accepted` carrying the envelope plus `enrichment`.
+// Retried (5xx → the source redelivers): Redis/NATS unavailable, the enricher failing or slow.
+// A malformed envelope is a ValidationError (400): the source dead-letters it.
+import { EVENT_TYPES, isTerminal, SUBJECTS, type StoredStatus, type TaskEnvelope } from '../../shared/contract';
+import { createEmitter, EVENT_IDS } from '../../shared/emit';
+import { toTaskEnvelope } from '../../shared/envelope';
+import { DependencyUnavailableError, describeError, isTaskmanagerError } from '../../shared/errors';
+import type { Publisher } from '../../shared/nats';
+import type { EventHandler } from '../../shared/runtime/function-app';
+import { toUnavailable } from '../../shared/redis';
+import type { PayloadValidator } from '../../shared/task-types';
+import type { EnrichFn, Enrichment } from './enricher-client';
+
+export const COMPONENT = 'ingest';
+
+export type IngestDeps = {
+  publisher: Publisher;
+  /** The task's current status (shared/status.ts readStatus over Redis in production). */
+  readStatus: (taskId: string) => Promise<StoredStatus | undefined>;
+  validatePayload: PayloadValidator;
+  enrich: EnrichFn;
+  enricherTimeoutMs: number;
+  now: () => number;
+};
+
+/** Calls the enricher, giving up after `timeoutMs` even if the call ignores its signal. */
+async function enrichWithTimeout(deps: IngestDeps, envelope: TaskEnvelope): Promise<Enrichment> {
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const error = new DependencyUnavailableError(`enricher did not answer within ${deps.enricherTimeoutMs} ms`);
+      controller.abort(error);
+      reject(error);
+    }, deps.enricherTimeoutMs);
+  });
+  try {
+    const input = { taskId: envelope.taskId, type: envelope.type, metadata: envelope.metadata };
+    return await Promise.race([deps.enrich(input, controller.signal), timedOut]);
+  } catch (error) {
+    if (isTaskmanagerError(error) && error.retryable) throw error;
+    throw new DependencyUnavailableError(`enricher call failed: ${describeError(error)}`, { cause: error });
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export function createHandler(deps: IngestDeps): EventHandler {
+  const emit = createEmitter(deps.publisher, COMPONENT, deps.now);
+
+  return {
+    acceptedTypes: [EVENT_TYPES.submitted],
+    async handle(event, ctx) {
+      const envelope = toTaskEnvelope(event);
+      const { taskId } = envelope;
+
+      const current = await deps.readStatus(taskId).catch((error: unknown) => {
+        throw toUnavailable(error, `reading the status of ${taskId}`);
+      });
+      if (current && isTerminal(current.state)) {
+        ctx.logger.info({ state: current.state }, 'task already terminal: skipped');
+        await emit.audit(taskId, `skipped.${current.state.toLowerCase()}`, { detail: `task is ${current.state}` });
+        return;
+      }
+
+      const check = deps.validatePayload(envelope.type, envelope.payload);
+      if (!check.ok) {
+        ctx.logger.info({ reason: check.reason }, 'task rejected');
+        await emit.deadLetter({ taskId, reason: check.reason, attempts: ctx.attempt, lastError: check.reason, event });
+        await emit.audit(taskId, 'rejected', { detail: check.reason });
+        await emit.status(taskId, 'REJECTED', { message: check.reason });
+        return;
+      }
+
+      await emit.status(taskId, 'VALIDATED');
+      const enrichment = await enrichWithTimeout(deps, envelope);
+      await emit.status(taskId, 'ENRICHED');
+      await emit.audit(taskId, 'accepted', { detail: `type ${envelope.type}, priority ${envelope.priority}` });
+      const accepted: TaskEnvelope = { ...envelope, enrichment };
+      await emit.task(SUBJECTS.schedule, EVENT_TYPES.accepted, EVENT_IDS.accepted(taskId), taskId, accepted);
+    },
+  };
+}

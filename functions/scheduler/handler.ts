@@ -1,0 +1,86 @@
+// scheduler: takes `accepted` (a TaskEnvelope with its enrichment), emits `scheduled`.
+// - A task that is terminal (cancelled) or already past scheduling (a worker reported it) is
+//   acked and skipped: audit `skipped.<state>`.
+// - Due now (notBeforeMs <= now): status SCHEDULED, audit `scheduled`, then `scheduled` on
+//   tasks.worker.<priority>.
+// - Due later: the `scheduled` event is stored in Redis and its id queued in the delayed sorted
+//   set (idempotent: same key, same score), then status SCHEDULED "delayed until …", audit
+//   `delayed`. The promoter (promoter.ts) publishes it when due.
+// Retried (5xx → the source redelivers): Redis or NATS unavailable. Every id is deterministic,
+// so a redelivery re-sends the same events and JetStream drops the duplicates.
+// A malformed envelope is a ValidationError (400): the source dead-letters it.
+import { EVENT_TYPES, isTerminal, toWorkerSubject, type StoredStatus } from '../../shared/contract';
+import { createEmitter, EVENT_IDS } from '../../shared/emit';
+import { toTaskEnvelope } from '../../shared/envelope';
+import { createEvent } from '../../shared/events';
+import type { Publisher } from '../../shared/nats';
+import type { EventHandler } from '../../shared/runtime/function-app';
+import { toUnavailable } from '../../shared/redis';
+import { toRank } from '../../shared/status';
+import { injectTraceContext } from '../../shared/tracing';
+import type { DelayedStore } from './delayed-store';
+
+export const COMPONENT = 'scheduler';
+
+export type SchedulerDeps = {
+  publisher: Publisher;
+  readStatus: (taskId: string) => Promise<StoredStatus | undefined>;
+  store: DelayedStore;
+  now: () => number;
+};
+
+const SCHEDULED_PHASE = toRank({ state: 'SCHEDULED' }).phase;
+
+/** Terminal, or RUNNING/RETRYING: the task reached a worker already, scheduling it again is wrong. */
+function isPastScheduling(status: StoredStatus | undefined): status is StoredStatus {
+  return status !== undefined && (isTerminal(status.state) || toRank(status).phase > SCHEDULED_PHASE);
+}
+
+export function createHandler(deps: SchedulerDeps): EventHandler {
+  const emit = createEmitter(deps.publisher, COMPONENT, deps.now);
+
+  return {
+    acceptedTypes: [EVENT_TYPES.accepted],
+    async handle(event, ctx) {
+      const envelope = toTaskEnvelope(event);
+      const { taskId } = envelope;
+
+      const current = await deps.readStatus(taskId).catch((error: unknown) => {
+        throw toUnavailable(error, `reading the status of ${taskId}`);
+      });
+      if (isPastScheduling(current)) {
+        ctx.logger.info({ state: current.state }, 'task already past scheduling: skipped');
+        await emit.audit(taskId, `skipped.${current.state.toLowerCase()}`, { detail: `task is ${current.state}` });
+        return;
+      }
+
+      const scheduled = createEvent({
+        id: EVENT_IDS.scheduled(taskId),
+        component: COMPONENT,
+        type: EVENT_TYPES.scheduled,
+        taskId,
+        data: envelope,
+        timeMs: deps.now(),
+      });
+      const subject = toWorkerSubject(envelope.priority);
+
+      if (envelope.notBeforeMs <= deps.now()) {
+        await emit.status(taskId, 'SCHEDULED', { message: `queued on ${subject}` });
+        await emit.audit(taskId, 'scheduled', { detail: subject });
+        await deps.publisher.publish(subject, scheduled);
+        return;
+      }
+
+      const dueAt = new Date(envelope.notBeforeMs).toISOString();
+      // The stored event keeps this delivery's trace context, so the promoted hop joins the trace.
+      await deps.store.add(taskId, envelope.notBeforeMs, JSON.stringify(injectTraceContext(scheduled))).catch(
+        (error: unknown) => {
+          throw toUnavailable(error, `storing delayed task ${taskId}`);
+        },
+      );
+      ctx.logger.info({ dueAt }, 'task delayed');
+      await emit.status(taskId, 'SCHEDULED', { message: `delayed until ${dueAt}` });
+      await emit.audit(taskId, 'delayed', { detail: `until ${dueAt} on ${subject}` });
+    },
+  };
+}
