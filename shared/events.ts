@@ -88,13 +88,18 @@ export function assertValidCloudEvent(attributes: Record<string, unknown>): void
     new CloudEvent(attributes as never, true);
   } catch (error) {
     if (error instanceof CeValidationError) {
-      const detail = (error.errors ?? [])
-        .map((e) => (typeof e === 'object' && e !== null && 'message' in e ? String(e.message) : String(e)))
-        .join('; ');
+      const detail = (error.errors ?? []).map(describeSchemaError).join('; ');
       throw new UnsupportedEventError(`invalid CloudEvent: ${detail || error.message.trim()}`);
     }
     throw new UnsupportedEventError(`invalid CloudEvent: ${(error as Error).message}`);
   }
+}
+
+/** An ajv error of the SDK's schema check, naming the attribute (ajv's message alone does not). */
+function describeSchemaError(error: unknown): string {
+  if (typeof error !== 'object' || error === null || !('message' in error)) return String(error);
+  const path = 'instancePath' in error && typeof error.instancePath === 'string' ? error.instancePath.replace(/^\//, '') : '';
+  return path === '' ? String(error.message) : `attribute "${path}" ${String(error.message)}`;
 }
 
 export function requireTaskId(event: { subject?: string | undefined }): string {

@@ -48,9 +48,23 @@ function toPositiveInt(value: unknown): number | undefined {
 
 export function toErrorResponse(error: unknown): { status: number; code: string; message: string } {
   if (isTaskmanagerError(error)) return { status: error.httpStatus, code: error.code, message: error.message };
-  const status = (error as { status?: unknown }).status;
+  const status = (error as { status?: unknown } | null | undefined)?.status;
   if (status === 413) return { status: 413, code: 'PAYLOAD_TOO_LARGE', message: describeError(error) };
   return { status: 500, code: 'INTERNAL', message: describeError(error) };
+}
+
+/**
+ * Errors of the body parser (http-errors with a 4xx `status`: an unsupported content-encoding is
+ * 415, a corrupt gzip body or an aborted upload 400) are the request's fault: answered with their
+ * own status so the source does not retry them, never 500. Only used before the handler runs, so
+ * a handler error that happens to carry a `status` cannot turn a retryable failure into a 4xx.
+ */
+export function toRequestErrorResponse(error: unknown): { status: number; code: string; message: string } {
+  const status = (error as { status?: unknown } | null | undefined)?.status;
+  if (typeof status === 'number' && status >= 400 && status < 500 && status !== 413) {
+    return { status, code: 'BAD_REQUEST', message: describeError(error) };
+  }
+  return toErrorResponse(error);
 }
 
 export function createFunctionApp(options: FunctionAppOptions): FunctionApp {
@@ -134,7 +148,7 @@ export function createFunctionApp(options: FunctionAppOptions): FunctionApp {
 
   // Body parser errors (oversized, aborted) arrive here: answer with their status, not 500.
   app.use((error: unknown, _req: Request, res: Response, _next: express.NextFunction) => {
-    const response = toErrorResponse(error);
+    const response = toRequestErrorResponse(error);
     res.status(response.status).json({ error: response.code, message: response.message });
   });
 

@@ -1,0 +1,87 @@
+// deadletter: takes `task.deadlettered` (DeadLetterData), emits nothing.
+// Side effect: appends one entry per dead-letter event to the uncapped `dead_letter` list (newest
+// first) with the pushOnce Lua script: the dedupe marker `dead_letter_seen:<event id>` and the
+// LPUSH happen atomically, so a redelivered or re-published dead letter is stored once. An
+// operator lists and re-drives from this list, so nothing is ever trimmed from it.
+// Retried (503 → the source redelivers): Redis unavailable. Malformed data is a ValidationError
+// (400); the source only logs that for this stage (no dead letter about a dead letter).
+import { EVENT_TYPES, KEYS, type DeadLetterData } from '../../shared/contract';
+import { isTaskmanagerError, ValidationError } from '../../shared/errors';
+import type { WireEvent } from '../../shared/events';
+import { toUnavailable } from '../../shared/redis';
+import type { EventHandler } from '../../shared/runtime/function-app';
+
+/** What `dead_letter` holds: the dead letter plus its event id (the replay handle). */
+export type DeadLetterEntry = DeadLetterData & { eventId: string };
+
+export type DeadLetterDeps = {
+  /** The pushOnce Lua script (shared/redis.ts): 1 when appended, 0 for a repeat. */
+  pushOnce: (marker: string, list: string, entry: string, cap: number, markerTtlSeconds: number) => Promise<number>;
+  /** How long an event id is remembered; no shorter than a message can stay in the stream. */
+  markerTtlSeconds: number;
+};
+
+function invalid(field: string, expected: string, value: unknown): ValidationError {
+  return new ValidationError(`dead letter data.${field} must be ${expected}, got ${JSON.stringify(value) ?? 'nothing'}`, {
+    field: `data.${field}`,
+  });
+}
+
+/**
+ * The dead letter an event carries, or a ValidationError naming the first field that is wrong.
+ * The task id may be empty: the source dead-letters messages too broken to name their task.
+ */
+export function toDeadLetterData(event: Pick<WireEvent, 'data'>): DeadLetterData {
+  const data = event.data;
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) {
+    throw new ValidationError('dead-letter event data must be a dead letter (a JSON object)', { field: 'data' });
+  }
+  const d = data as Record<string, unknown>;
+  if (typeof d.taskId !== 'string') throw invalid('taskId', 'a string', d.taskId);
+  if (typeof d.stage !== 'string' || d.stage === '') throw invalid('stage', 'a non-empty string', d.stage);
+  if (typeof d.reason !== 'string') throw invalid('reason', 'a string', d.reason);
+  if (!Number.isSafeInteger(d.attempts) || (d.attempts as number) < 0) {
+    throw invalid('attempts', 'a non-negative integer', d.attempts);
+  }
+  if (d.lastError !== undefined && typeof d.lastError !== 'string') throw invalid('lastError', 'a string', d.lastError);
+  if (!Number.isSafeInteger(d.atMs) || (d.atMs as number) < 0) {
+    throw invalid('atMs', 'a non-negative integer (ms since epoch)', d.atMs);
+  }
+  return {
+    taskId: d.taskId,
+    stage: d.stage,
+    reason: d.reason,
+    attempts: d.attempts as number,
+    lastError: d.lastError ?? '',
+    event: d.event ?? null,
+    atMs: d.atMs as number,
+  };
+}
+
+export function createHandler(deps: DeadLetterDeps): EventHandler {
+  return {
+    acceptedTypes: [EVENT_TYPES.deadlettered],
+    async handle(event, ctx) {
+      const letter = toDeadLetterData(event);
+      const entry: DeadLetterEntry = { ...letter, eventId: event.id };
+      let appended: number;
+      try {
+        appended = await deps.pushOnce(
+          KEYS.deadLetterSeen(event.id),
+          KEYS.deadLetter,
+          JSON.stringify(entry),
+          0,
+          deps.markerTtlSeconds,
+        );
+      } catch (error) {
+        if (isTaskmanagerError(error)) throw error;
+        throw toUnavailable(error, `storing dead letter ${event.id}`);
+      }
+      if (appended === 1) {
+        ctx.logger.warn({ stage: letter.stage, reason: letter.reason, attempts: letter.attempts }, 'dead letter stored');
+      } else {
+        ctx.logger.debug({ stage: letter.stage }, 'dead letter repeat ignored');
+      }
+    },
+  };
+}
