@@ -1,0 +1,33 @@
+// The result-store function: its result TTL, its handler wired to Redis and NATS, and the
+// GET /results/:id route.
+import { KEYS } from '../../shared/contract';
+import type { EnvReader } from '../../shared/config';
+import type { FunctionDefinition } from '../../shared/runtime/start-function';
+import { createHandler } from './handler';
+import { createResultReader, registerResultRoute } from './results-route';
+
+export type ResultStoreConfig = {
+  resultTtlSeconds: number;
+};
+
+/** DESIGN §4: results expire; a week by default. */
+export const DEFAULT_RESULT_TTL_SECONDS = 7 * 24 * 60 * 60;
+
+export function readResultStoreConfig(reader: EnvReader): ResultStoreConfig {
+  return {
+    resultTtlSeconds: reader.int('TM_RESULT_TTL_SECONDS', DEFAULT_RESULT_TTL_SECONDS, { min: 1, max: 10 * 365 * 24 * 60 * 60 }),
+  };
+}
+
+export const definition: FunctionDefinition<ResultStoreConfig> = {
+  name: 'result-store',
+  readConfig: readResultStoreConfig,
+  createHandler: (deps, config) =>
+    createHandler({
+      publisher: deps.publisher,
+      storeResult: async (result) =>
+        (await deps.redis.storeResult(KEYS.result(result.taskId), JSON.stringify(result), result.attempts, config.resultTtlSeconds)) === 1,
+      now: deps.now,
+    }),
+  routes: (app, deps) => registerResultRoute(app, createResultReader(deps.redis), deps.logger.child({ part: 'results' })),
+};

@@ -1,0 +1,4 @@
+import { runFunctionMain } from '../../shared/runtime/start-function';
+import { definition } from './definition';
+
+runFunctionMain(definition);

@@ -1,0 +1,363 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import {
+  DEFAULT_FLOW_SETTINGS,
+  EVENT_TYPES,
+  SUBJECTS,
+  type AuditData,
+  type DeadLetterData,
+  type FinishedData,
+  type StatusUpdate,
+  type StoredStatus,
+  type TaskEnvelope,
+} from '../../shared/contract';
+import { EVENT_IDS } from '../../shared/emit';
+import { PermanentError, RetryableError, ValidationError } from '../../shared/errors';
+import { createEvent, type WireEvent } from '../../shared/events';
+import { createLogger } from '../../shared/logger';
+import type { Publisher } from '../../shared/nats';
+import type { HandlerContext } from '../../shared/runtime/function-app';
+import { TASK_TYPES, type TaskTypeSpec } from '../../shared/task-types';
+import { createCancelRegistry } from './cancel-source';
+import { createHandler, toLastAttempt, toSecondsText, toTimeoutMs, type WorkerDeps } from './handler';
+import { HANDLERS, type TaskHandler } from './handlers';
+
+const NOW = 1_700_000_000_000;
+
+type Sent = { subject: string; event: WireEvent };
+
+function fakePublisher(): Publisher & { sent: Sent[] } {
+  const sent: Sent[] = [];
+  return {
+    sent,
+    async publish(subject, event) {
+      sent.push({ subject, event });
+    },
+  };
+}
+
+function envelope(overrides: Partial<TaskEnvelope> = {}): TaskEnvelope {
+  return {
+    taskId: 't-1',
+    type: 'hash',
+    payload: JSON.stringify({ data: 'abc' }),
+    priority: 'medium',
+    metadata: {},
+    maxAttempts: 5,
+    createdAtMs: NOW - 100,
+    notBeforeMs: 0,
+    tenant: 'acme',
+    ...overrides,
+  };
+}
+
+function scheduled(data: unknown, taskId = 't-1'): WireEvent {
+  return createEvent({ id: EVENT_IDS.scheduled(taskId), component: 'scheduler', type: EVENT_TYPES.scheduled, taskId, data, timeMs: NOW });
+}
+
+/** `maxDeliver` null = the delivery carries no maxdeliver extension. */
+function ctx(attempt = 1, maxDeliver: number | null = 5): HandlerContext {
+  return { logger: createLogger('test', 'silent'), attempt, maxDeliver: maxDeliver ?? undefined };
+}
+
+/** A handler that runs until its signal fires (or forever, if it ignores it). */
+function hangingHandler(type: string, options: { ignoreSignal?: boolean } = {}): TaskHandler & { runs: number } {
+  const handler = {
+    type,
+    runs: 0,
+    run(_payload: unknown, runCtx: { signal: AbortSignal }) {
+      handler.runs += 1;
+      return new Promise<unknown>((_, reject) => {
+        if (!options.ignoreSignal) runCtx.signal.addEventListener('abort', () => reject(new Error('aborted')));
+      });
+    },
+  };
+  return handler;
+}
+
+function setup(overrides: Partial<WorkerDeps> = {}) {
+  const publisher = fakePublisher();
+  const cancels = createCancelRegistry();
+  let clock = NOW;
+  const readStatus = vi.fn(async (_taskId: string): Promise<StoredStatus | undefined> => undefined);
+  const extraTypes: TaskTypeSpec[] = [
+    { type: 'hang', description: 'test', payloadSchema: {}, defaultTimeoutMs: 50 },
+    { type: 'stubborn', description: 'test', payloadSchema: {}, defaultTimeoutMs: 50 },
+  ];
+  const deps: WorkerDeps = {
+    publisher,
+    readStatus,
+    cancels,
+    handlers: HANDLERS,
+    taskTypes: [...TASK_TYPES, ...extraTypes],
+    flow: DEFAULT_FLOW_SETTINGS,
+    now: () => clock,
+    progressIntervalMs: 100,
+    ...overrides,
+  };
+  return {
+    handler: createHandler(deps),
+    publisher,
+    cancels,
+    readStatus,
+    tick: (ms: number) => (clock += ms),
+  };
+}
+
+const describeSent = (sent: Sent[]) =>
+  sent.map(({ subject, event }) => {
+    if (subject === SUBJECTS.status) {
+      const update = event.data as StatusUpdate;
+      return `status ${update.state} #${update.attempt}${update.progress ? ` ${update.progress}%` : ''}`;
+    }
+    if (subject === SUBJECTS.audit) return `audit ${(event.data as AuditData).action} #${(event.data as AuditData).attempt}`;
+    if (subject === SUBJECTS.deadletter) return 'deadletter';
+    if (subject === SUBJECTS.results) return `finished ${(event.data as FinishedData).state} #${(event.data as FinishedData).attempts}`;
+    return `${subject} ${event.type}`;
+  });
+
+const finishedOf = (sent: Sent[]) => sent.filter((s) => s.subject === SUBJECTS.results).map((s) => s.event);
+const deadLettersOf = (sent: Sent[]) => sent.filter((s) => s.subject === SUBJECTS.deadletter).map((s) => s.event.data as DeadLetterData);
+const statusesOf = (sent: Sent[]) => sent.filter((s) => s.subject === SUBJECTS.status).map((s) => s.event.data as StatusUpdate);
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('worker handler', () => {
+  it('accepts only scheduled events', () => {
+    expect(setup().handler.acceptedTypes).toEqual([EVENT_TYPES.scheduled]);
+  });
+
+  it('a successful task: handler.started, RUNNING, then finished SUCCEEDED with the output, and no terminal status', async () => {
+    const { handler, publisher, tick } = setup({
+      handlers: [{ type: 'hash', run: async () => (tick(250), 'digest') }],
+    });
+    const event = scheduled(envelope());
+    await handler.handle(event, ctx(1));
+
+    expect(describeSent(publisher.sent)).toEqual(['audit handler.started #1', 'status RUNNING #1', 'finished SUCCEEDED #1']);
+    const [finished] = finishedOf(publisher.sent);
+    expect(finished!.id).toBe(EVENT_IDS.finished('t-1', 1));
+    expect(finished!.type).toBe(EVENT_TYPES.finished);
+    expect(finished!.subject).toBe('t-1');
+    expect(finished!.data).toEqual({
+      task: envelope(),
+      state: 'SUCCEEDED',
+      output: JSON.stringify('digest'),
+      error: '',
+      attempts: 1,
+      startedAtMs: NOW,
+      finishedAtMs: NOW + 250,
+    } satisfies FinishedData);
+  });
+
+  it('runs the real registry: hash returns the sha256 of data as JSON text', async () => {
+    const { handler, publisher } = setup();
+    await handler.handle(scheduled(envelope()), ctx(1));
+    const data = finishedOf(publisher.sent)[0]!.data as FinishedData;
+    expect(JSON.parse(data.output)).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+  });
+
+  it('a malformed envelope is a ValidationError naming the field, and nothing is published', async () => {
+    const { handler, publisher } = setup();
+    const error = await handler.handle(scheduled({ ...envelope(), priority: 'urgent' }), ctx()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ValidationError);
+    expect((error as Error).message).toMatch(/priority/);
+    expect(publisher.sent).toEqual([]);
+  });
+
+  it('a retryable failure with attempts left: status RETRYING with the delay, then throws a RetryableError', async () => {
+    const { handler, publisher } = setup();
+    const task = envelope({ type: 'fail', payload: JSON.stringify({ message: 'boom' }) });
+    const error = await handler.handle(scheduled(task), ctx(2)).catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(RetryableError);
+    expect((error as Error).message).toMatch(/boom/);
+    expect(describeSent(publisher.sent)).toEqual(['audit handler.started #2', 'status RUNNING #2', 'status RETRYING #2']);
+    const retrying = statusesOf(publisher.sent).at(-1)!;
+    expect(retrying.message).toBe('boom; retrying in 5s');
+    expect(finishedOf(publisher.sent)).toEqual([]);
+    expect(deadLettersOf(publisher.sent)).toEqual([]);
+  });
+
+  it('an unexpected error is retried like a retryable one', async () => {
+    const { handler, publisher } = setup({ handlers: [{ type: 'hash', run: async () => Promise.reject(new TypeError('oops')) }] });
+    await expect(handler.handle(scheduled(envelope()), ctx(1))).rejects.toBeInstanceOf(RetryableError);
+    expect(statusesOf(publisher.sent).at(-1)).toMatchObject({ state: 'RETRYING', message: 'oops; retrying in 1s' });
+  });
+
+  it('the last attempt fails for good: finished FAILED and exactly one dead letter, and the delivery is acked', async () => {
+    const { handler, publisher } = setup();
+    const task = envelope({ type: 'fail', payload: JSON.stringify({ message: 'boom' }) });
+    const event = scheduled(task);
+    await handler.handle(event, ctx(5));
+
+    expect(describeSent(publisher.sent)).toEqual([
+      'audit handler.started #5',
+      'status RUNNING #5',
+      'deadletter',
+      'audit handler.failed #5',
+      'finished FAILED #5',
+    ]);
+    const deadLetters = deadLettersOf(publisher.sent);
+    expect(deadLetters).toHaveLength(1);
+    expect(deadLetters[0]).toMatchObject({ taskId: 't-1', stage: 'worker', reason: 'failed after 5 attempts', attempts: 5, lastError: 'boom' });
+    expect(deadLetters[0]!.event).toEqual(event);
+    expect(finishedOf(publisher.sent)[0]!.data).toMatchObject({ state: 'FAILED', error: 'boom', output: '', attempts: 5 });
+    expect(statusesOf(publisher.sent).map((s) => s.state)).not.toContain('RETRYING');
+  });
+
+  it('max_attempts smaller than MaxDeliver: the task fails for good on its own last attempt', async () => {
+    const { handler, publisher } = setup();
+    const task = envelope({ type: 'fail', payload: '{}', maxAttempts: 2 });
+    await expect(handler.handle(scheduled(task), ctx(1, 5))).rejects.toBeInstanceOf(RetryableError);
+    await handler.handle(scheduled(task), ctx(2, 5));
+    expect(finishedOf(publisher.sent).map((e) => (e.data as FinishedData).state)).toEqual(['FAILED']);
+    expect(deadLettersOf(publisher.sent)).toHaveLength(1);
+    expect(deadLettersOf(publisher.sent)[0]!.reason).toBe('failed after 2 attempts');
+  });
+
+  it('MaxDeliver smaller than max_attempts bounds the attempts too; without maxdeliver the flow setting does', () => {
+    expect(toLastAttempt(5, 3)).toBe(3);
+    expect(toLastAttempt(2, 5)).toBe(2);
+    expect(toLastAttempt(0, 5)).toBe(5);
+  });
+
+  it('uses the flow MaxDeliver when the delivery does not say', async () => {
+    const { handler, publisher } = setup({ flow: { ...DEFAULT_FLOW_SETTINGS, maxDeliver: 3 } });
+    await handler.handle(scheduled(envelope({ type: 'fail', payload: '{}' })), ctx(3, null));
+    expect(finishedOf(publisher.sent).map((e) => (e.data as FinishedData).state)).toEqual(['FAILED']);
+  });
+
+  it('a delivery beyond the last attempt (an earlier one died) fails for good without running', async () => {
+    const stubborn = hangingHandler('hash');
+    const { handler, publisher } = setup({ handlers: [stubborn] });
+    await handler.handle(scheduled(envelope({ maxAttempts: 2 })), ctx(3, 5));
+    expect(stubborn.runs).toBe(0);
+    expect(describeSent(publisher.sent)).toEqual(['deadletter', 'audit handler.failed #3', 'finished FAILED #3']);
+  });
+
+  it('a permanent error is not retried: finished FAILED and a dead letter on the first attempt', async () => {
+    const { handler, publisher } = setup({ handlers: [{ type: 'hash', run: async () => Promise.reject(new PermanentError('bad input')) }] });
+    await handler.handle(scheduled(envelope()), ctx(1));
+    expect(deadLettersOf(publisher.sent)).toMatchObject([{ reason: 'permanent failure', attempts: 1, lastError: 'bad input' }]);
+    expect(finishedOf(publisher.sent)[0]!.data).toMatchObject({ state: 'FAILED', error: 'bad input' });
+  });
+
+  it('an unknown type or a payload that is not JSON fails for good without running', async () => {
+    const { handler, publisher } = setup();
+    await handler.handle(scheduled(envelope({ taskId: 't-u', type: 'nope' }), 't-u'), ctx(1));
+    await handler.handle(scheduled(envelope({ taskId: 't-j', payload: '{oops' }), 't-j'), ctx(1));
+    expect(describeSent(publisher.sent).filter((s) => s.startsWith('audit handler.started'))).toEqual([]);
+    expect(deadLettersOf(publisher.sent).map((d) => d.lastError)).toEqual([
+      expect.stringMatching(/no handler for task type "nope"/),
+      expect.stringMatching(/payload is not valid JSON/),
+    ]);
+    expect(finishedOf(publisher.sent).map((e) => (e.data as FinishedData).state)).toEqual(['FAILED', 'FAILED']);
+  });
+
+  it('times out after metadata.timeout_ms: retried while attempts are left', async () => {
+    vi.useFakeTimers();
+    const { handler, publisher } = setup({ handlers: [hangingHandler('hang')] });
+    const task = envelope({ type: 'hang', payload: '{}', metadata: { timeout_ms: '2000' } });
+    const result = handler.handle(scheduled(task), ctx(1)).catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(1_999);
+    expect(statusesOf(publisher.sent).map((s) => s.state)).toEqual(['RUNNING']);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(await result).toBeInstanceOf(RetryableError);
+    expect(statusesOf(publisher.sent).at(-1)).toMatchObject({ state: 'RETRYING', message: 'task timed out after 2000 ms; retrying in 1s' });
+  });
+
+  it('times out after the type default even when the handler ignores its signal, and fails on the last attempt', async () => {
+    vi.useFakeTimers();
+    const { handler, publisher } = setup({ handlers: [hangingHandler('stubborn', { ignoreSignal: true })] });
+    const result = handler.handle(scheduled(envelope({ type: 'stubborn', payload: '{}' })), ctx(5));
+    await vi.advanceTimersByTimeAsync(50);
+    await result;
+    expect(finishedOf(publisher.sent)[0]!.data).toMatchObject({ state: 'FAILED', error: 'task timed out after 50 ms' });
+    expect(deadLettersOf(publisher.sent)).toHaveLength(1);
+  });
+
+  it('timeout: metadata.timeout_ms when a positive integer, else the type default', () => {
+    const sleepDefault = TASK_TYPES.find((t) => t.type === 'sleep')!.defaultTimeoutMs;
+    expect(toTimeoutMs(envelope({ type: 'sleep', metadata: { timeout_ms: '1500' } }), TASK_TYPES)).toBe(1500);
+    for (const bad of ['0', '-3', 'soon', '1.5', '']) {
+      expect(toTimeoutMs(envelope({ type: 'sleep', metadata: { timeout_ms: bad } }), TASK_TYPES)).toBe(sleepDefault);
+    }
+    expect(toTimeoutMs(envelope({ type: 'sleep', metadata: { timeout_ms: '99999999999' } }), TASK_TYPES)).toBe(2_147_483_647);
+  });
+
+  it('cancelled while running: the handler is aborted and finished CANCELLED goes out, no retry, no dead letter', async () => {
+    vi.useFakeTimers();
+    const { handler, publisher, cancels } = setup({ now: () => Date.now() });
+    const task = envelope({ type: 'sleep', payload: JSON.stringify({ ms: 60_000 }) });
+    const result = handler.handle(scheduled(task), ctx(1));
+    await vi.advanceTimersByTimeAsync(6_000);
+    cancels.cancel('t-other');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(finishedOf(publisher.sent)).toEqual([]);
+
+    cancels.cancel('t-1');
+    await result;
+    expect(describeSent(publisher.sent)).toEqual([
+      'audit handler.started #1',
+      'status RUNNING #1',
+      'status RUNNING #1 10%',
+      'finished CANCELLED #1',
+    ]);
+    expect(finishedOf(publisher.sent)[0]!.data).toMatchObject({ state: 'CANCELLED', error: 'task was cancelled while running' });
+    expect(cancels.watching()).toBe(0);
+  });
+
+  it('a cancel that arrives while the status is read still cancels the run', async () => {
+    const { handler, publisher, cancels, readStatus } = setup({ handlers: [hangingHandler('hash')] });
+    readStatus.mockImplementationOnce(async () => {
+      cancels.cancel('t-1');
+      return undefined;
+    });
+    await handler.handle(scheduled(envelope()), ctx(1));
+    expect(finishedOf(publisher.sent).map((e) => (e.data as FinishedData).state)).toEqual(['CANCELLED']);
+  });
+
+  it('skips a task that is already terminal without running it', async () => {
+    const spy = hangingHandler('hash');
+    const { handler, publisher, readStatus } = setup({ handlers: [spy] });
+    readStatus.mockResolvedValue({
+      taskId: 't-1',
+      seq: 3,
+      state: 'CANCELLED',
+      stage: 'gateway',
+      attempt: 0,
+      message: '',
+      progress: 0,
+      updatedAtMs: NOW,
+    });
+    await handler.handle(scheduled(envelope()), ctx(2));
+    expect(spy.runs).toBe(0);
+    expect(describeSent(publisher.sent)).toEqual(['audit skipped.cancelled #2']);
+  });
+
+  it('Redis down while reading the status → 503-class error, nothing run', async () => {
+    const spy = hangingHandler('hash');
+    const { handler, publisher, readStatus } = setup({ handlers: [spy] });
+    readStatus.mockRejectedValue(new Error('Connection is closed.'));
+    await expect(handler.handle(scheduled(envelope()), ctx(1))).rejects.toMatchObject({ httpStatus: 503 });
+    expect(spy.runs).toBe(0);
+    expect(publisher.sent).toEqual([]);
+  });
+
+  it('progress is published as RUNNING statuses, throttled to the interval, 100 always', async () => {
+    vi.useFakeTimers();
+    const { handler, publisher } = setup({ now: () => Date.now(), progressIntervalMs: 250 });
+    const result = handler.handle(scheduled(envelope({ type: 'sleep', payload: JSON.stringify({ ms: 1_000 }) })), ctx(1));
+    await vi.advanceTimersByTimeAsync(1_000);
+    await result;
+    const running = statusesOf(publisher.sent).filter((s) => s.state === 'RUNNING');
+    expect(running.map((s) => s.progress)).toEqual([0, 30, 60, 90, 100]);
+    expect(finishedOf(publisher.sent)[0]!.data).toMatchObject({ state: 'SUCCEEDED', output: JSON.stringify({ slept: 1_000 }) });
+  });
+
+  it('formats the retry delay in seconds', () => {
+    expect([1_000, 500, 60_000, 1_234].map(toSecondsText)).toEqual(['1s', '0.5s', '60s', '1.234s']);
+  });
+});
