@@ -1,0 +1,189 @@
+// The typed Taskmanager client: camelCase types and JS numbers over the TaskManager gRPC service,
+// one error type (TaskManagerClientError), and a status watch that survives a gateway restart.
+// It imports nothing from the rest of the repository, so other Node services can use it as is.
+import * as grpc from '@grpc/grpc-js';
+import { invalidArgument, TaskManagerClientError, toClientError } from './errors';
+import { loadTaskManagerService } from './proto';
+import {
+  isPriority,
+  isTerminalState,
+  PRIORITIES,
+  toCancelResult,
+  toStatusUpdate,
+  toSubmitResult,
+  toTask,
+  toTaskResult,
+  toWirePriority,
+  type CancelResult,
+  type StatusUpdate,
+  type SubmitInput,
+  type SubmitResult,
+  type Task,
+  type TaskResult,
+} from './types';
+import { followStatus, type RetryPolicy, type WatchOptions } from './watch';
+
+export type ClientOptions = {
+  /** host:port of the gateway (or of Envoy in front of it). */
+  address: string;
+  /** Sent as `authorization: Bearer <token>` on every call. */
+  token?: string;
+  protoPath?: string;
+  /** Default: plaintext (the local stack and Envoy in compose speak h2c). */
+  credentials?: grpc.ChannelCredentials;
+  /** Deadline of each unary call; default 30 s. Streams have none. */
+  deadlineMs?: number;
+  /** Backoff of watch() reconnects. */
+  watchRetry?: Partial<RetryPolicy>;
+  channelOptions?: grpc.ChannelOptions;
+};
+
+export type WaitOptions = { signal?: AbortSignal; retry?: Partial<RetryPolicy> };
+
+export type TaskManagerClient = {
+  submit(input: SubmitInput): Promise<SubmitResult>;
+  getTask(taskId: string): Promise<Task>;
+  /** NOT_FOUND while the task has no result. */
+  getResult(taskId: string): Promise<TaskResult>;
+  /** FAILED_PRECONDITION once the task has finished. */
+  cancel(taskId: string): Promise<CancelResult>;
+  /** Status updates up to and including the terminal one; resumes after a broken stream. */
+  watch(taskId: string, options?: WatchOptions): AsyncIterable<StatusUpdate>;
+  /** Waits for a terminal state, then returns the result. A task that ends without one
+   *  (REJECTED, cancelled before it ran) gets a result built from its last status. */
+  waitForResult(taskId: string, options?: WaitOptions): Promise<TaskResult>;
+  close(): void;
+};
+
+const DEFAULT_DEADLINE_MS = 30_000;
+
+type Wire = Record<string, unknown>;
+type UnaryMethod = (
+  request: Wire,
+  metadata: grpc.Metadata,
+  options: grpc.CallOptions,
+  callback: (error: grpc.ServiceError | null, response?: Wire) => void,
+) => grpc.ClientUnaryCall;
+type StreamMethod = (request: Wire, metadata: grpc.Metadata) => grpc.ClientReadableStream<Wire>;
+
+function isWholeNumber(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value);
+}
+
+/** SubmitInput → SubmitTaskRequest. Refuses what the wire cannot carry faithfully; ranges and
+ *  the payload's JSON validity are the server's to judge (one source of truth). */
+export function toSubmitRequest(input: SubmitInput): Wire {
+  const priority = input.priority ?? 'medium';
+  if (!isPriority(priority)) throw invalidArgument(`priority must be one of ${PRIORITIES.join(', ')} (got ${JSON.stringify(priority)})`);
+  if (input.delayMs !== undefined && !isWholeNumber(input.delayMs)) throw invalidArgument(`delayMs must be an integer (got ${String(input.delayMs)})`);
+  if (input.maxAttempts !== undefined && !isWholeNumber(input.maxAttempts)) {
+    throw invalidArgument(`maxAttempts must be an integer (got ${String(input.maxAttempts)})`);
+  }
+  for (const [key, value] of Object.entries(input.metadata ?? {})) {
+    if (typeof value !== 'string') throw invalidArgument(`metadata.${key} must be a string`);
+  }
+  const request: Wire = {
+    type: input.type,
+    payload: toPayloadText(input.payload),
+    priority: toWirePriority(priority),
+    metadata: { ...input.metadata },
+    max_attempts: input.maxAttempts ?? 0,
+  };
+  if (input.idempotencyKey !== undefined) request.idempotency_key = input.idempotencyKey;
+  if (input.delayMs !== undefined) request.delay_ms = String(input.delayMs);
+  return request;
+}
+
+function toPayloadText(payload: unknown): string {
+  if (payload === undefined) return '{}';
+  if (typeof payload === 'string') return payload;
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(payload);
+  } catch (error) {
+    throw invalidArgument(`payload cannot be serialized to JSON: ${(error as Error).message}`);
+  }
+  if (text === undefined) throw invalidArgument('payload cannot be serialized to JSON');
+  return text;
+}
+
+export function createTaskManagerClient(options: ClientOptions): TaskManagerClient {
+  const Service = loadTaskManagerService({ protoPath: options.protoPath });
+  const stub = new Service(options.address, options.credentials ?? grpc.credentials.createInsecure(), options.channelOptions);
+  const unaryMethods = stub as unknown as Record<string, UnaryMethod>;
+  const streamStatus = (stub as unknown as { StreamStatus: StreamMethod }).StreamStatus;
+  const deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
+
+  const metadata = (): grpc.Metadata => {
+    const md = new grpc.Metadata();
+    if (options.token) md.set('authorization', `Bearer ${options.token}`);
+    return md;
+  };
+
+  const unary = (method: string, request: Wire): Promise<Wire> =>
+    new Promise((resolve, reject) => {
+      unaryMethods[method]!.call(stub, request, metadata(), { deadline: Date.now() + deadlineMs }, (error, response) => {
+        if (error) reject(toClientError(error));
+        else resolve(response ?? {});
+      });
+    });
+
+  async function* openStream(taskId: string, afterSeq: number | undefined, signal: AbortSignal | undefined): AsyncGenerator<StatusUpdate> {
+    // after_seq is proto3 `optional`: leaving it out (not 0) asks for the current state first.
+    const request: Wire = afterSeq === undefined ? { task_id: taskId } : { task_id: taskId, after_seq: String(afterSeq) };
+    const call = streamStatus.call(stub, request, metadata());
+    // The iterator below sees errors itself; this keeps a late one (after cancel) from crashing.
+    call.on('error', () => undefined);
+    const onAbort = () => call.cancel();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      for await (const message of call) yield toStatusUpdate(message as Wire);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      call.cancel();
+    }
+  }
+
+  const watch = (taskId: string, watchOptions: WatchOptions = {}): AsyncIterable<StatusUpdate> =>
+    followStatus(
+      { open: (afterSeq, signal) => openStream(taskId, afterSeq, signal) },
+      { ...watchOptions, retry: { ...options.watchRetry, ...watchOptions.retry } },
+    );
+
+  const getResult = async (taskId: string) => toTaskResult(await unary('GetResult', { task_id: taskId }));
+
+  return {
+    submit: async (input) => toSubmitResult(await unary('SubmitTask', toSubmitRequest(input))),
+    getTask: async (taskId) => toTask(await unary('GetTask', { task_id: taskId })),
+    getResult,
+    cancel: async (taskId) => toCancelResult(await unary('CancelTask', { task_id: taskId })),
+    watch,
+    async waitForResult(taskId, waitOptions = {}) {
+      let last: StatusUpdate | undefined;
+      for await (const update of watch(taskId, { signal: waitOptions.signal, retry: waitOptions.retry })) last = update;
+      if (!last || !isTerminalState(last.state)) {
+        throw new TaskManagerClientError(grpc.status.CANCELLED, `stopped waiting for task ${taskId} before it finished`);
+      }
+      try {
+        return await getResult(taskId);
+      } catch (error) {
+        if (!(error instanceof TaskManagerClientError) || error.grpcCode !== grpc.status.NOT_FOUND) throw error;
+        return {
+          taskId,
+          state: last.state,
+          output: undefined,
+          outputText: '',
+          error: last.message,
+          attempts: last.attempt,
+          startedAtMs: 0,
+          finishedAtMs: last.updatedAtMs,
+        };
+      }
+    },
+    close: () => stub.close(),
+  };
+}
+
+export { TaskManagerClientError } from './errors';
+export type { RetryPolicy, WatchOptions } from './watch';
+export * from './types';

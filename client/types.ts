@@ -1,0 +1,183 @@
+// The client's public types (camelCase, numbers as numbers) and the pure conversions from the
+// wire shapes that @grpc/proto-loader produces (snake_case, int64 as decimal strings, enum names).
+
+export const TASK_STATES = [
+  'TASK_STATE_UNSPECIFIED',
+  'QUEUED',
+  'VALIDATED',
+  'ENRICHED',
+  'SCHEDULED',
+  'RUNNING',
+  'RETRYING',
+  'SUCCEEDED',
+  'FAILED',
+  'CANCELLED',
+  'REJECTED',
+] as const;
+export type TaskState = (typeof TASK_STATES)[number];
+
+export const TERMINAL_STATES: ReadonlySet<TaskState> = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED', 'REJECTED']);
+
+export function isTerminalState(state: string): boolean {
+  return TERMINAL_STATES.has(state as TaskState);
+}
+
+export const PRIORITIES = ['low', 'medium', 'high'] as const;
+export type Priority = (typeof PRIORITIES)[number];
+
+export function isPriority(value: unknown): value is Priority {
+  return typeof value === 'string' && (PRIORITIES as readonly string[]).includes(value);
+}
+
+const PRIORITY_TO_WIRE: Record<Priority, string> = {
+  low: 'PRIORITY_LOW',
+  medium: 'PRIORITY_MEDIUM',
+  high: 'PRIORITY_HIGH',
+};
+
+export function toWirePriority(priority: Priority): string {
+  return PRIORITY_TO_WIRE[priority];
+}
+
+/** PRIORITY_UNSPECIFIED means medium (proto comment). */
+export function fromWirePriority(value: unknown): Priority {
+  if (value === 'PRIORITY_LOW') return 'low';
+  if (value === 'PRIORITY_HIGH') return 'high';
+  return 'medium';
+}
+
+export type SubmitInput = {
+  type: string;
+  /** An object (serialized here) or JSON text (sent as is; the server validates it). */
+  payload?: unknown;
+  priority?: Priority;
+  idempotencyKey?: string;
+  metadata?: Record<string, string>;
+  delayMs?: number;
+  maxAttempts?: number;
+};
+
+export type SubmitResult = { taskId: string; state: TaskState; duplicate: boolean };
+
+export type StatusUpdate = {
+  taskId: string;
+  state: TaskState;
+  stage: string;
+  attempt: number;
+  message: string;
+  progress: number;
+  updatedAtMs: number;
+  seq: number;
+};
+
+export type Task = {
+  taskId: string;
+  type: string;
+  /** The payload parsed from its JSON text (the text itself when it is not JSON). */
+  payload: unknown;
+  payloadText: string;
+  priority: Priority;
+  metadata: Record<string, string>;
+  createdAtMs: number;
+  attempts: number;
+  status: StatusUpdate | undefined;
+  history: StatusUpdate[];
+};
+
+export type TaskResult = {
+  taskId: string;
+  state: TaskState;
+  /** The output parsed from its JSON text; undefined when there is none. */
+  output: unknown;
+  outputText: string;
+  error: string;
+  attempts: number;
+  startedAtMs: number;
+  finishedAtMs: number;
+};
+
+export type CancelResult = { taskId: string; state: TaskState };
+
+// ---- wire → client ----
+
+type Wire = Record<string, unknown>;
+
+function str(value: unknown): string {
+  return typeof value === 'string' ? value : value === undefined || value === null ? '' : String(value);
+}
+
+/** int64 arrives as a decimal string (longs: String); int32 as a number. */
+function num(value: unknown): number {
+  if (typeof value === 'number') return value;
+  if (typeof value === 'string' && value !== '') {
+    const parsed = Number(value);
+    return Number.isFinite(parsed) ? parsed : 0;
+  }
+  return 0;
+}
+
+function state(value: unknown): TaskState {
+  return (TASK_STATES as readonly string[]).includes(value as string) ? (value as TaskState) : 'TASK_STATE_UNSPECIFIED';
+}
+
+/** JSON text → value; empty text → undefined; text that is not JSON stays text. */
+export function parseJsonText(text: string): unknown {
+  if (text === '') return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+export function toSubmitResult(wire: Wire): SubmitResult {
+  return { taskId: str(wire.task_id), state: state(wire.state), duplicate: wire.duplicate === true };
+}
+
+export function toStatusUpdate(wire: Wire): StatusUpdate {
+  return {
+    taskId: str(wire.task_id),
+    state: state(wire.state),
+    stage: str(wire.stage),
+    attempt: num(wire.attempt),
+    message: str(wire.message),
+    progress: num(wire.progress),
+    updatedAtMs: num(wire.updated_at_ms),
+    seq: num(wire.seq),
+  };
+}
+
+export function toTask(wire: Wire): Task {
+  const payloadText = str(wire.payload);
+  const metadata = (wire.metadata ?? {}) as Record<string, unknown>;
+  return {
+    taskId: str(wire.task_id),
+    type: str(wire.type),
+    payload: parseJsonText(payloadText),
+    payloadText,
+    priority: fromWirePriority(wire.priority),
+    metadata: Object.fromEntries(Object.entries(metadata).map(([key, value]) => [key, str(value)])),
+    createdAtMs: num(wire.created_at_ms),
+    attempts: num(wire.attempts),
+    status: wire.status ? toStatusUpdate(wire.status as Wire) : undefined,
+    history: Array.isArray(wire.history) ? (wire.history as Wire[]).map(toStatusUpdate) : [],
+  };
+}
+
+export function toTaskResult(wire: Wire): TaskResult {
+  const outputText = str(wire.output);
+  return {
+    taskId: str(wire.task_id),
+    state: state(wire.state),
+    output: parseJsonText(outputText),
+    outputText,
+    error: str(wire.error),
+    attempts: num(wire.attempts),
+    startedAtMs: num(wire.started_at_ms),
+    finishedAtMs: num(wire.finished_at_ms),
+  };
+}
+
+export function toCancelResult(wire: Wire): CancelResult {
+  return { taskId: str(wire.task_id), state: state(wire.state) };
+}
