@@ -1,0 +1,85 @@
+// The gateway's settings, read once from the environment and frozen. Pure over its inputs: the
+// entry file passes process.env, the script path and the working directory.
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { createEnvReader, readConnectionSettings, type Env } from '../shared/config';
+import { GATEWAY_PORT } from '../shared/topology';
+import { PROTO_FILE } from './proto';
+
+/** nats-server's default max_payload: one published task event must fit in it. */
+export const NATS_MAX_PAYLOAD_BYTES = 1024 * 1024;
+
+export type GatewayConfig = {
+  readonly port: number;
+  readonly natsUrl: string;
+  readonly redisUrl: string;
+  /** Largest accepted `payload`, in UTF-8 bytes (INVALID_ARGUMENT above it). */
+  readonly maxPayloadBytes: number;
+  /** gRPC receive limit; never above NATS max_payload, so what is accepted can be published. */
+  readonly grpcMaxReceiveBytes: number;
+  /** Largest task event the gateway publishes (NATS max_payload). */
+  readonly maxEventBytes: number;
+  readonly idempotencyTtlSeconds: number;
+  readonly publishTimeoutMs: number;
+  readonly shutdownGraceMs: number;
+  readonly protoDir: string;
+  readonly logLevel: string;
+};
+
+export type PathContext = {
+  /** process.argv[1]: the bundle runs from dist/, where the build copies proto/. */
+  scriptPath?: string | undefined;
+  cwd: string;
+  exists?: (path: string) => boolean;
+};
+
+export function loadGatewayConfig(env: Env, paths: PathContext): GatewayConfig {
+  const reader = createEnvReader(env);
+  const exists = paths.exists ?? existsSync;
+  const port = reader.int('PORT', GATEWAY_PORT, { min: 0, max: 65_535 });
+  const connections = readConnectionSettings(reader);
+  const grpcMaxReceiveBytes = reader.int('TM_GRPC_MAX_RECEIVE_BYTES', NATS_MAX_PAYLOAD_BYTES, {
+    min: 4096,
+    max: NATS_MAX_PAYLOAD_BYTES,
+  });
+  const maxPayloadBytes = reader.int('TM_MAX_PAYLOAD_BYTES', 256 * 1024, { min: 1 });
+  if (maxPayloadBytes >= grpcMaxReceiveBytes) {
+    reader.problem(
+      `TM_MAX_PAYLOAD_BYTES (${maxPayloadBytes}) must be below TM_GRPC_MAX_RECEIVE_BYTES (${grpcMaxReceiveBytes}), ` +
+        'or an oversized payload is cut off by gRPC before the gateway can name it',
+    );
+  }
+  const idempotencyTtlSeconds = reader.int('TM_IDEMPOTENCY_TTL_SECONDS', 86_400, { min: 1 });
+  const publishTimeoutMs = reader.int('TM_PUBLISH_TIMEOUT_MS', 5_000, { min: 100 });
+  const shutdownGraceMs = reader.int('TM_SHUTDOWN_GRACE_MS', 25_000, { min: 0 });
+  const logLevel = reader.string('LOG_LEVEL', 'info');
+
+  const candidates = [
+    ...(paths.scriptPath ? [join(dirname(paths.scriptPath), 'proto')] : []),
+    join(paths.cwd, 'proto'),
+  ];
+  const explicit = env.TM_PROTO_DIR?.trim();
+  let protoDir = explicit || candidates.find((dir) => exists(join(dir, PROTO_FILE))) || '';
+  if (explicit && !exists(join(explicit, PROTO_FILE))) {
+    reader.problem(`TM_PROTO_DIR: ${join(explicit, PROTO_FILE)} does not exist`);
+  }
+  if (!protoDir) {
+    reader.problem(`${PROTO_FILE} not found in ${candidates.join(' or ')}: set TM_PROTO_DIR`);
+    protoDir = candidates[0] ?? '';
+  }
+  reader.finish();
+
+  return Object.freeze({
+    port,
+    natsUrl: connections.natsUrl,
+    redisUrl: connections.redisUrl,
+    maxPayloadBytes,
+    grpcMaxReceiveBytes,
+    maxEventBytes: NATS_MAX_PAYLOAD_BYTES,
+    idempotencyTtlSeconds,
+    publishTimeoutMs,
+    shutdownGraceMs,
+    protoDir,
+    logLevel,
+  });
+}

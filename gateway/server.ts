@@ -1,0 +1,257 @@
+// The gRPC edge: grpc-js handlers over the transport-free service, grpc.health.v1 that follows
+// the NATS and Redis connections, server reflection, and a graceful stop. `startGateway`
+// connects everything and binds; index.ts owns the process (signals, exit).
+import { randomUUID } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import { loadSync, type PackageDefinition } from '@grpc/proto-loader';
+import { context, trace, type Context } from '@opentelemetry/api';
+import type { HealthImplementation, ServingStatus } from 'grpc-health-check';
+import type { ReflectionService } from '@grpc/reflection';
+import { describeError } from '../shared/errors';
+import type { Logger } from '../shared/logger';
+import { connectNats, createPublisher, type NatsConnection } from '../shared/nats';
+import { connectRedis } from '../shared/redis';
+import { extractTraceContext } from '../shared/tracing';
+import type { GatewayConfig } from './config';
+import { watchConnections, type ConnectionState } from './connection-state';
+import { toGrpcError, type GrpcError } from './errors';
+import {
+  loadTaskManagerProto,
+  PROTO_LOADER_OPTIONS,
+  SERVICE_NAME,
+  type StreamStatusRequest,
+  type TaskStatusUpdate,
+} from './proto';
+import { createTaskManagerService, type ServiceDeps, type TaskManagerService } from './service';
+import { connectStatusSubscriber, createStatusHub, type StatusHub } from './status-hub';
+
+export type GatewayDeps = Omit<ServiceDeps, 'connections' | 'limits'> & { connections: ConnectionState };
+
+export type GatewayServer = {
+  server: grpc.Server;
+  service: TaskManagerService;
+  /** Answers UNAVAILABLE to every open StatusStream (clients resume with after_seq elsewhere). */
+  endStreams(reason: string): void;
+  setServing(serving: boolean): void;
+};
+
+// grpc-health-check and @grpc/reflection read their own .proto files relative to their
+// __dirname when loaded; bundled into dist/gateway.cjs that path would not exist, so they are
+// loaded from node_modules at run time, as @grpc/grpc-js is (the build keeps it external).
+const HEALTH_MODULE = 'grpc-health-check';
+const REFLECTION_MODULE = '@grpc/reflection';
+const loadExternal = async <T>(specifier: string): Promise<T> => (await import(specifier)) as T;
+
+type HealthModule = typeof import('grpc-health-check');
+type ReflectionModule = typeof import('@grpc/reflection');
+
+/**
+ * The caller's trace continues into the handler: with the gRPC auto-instrumentation the active
+ * context already holds the server span; without it, the W3C headers are read here.
+ */
+function toParentContext(metadata: grpc.Metadata): Context {
+  const active = context.active();
+  if (trace.getSpan(active)) return active;
+  const first = (key: string) => {
+    const value = metadata.get(key)[0];
+    return typeof value === 'string' ? value : undefined;
+  };
+  return extractTraceContext({ traceparent: first('traceparent'), tracestate: first('tracestate') }, active);
+}
+
+export async function createGatewayServer(config: GatewayConfig, deps: GatewayDeps): Promise<GatewayServer> {
+  const { logger } = deps;
+  const proto = loadTaskManagerProto(config.protoDir);
+  const service = createTaskManagerService({
+    ...deps,
+    limits: {
+      maxPayloadBytes: config.maxPayloadBytes,
+      maxEventBytes: config.maxEventBytes,
+      idempotencyTtlSeconds: config.idempotencyTtlSeconds,
+      publishTimeoutMs: config.publishTimeoutMs,
+    },
+  });
+
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': config.grpcMaxReceiveBytes,
+    // Pings find clients that vanished without closing, so their streams are released.
+    'grpc.keepalive_time_ms': 60_000,
+    'grpc.keepalive_timeout_ms': 20_000,
+    'grpc.keepalive_permit_without_calls': 1,
+  });
+
+  const unary =
+    <Req, Res>(method: string, handle: (request: Req) => Promise<Res>): grpc.handleUnaryCall<Req, Res> =>
+    (call, callback) => {
+      context.with(toParentContext(call.metadata), () => handle(call.request)).then(
+        (response) => callback(null, response),
+        (error: unknown) => callback(toGrpcError(error, logger.child({ rpc: method }))),
+      );
+    };
+
+  const openStreams = new Set<(error: GrpcError) => void>();
+  const streamStatus: grpc.handleServerStreamingCall<StreamStatusRequest, TaskStatusUpdate> = (call) => {
+    const abort = new AbortController();
+    let failure: GrpcError | undefined;
+    const stop = (error: GrpcError) => {
+      failure = error;
+      abort.abort();
+    };
+    openStreams.add(stop);
+    call.on('cancelled', () => abort.abort());
+    call.on('error', () => abort.abort());
+    const writer = {
+      signal: abort.signal,
+      write: (update: TaskStatusUpdate) => {
+        if (!call.cancelled && !abort.signal.aborted) call.write(update);
+      },
+    };
+    context
+      .with(toParentContext(call.metadata), () => service.streamStatus(call.request, writer))
+      .catch((error: unknown) => {
+        failure = toGrpcError(error, logger.child({ rpc: 'StreamStatus' }));
+      })
+      .finally(() => {
+        openStreams.delete(stop);
+        if (call.cancelled) return;
+        if (failure) call.emit('error', failure);
+        else call.end();
+      });
+  };
+
+  server.addService(proto.service, {
+    SubmitTask: unary('SubmitTask', service.submitTask),
+    GetTask: unary('GetTask', service.getTask),
+    GetResult: unary('GetResult', service.getResult),
+    CancelTask: unary('CancelTask', service.cancelTask),
+    StreamStatus: streamStatus,
+  });
+
+  const healthModule = await loadExternal<HealthModule>(HEALTH_MODULE);
+  const reflectionModule = await loadExternal<ReflectionModule>(REFLECTION_MODULE);
+  const health: HealthImplementation = new healthModule.HealthImplementation({ '': 'NOT_SERVING', [SERVICE_NAME]: 'NOT_SERVING' });
+  health.addToServer(server);
+  const healthProto: PackageDefinition = loadSync(healthModule.protoPath, PROTO_LOADER_OPTIONS);
+  const reflection: ReflectionService = new reflectionModule.ReflectionService({ ...proto.packageDefinition, ...healthProto });
+  reflection.addToServer(server);
+
+  let current: ServingStatus | undefined;
+  const setServing = (serving: boolean) => {
+    const next: ServingStatus = serving ? 'SERVING' : 'NOT_SERVING';
+    if (next === current) return;
+    current = next;
+    health.setStatus('', next);
+    health.setStatus(SERVICE_NAME, next);
+    logger.info({ health: next }, 'health changed');
+  };
+  let stopping = false;
+  deps.connections.onChange(() => {
+    if (!stopping) setServing(deps.connections.isServing());
+  });
+  setServing(deps.connections.isServing());
+
+  return {
+    server,
+    service,
+    setServing(serving) {
+      if (!serving) stopping = true;
+      setServing(serving);
+    },
+    endStreams(reason) {
+      for (const stop of [...openStreams]) stop({ code: grpc.status.UNAVAILABLE, details: reason });
+    },
+  };
+}
+
+export type RunningGateway = {
+  port: number;
+  hub: StatusHub;
+  connections: ConnectionState;
+  /** Stops taking calls, lets unary calls finish within the grace period, closes connections. */
+  stop(): Promise<void>;
+};
+
+function bind(server: grpc.Server, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(`0.0.0.0:${port}`, grpc.ServerCredentials.createInsecure(), (error, bound) =>
+      error ? reject(error) : resolve(bound),
+    );
+  });
+}
+
+function shutDown(server: grpc.Server, graceMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, graceMs);
+    server.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+/** Drains NATS, but never waits long for a server that is gone. */
+async function closeNats(nats: NatsConnection): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, 2_000);
+  });
+  await Promise.race([nats.drain().catch(() => undefined), timeout]);
+  clearTimeout(timer);
+  if (!nats.isClosed()) await nats.close().catch(() => undefined);
+}
+
+export async function startGateway(
+  config: GatewayConfig,
+  logger: Logger,
+  overrides: Partial<Pick<GatewayDeps, 'now' | 'newId' | 'publisher'>> = {},
+): Promise<RunningGateway> {
+  const nats = await connectNats({ url: config.natsUrl, name: 'gateway', logger });
+  const redis = await connectRedis({ url: config.redisUrl, name: 'gateway', logger }).catch(async (error: unknown) => {
+    await nats.close();
+    throw error;
+  });
+  const subscriber = await connectStatusSubscriber(redis, 'gateway-status').catch(async (error: unknown) => {
+    redis.disconnect();
+    await nats.close();
+    throw error;
+  });
+  const connections = watchConnections(nats, [redis, subscriber]);
+  const hub = createStatusHub(subscriber, logger.child({ module: 'status-hub' }));
+  const gateway = await createGatewayServer(config, {
+    redis,
+    publisher: overrides.publisher ?? createPublisher(nats, { timeoutMs: config.publishTimeoutMs }),
+    hub,
+    connections,
+    now: overrides.now ?? Date.now,
+    newId: overrides.newId ?? randomUUID,
+    logger,
+  });
+  const port = await bind(gateway.server, config.port);
+  logger.info({ port }, 'gateway listening');
+
+  let stopped: Promise<void> | undefined;
+  return {
+    port,
+    hub,
+    connections,
+    stop() {
+      stopped ??= (async () => {
+        logger.info('draining');
+        gateway.setServing(false);
+        gateway.endStreams('gateway is shutting down; reconnect and resume with after_seq');
+        await shutDown(gateway.server, config.shutdownGraceMs);
+        subscriber.disconnect();
+        await redis.quit().catch((error: unknown) => {
+          logger.debug({ err: describeError(error) }, 'redis quit failed');
+          redis.disconnect();
+        });
+        await closeNats(nats);
+        logger.info('stopped');
+      })();
+      return stopped;
+    },
+  };
+}
