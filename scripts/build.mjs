@@ -32,7 +32,8 @@ await build({
   target: 'node24',
   format: 'cjs',
   sourcemap: true,
-  external: ['express', '@grpc/grpc-js', 'bullmq'],
+  // grpc-health-check and @grpc/reflection read their .proto files relative to their own folder.
+  external: ['express', '@grpc/grpc-js', 'grpc-health-check', '@grpc/reflection', 'bullmq'],
   logLevel: 'warning',
 });
 cpSync('proto', 'dist/proto', { recursive: true });

@@ -21,6 +21,8 @@ export type LocalStackOptions = {
   ports?: Readonly<Record<string, number>>;
   /** Extra environment for every process (e.g. scaled-down retry delays in tests). */
   env?: Readonly<Record<string, string>>;
+  /** Extra environment for one process, by name (e.g. `worker-source`). */
+  processEnv?: Readonly<Record<string, Readonly<Record<string, string>>>>;
 };
 
 function bundleArgs(distDir: string, bundle: string): string[] {
@@ -39,6 +41,7 @@ export function toLocalStack(options: LocalStackOptions): ProcessSpec[] {
     TM_COMPONENT: name,
     OTEL_SERVICE_NAME: name,
     ...env,
+    ...options.processEnv?.[name],
   });
 
   const specs: ProcessSpec[] = [

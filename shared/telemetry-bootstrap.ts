@@ -12,13 +12,28 @@ import { GrpcInstrumentation } from '@opentelemetry/instrumentation-grpc';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { BatchSpanProcessor, SimpleSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 
+// The SDK registers a tracer provider only when it has a span processor; without one no span
+// has a context and nothing reaches `traceparent`. This one keeps propagation alive when no
+// exporter is configured.
+const propagateOnly: SpanProcessor = {
+  onStart: () => undefined,
+  onEnd: () => undefined,
+  forceFlush: async () => undefined,
+  shutdown: async () => undefined,
+};
+
 function createSpanProcessors(env: NodeJS.ProcessEnv): SpanProcessor[] {
   const endpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? env.OTEL_EXPORTER_OTLP_ENDPOINT;
-  if (!endpoint || env.OTEL_SDK_DISABLED === 'true') return [];
+  if (!endpoint || env.OTEL_SDK_DISABLED === 'true') return [propagateOnly];
   const exporter = new OTLPTraceExporter();
   // Tests ask for immediate export so that spans of a killed process are not lost.
   return [env.TM_OTEL_SIMPLE_PROCESSOR === 'true' ? new SimpleSpanProcessor(exporter) : new BatchSpanProcessor(exporter)];
 }
+
+// Logs go to stdout (pino) and on to Loki through the Collector; metrics are not exported by
+// the SDK. Without these defaults the SDK would try an OTLP endpoint on localhost for both.
+process.env.OTEL_LOGS_EXPORTER ??= 'none';
+process.env.OTEL_METRICS_EXPORTER ??= 'none';
 
 const sdk = new NodeSDK({
   serviceName: process.env.OTEL_SERVICE_NAME ?? process.env.TM_COMPONENT ?? 'taskmanager',

@@ -30,7 +30,12 @@ export const FAST_FLOW_ENV = {
   LOG_LEVEL: 'warn',
 } as const;
 
-export async function startTestStack(options: { env?: Record<string, string> } = {}): Promise<TestStack> {
+export type TestStackOptions = {
+  env?: Record<string, string>;
+  processEnv?: Record<string, Record<string, string>>;
+};
+
+export async function startTestStack(options: TestStackOptions = {}): Promise<TestStack> {
   const distDir = resolve('dist');
   if (!existsSync(resolve(distDir, 'gateway.cjs'))) throw new Error('dist/ is missing: run `npm run build` first');
   const nats = await startNatsServer();
@@ -47,6 +52,7 @@ export async function startTestStack(options: { env?: Record<string, string> } =
     redisUrl: redisServer.url,
     ports,
     env: { ...FAST_FLOW_ENV, ...options.env },
+    ...(options.processEnv ? { processEnv: options.processEnv } : {}),
   });
   const supervisor = createSupervisor({
     specs,

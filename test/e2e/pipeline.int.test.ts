@@ -1,0 +1,194 @@
+// End to end on the process stack (the bundles, as `npm start` runs them) with real NATS and
+// Redis: mixed workloads reach the right terminal state with the right output, retries and
+// dead letters follow the contract, handlers run once, and status streams never go backwards.
+import { createHash } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTaskManagerClient, isTerminalState, type StatusUpdate, type TaskManagerClient } from '../../client/client';
+import { KEYS } from '../../shared/contract';
+import { toRank } from '../../shared/status';
+import { waitFor } from '../helpers/ports';
+import { startTestStack, type TestStack } from '../helpers/stack';
+
+type Expected = {
+  type: string;
+  payload: unknown;
+  state: 'SUCCEEDED' | 'FAILED' | 'REJECTED';
+  output?: unknown;
+  /** How many times the handler must have run. */
+  runs: number;
+};
+
+function mixedWorkload(count: number): Expected[] {
+  const tasks: Expected[] = [];
+  for (let i = 0; i < count; i += 1) {
+    const kind = i % 10;
+    if (kind <= 2) tasks.push({ type: 'echo', payload: { i, text: `hello ${i}` }, state: 'SUCCEEDED', output: { i, text: `hello ${i}` }, runs: 1 });
+    else if (kind <= 4) {
+      const data = `data-${i}`;
+      tasks.push({ type: 'hash', payload: { data }, state: 'SUCCEEDED', output: createHash('sha256').update(data).digest('hex'), runs: 1 });
+    } else if (kind === 5) tasks.push({ type: 'sleep', payload: { ms: 20 + (i % 5) * 20 }, state: 'SUCCEEDED', output: { slept: 20 + (i % 5) * 20 }, runs: 1 });
+    else if (kind === 6) tasks.push({ type: 'flaky', payload: { failures: 2 }, state: 'SUCCEEDED', runs: 3 });
+    else if (kind === 7) tasks.push({ type: 'fail', payload: { message: `boom ${i}` }, state: 'FAILED', runs: 5 });
+    else if (kind === 8) tasks.push({ type: 'no-such-type', payload: {}, state: 'REJECTED', runs: 0 });
+    else tasks.push({ type: 'sleep', payload: { ms: 'soon' }, state: 'REJECTED', runs: 0 });
+  }
+  return tasks;
+}
+
+/** Parsed JSON entries of a Redis list. */
+async function readList(stack: TestStack, key: string): Promise<Record<string, unknown>[]> {
+  return (await stack.redis.lrange(key, 0, -1)).map((entry) => JSON.parse(entry) as Record<string, unknown>);
+}
+
+function assertMonotonic(updates: StatusUpdate[]): void {
+  for (let i = 1; i < updates.length; i += 1) {
+    const previous = updates[i - 1]!;
+    const current = updates[i]!;
+    expect(current.seq).toBeGreaterThan(previous.seq);
+    expect(isTerminalState(previous.state)).toBe(false);
+    const before = toRank({ state: previous.state as never });
+    const after = toRank({ state: current.state as never });
+    expect(after.phase).toBeGreaterThanOrEqual(before.phase);
+  }
+}
+
+describe('the pipeline end to end', () => {
+  let stack: TestStack;
+  let client: TaskManagerClient;
+
+  beforeAll(async () => {
+    stack = await startTestStack();
+    client = createTaskManagerClient({ address: stack.gatewayAddress });
+  }, 120_000);
+
+  afterAll(async () => {
+    client?.close();
+    await stack?.stop();
+  }, 60_000);
+
+  // First, while nothing else writes to this stack's Redis, so "changes nothing" is exact.
+  it('malformed, invalid and unsupported CloudEvents POSTed to every function get 400 with a reason and change nothing', async () => {
+    const functions = ['ingest', 'scheduler', 'worker', 'result-store', 'notifier', 'audit', 'deadletter'];
+    const keysBefore = (await stack.redis.keys('*')).sort();
+    expect(keysBefore).toEqual([]);
+    const bad: { name: string; headers: Record<string, string>; body: string }[] = [
+      { name: 'no CloudEvent', headers: { 'content-type': 'text/plain' }, body: 'hello' },
+      { name: 'bad JSON', headers: { 'content-type': 'application/cloudevents+json' }, body: '{"id":' },
+      {
+        name: 'missing source',
+        headers: { 'ce-id': 'x1', 'ce-type': 'taskmanager.task.submitted', 'ce-specversion': '1.0', 'content-type': 'application/json' },
+        body: '{}',
+      },
+      {
+        name: 'unsupported type',
+        headers: { 'ce-id': 'x2', 'ce-source': '/test', 'ce-type': 'com.example.other', 'ce-specversion': '1.0', 'content-type': 'application/json' },
+        body: '{}',
+      },
+      {
+        name: 'wrong specversion',
+        headers: { 'content-type': 'application/cloudevents+json' },
+        body: JSON.stringify({ id: 'x3', source: '/t', type: 'taskmanager.task.submitted', specversion: '0.3' }),
+      },
+    ];
+    for (const fn of functions) {
+      for (const request of bad) {
+        const response = await fetch(`http://127.0.0.1:${stack.ports[fn]}/`, { method: 'POST', headers: request.headers, body: request.body });
+        expect(response.status, `${fn}: ${request.name}`).toBe(400);
+        const body = (await response.json()) as { message: string };
+        expect(body.message.length, `${fn}: ${request.name}`).toBeGreaterThan(10);
+      }
+    }
+    expect((await stack.redis.keys('*')).sort()).toEqual(keysBefore);
+  });
+
+  it('200 mixed tasks each end in the right terminal state with the right output, handlers run exactly as often as they must', async () => {
+    const workload = mixedWorkload(200);
+    const ids = await Promise.all(workload.map((task) => client.submit({ type: task.type, payload: task.payload }).then((r) => r.taskId)));
+    expect(new Set(ids).size).toBe(200);
+
+    const results = await Promise.all(ids.map((id) => client.waitForResult(id)));
+    const audit = await readList(stack, KEYS.auditEvents);
+    const runsByTask = new Map<string, number>();
+    for (const entry of audit) {
+      if (entry.action === 'handler.started') runsByTask.set(String(entry.taskId), (runsByTask.get(String(entry.taskId)) ?? 0) + 1);
+    }
+    const deadLetters = await readList(stack, KEYS.deadLetter);
+
+    workload.forEach((expected, index) => {
+      const id = ids[index]!;
+      const result = results[index]!;
+      const context = `${expected.type} ${JSON.stringify(expected.payload)} (${id})`;
+      expect(result.state, context).toBe(expected.state);
+      if (expected.output !== undefined) expect(result.output, context).toEqual(expected.output);
+      expect(runsByTask.get(id) ?? 0, context).toBe(expected.runs);
+      const letters = deadLetters.filter((entry) => entry.taskId === id);
+      if (expected.state === 'SUCCEEDED') expect(letters, context).toHaveLength(0);
+      else expect(letters, context).toHaveLength(1);
+      if (expected.type === 'fail') {
+        expect(result.attempts, context).toBe(5);
+        expect(letters[0]).toMatchObject({ stage: 'worker', attempts: 5 });
+        expect(String(letters[0]!.lastError)).toContain('boom');
+      }
+      if (expected.state === 'REJECTED') {
+        expect(letters[0]).toMatchObject({ stage: 'ingest' });
+        expect(String(letters[0]!.reason), context).toMatch(expected.type === 'no-such-type' ? /unknown task type/ : /schema/);
+      }
+    });
+
+    const rejected = await client.getTask(ids[workload.findIndex((t) => t.type === 'no-such-type')]!);
+    expect(rejected.status?.state).toBe('REJECTED');
+    expect(rejected.status?.message).toMatch(/unknown task type "no-such-type"/);
+  }, 180_000);
+
+  it('a stream opened at submit starts with the current state, never goes backwards and ends terminal', async () => {
+    const { taskId } = await client.submit({ type: 'sleep', payload: { ms: 300 } });
+    const updates: StatusUpdate[] = [];
+    for await (const update of client.watch(taskId)) updates.push(update);
+    expect(updates.length).toBeGreaterThanOrEqual(2);
+    assertMonotonic(updates);
+    expect(updates.at(-1)!.state).toBe('SUCCEEDED');
+    expect(updates.some((u) => u.state === 'RUNNING' && u.progress > 0)).toBe(true);
+    const task = await client.getTask(taskId);
+    expect(updates[0]!.seq).toBeLessThanOrEqual(task.history.length);
+  });
+
+  it('a subscriber that connects after the task finished still gets its whole history, in order', async () => {
+    const { taskId } = await client.submit({ type: 'flaky', payload: { failures: 1 } });
+    await client.waitForResult(taskId);
+    const current: StatusUpdate[] = [];
+    for await (const update of client.watch(taskId)) current.push(update);
+    expect(current.map((u) => u.state)).toEqual(['SUCCEEDED']);
+
+    const history: StatusUpdate[] = [];
+    for await (const update of client.watch(taskId, { afterSeq: 0 })) history.push(update);
+    assertMonotonic(history);
+    expect(history.map((u) => u.seq)).toEqual(history.map((_, i) => i + 1));
+    const states = history.map((u) => u.state);
+    expect(states[0]).toBe('QUEUED');
+    expect(states).toEqual(expect.arrayContaining(['VALIDATED', 'ENRICHED', 'SCHEDULED', 'RUNNING', 'RETRYING']));
+    expect(states.at(-1)).toBe('SUCCEEDED');
+  });
+
+  it('max_attempts below the default stops retrying early with one dead letter', async () => {
+    const { taskId } = await client.submit({ type: 'fail', payload: { message: 'twice' }, maxAttempts: 2 });
+    const result = await client.waitForResult(taskId);
+    expect(result.state).toBe('FAILED');
+    expect(result.attempts).toBe(2);
+    expect(result.error).toContain('twice');
+    await waitFor('the dead letter', async () => (await readList(stack, KEYS.deadLetter)).some((e) => e.taskId === taskId));
+    expect((await readList(stack, KEYS.deadLetter)).filter((e) => e.taskId === taskId)).toHaveLength(1);
+  });
+
+  it('an idempotency key submitted twice gives one task that runs once', async () => {
+    const key = `order-${Date.now()}`;
+    const first = await client.submit({ type: 'echo', payload: { n: 1 }, idempotencyKey: key });
+    const second = await client.submit({ type: 'echo', payload: { n: 1 }, idempotencyKey: key });
+    expect(second.taskId).toBe(first.taskId);
+    expect(second.duplicate).toBe(true);
+    expect((await client.waitForResult(first.taskId)).state).toBe('SUCCEEDED');
+    const runs = (await readList(stack, KEYS.auditEvents)).filter((e) => e.taskId === first.taskId && e.action === 'handler.started');
+    expect(runs).toHaveLength(1);
+  });
+
+
+});
