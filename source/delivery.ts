@@ -1,0 +1,362 @@
+// Delivers one pulled JetStream message to the sink and settles it (DESIGN §6).
+// Takes: a PulledMessage (a structured CloudEvent on TASKS or EVENTS).
+// Does: POSTs it in binary mode (ce-* headers, body = data) with the extension attributes
+//   `deliveryattempt` (JetStream's delivery count) and `maxdeliver`, inside a CONSUMER span whose
+//   parent is the event's traceparent; the function's span becomes its child via ce-traceparent.
+// Settles as Knative's data plane does: 2xx → +ACK; 404/408/409/429/5xx, timeouts and
+//   connection errors → -NAK with the contract's delay for that attempt; 400 and every other 4xx
+//   (and bytes that are not a CloudEvent, or attributes that cannot be sent as headers) → give
+//   up. A retryable failure on the last allowed attempt also gives up.
+// Giving up: a dead letter (stage `source:<function>`) on events.deadletter, plus a FAILED status
+//   when the event is a task event (TASKS stream) so the task still ends terminal, then +TERM.
+//   The deadletter stage's own source only logs and terminates (no dead letter of a dead letter).
+// Retried here: publishing the dead letter/status while NATS is unavailable (the message stays in
+//   flight, kept alive by in-progress acks), until it succeeds or shutdown abandons it.
+//
+// One event per request. A later batch mode for order-insensitive stages (notifier, audit) would
+// take several messages of one consumer, POST them as application/cloudevents-batch+json and
+// settle each with the batch's verdict; `settle` below is already per message.
+import {
+  EVENT_TYPES,
+  retryDelayMs,
+  STREAM_TASKS,
+  SUBJECTS,
+  type DeadLetterData,
+  type FlowSettings,
+} from '../shared/contract';
+import { createEmitter, EVENT_IDS } from '../shared/emit';
+import { describeError, isTaskmanagerError } from '../shared/errors';
+import { fromWireBytes, type WireEvent } from '../shared/events';
+import type { Logger } from '../shared/logger';
+import type { Publisher } from '../shared/nats';
+import { toBinaryHeaders } from '../shared/runtime/http-message';
+import { extractTraceContext, injectTraceContext, SpanKind, withSpan } from '../shared/tracing';
+import type { OutcomeKind, SourceMetrics } from './metrics';
+import type { JetStreamPort, PulledMessage } from './pull';
+
+export type Verdict = 'ack' | 'retry' | 'deadletter';
+
+/** Knative data-plane semantics of a sink's HTTP status. */
+export function classifyResponse(status: number): Verdict {
+  if (status >= 200 && status < 300) return 'ack';
+  if (status === 404 || status === 408 || status === 409 || status === 429 || status >= 500) return 'retry';
+  if (status >= 400) return 'deadletter';
+  // 1xx/3xx are not answers a CloudEvents sink gives (fetch follows redirects): treat as transient.
+  return 'retry';
+}
+
+/** A request that got no HTTP answer: timeouts and connection errors are retried; a request
+ * that can never be sent (a header value with CR/LF, say) is not. */
+export function classifyError(error: unknown): Verdict {
+  if (isTaskmanagerError(error)) return error.retryable ? 'retry' : 'deadletter';
+  if (error instanceof TypeError && /invalid header|bytestring/i.test(error.message)) return 'deadletter';
+  return 'retry';
+}
+
+const CONNECTION_ERRORS: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  EPIPE: 'connection closed',
+  ENOTFOUND: 'host not found',
+  EAI_AGAIN: 'host lookup failed',
+  ETIMEDOUT: 'connect timed out',
+  EHOSTUNREACH: 'host unreachable',
+  UND_ERR_SOCKET: 'connection closed by the sink',
+  UND_ERR_CONNECT_TIMEOUT: 'connect timed out',
+};
+
+/** A short reason for a failed request, for logs and dead letters. */
+export function describeFailure(error: unknown, timeoutMs: number): string {
+  if (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError')) {
+    return `no answer within ${timeoutMs} ms`;
+  }
+  const cause = error instanceof Error ? (error.cause as { code?: unknown; message?: unknown } | undefined) : undefined;
+  const code = typeof cause?.code === 'string' ? cause.code : undefined;
+  if (code) return `${CONNECTION_ERRORS[code] ?? describeError(cause)} (${code})`;
+  if (cause && typeof cause.message === 'string') return `${describeError(error)}: ${cause.message}`;
+  return describeError(error);
+}
+
+/** `400 VALIDATION_FAILED: payload.ms must be a number` from the runtime's JSON error body. */
+export function toResponseDetail(status: number, statusText: string, body: string): string {
+  let code = '';
+  let message = body.trim();
+  try {
+    const parsed = JSON.parse(body) as { error?: unknown; message?: unknown };
+    if (typeof parsed.message === 'string') message = parsed.message;
+    if (typeof parsed.error === 'string') code = parsed.error;
+  } catch {
+    // not JSON: the text itself is the message
+  }
+  if (message.length > 500) message = `${message.slice(0, 500)}…`;
+  const head = [String(status), code || statusText].filter(Boolean).join(' ');
+  return message ? `${head}: ${message}` : head;
+}
+
+export type Decision = { action: 'ack' } | { action: 'retry'; delayMs: number } | { action: 'giveup' };
+
+/** What to do with a message after a delivery with this verdict on this (1-based) attempt. */
+export function decide(verdict: Verdict, attempt: number, flow: FlowSettings): Decision {
+  if (verdict === 'ack') return { action: 'ack' };
+  if (verdict === 'retry' && attempt < flow.maxDeliver) return { action: 'retry', delayMs: retryDelayMs(flow, attempt) };
+  return { action: 'giveup' };
+}
+
+/** Binary-mode headers of a delivery: the event's attributes plus the delivery attempt. */
+export function toDeliveryHeaders(event: WireEvent, attempt: number, maxDeliver: number): Record<string, string> {
+  const { deliveryattempt: _attempt, maxdeliver: _max, ...attributes } = event;
+  const headers = toBinaryHeaders(attributes as WireEvent);
+  if (typeof event.data_base64 === 'string') {
+    headers['content-type'] = typeof event.datacontenttype === 'string' ? event.datacontenttype : 'application/octet-stream';
+  }
+  headers['ce-deliveryattempt'] = String(attempt);
+  headers['ce-maxdeliver'] = String(maxDeliver);
+  return headers;
+}
+
+function toDeliveryBody(event: WireEvent): string | Buffer | undefined {
+  if (typeof event.data_base64 === 'string') return Buffer.from(event.data_base64, 'base64');
+  return event.data === undefined ? undefined : JSON.stringify(event.data);
+}
+
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** Why these headers cannot go on the wire (undefined when they can). */
+export function findUnsendableHeader(headers: Record<string, string>): string | undefined {
+  for (const [name, value] of Object.entries(headers)) {
+    if (!HEADER_NAME.test(name)) return `"${name}" is not a valid HTTP header name`;
+    const codes = [...value].map((char) => char.codePointAt(0) ?? 0);
+    if (codes.some((code) => code === 0 || code === 10 || code === 13)) {
+      return `header ${name} contains a line break or NUL`;
+    }
+    if (codes.some((code) => code > 0xff)) return `header ${name} has characters outside ISO-8859-1`;
+  }
+  return undefined;
+}
+
+/** The failed event as the dead letter records it (a summary when it is very large). */
+function toRecordedEvent(event: WireEvent): unknown {
+  if (JSON.stringify(event).length <= 256 * 1024) return event;
+  const { id, source, type, subject, time } = event;
+  return { id, source, type, subject, time, truncated: true };
+}
+
+function toRecordedBytes(message: PulledMessage): unknown {
+  const text = new TextDecoder('utf-8', { fatal: false }).decode(message.data.subarray(0, 4096));
+  return {
+    stream: message.consumer.stream,
+    sequence: message.streamSequence,
+    subject: message.consumer.filterSubject,
+    raw: text,
+    truncated: message.data.length > 4096,
+  };
+}
+
+/** Subject (task id) of dead letters about bytes that carry no task id. */
+export const UNKNOWN_TASK_ID = 'unknown';
+
+export type DelivererDeps = {
+  functionName: string;
+  sink: string;
+  requestTimeoutMs: number;
+  flow: FlowSettings;
+  acks: Pick<JetStreamPort, 'ack' | 'nak' | 'term'>;
+  publisher: Publisher;
+  fetch: typeof fetch;
+  now: () => number;
+  logger: Logger;
+  metrics: Pick<SourceMetrics, 'recordDelivery' | 'recordOutcome'>;
+  /** First pause between attempts to publish a dead letter while NATS is unavailable. */
+  publishRetryMs?: number;
+};
+
+export type Deliverer = {
+  /** Delivers and settles one message; never throws. `abandon` fires when shutdown gives up. */
+  deliver(message: PulledMessage, abandon: AbortSignal): Promise<OutcomeKind>;
+};
+
+type PostResult =
+  | { kind: 'answered'; verdict: Verdict; detail: string }
+  | { kind: 'failed'; verdict: Verdict; detail: string }
+  | { kind: 'abandoned' };
+
+type GiveUp = { event: WireEvent | undefined; reason: string; lastError: string };
+
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+export function createDeliverer(deps: DelivererDeps): Deliverer {
+  const { flow, functionName } = deps;
+  const component = `source-${functionName}`;
+  const stage = `source:${functionName}`;
+  const emit = createEmitter(deps.publisher, component, deps.now);
+
+  async function post(message: PulledMessage, event: WireEvent, abandon: AbortSignal): Promise<PostResult> {
+    // Inside the CONSUMER span: the sink's span is a child of this one.
+    const headers = toDeliveryHeaders(injectTraceContext(event), message.deliveryCount, flow.maxDeliver);
+    const unsendable = findUnsendableHeader(headers);
+    if (unsendable) return { kind: 'failed', verdict: 'deadletter', detail: `cannot be sent as HTTP headers: ${unsendable}` };
+    deps.metrics.recordDelivery(message.consumer);
+    try {
+      const response = await deps.fetch(deps.sink, {
+        method: 'POST',
+        headers,
+        body: toDeliveryBody(event),
+        signal: AbortSignal.any([abandon, AbortSignal.timeout(deps.requestTimeoutMs)]),
+      });
+      const body = await response.text();
+      return {
+        kind: 'answered',
+        verdict: classifyResponse(response.status),
+        detail: toResponseDetail(response.status, response.statusText, body),
+      };
+    } catch (error) {
+      if (abandon.aborted) return { kind: 'abandoned' };
+      return { kind: 'failed', verdict: classifyError(error), detail: describeFailure(error, deps.requestTimeoutMs) };
+    }
+  }
+
+  /** Publishes until it works; false when shutdown abandoned the message first. */
+  async function untilPublished(what: string, publish: () => Promise<void>, abandon: AbortSignal, logger: Logger) {
+    for (let failures = 0; ; failures += 1) {
+      try {
+        await publish();
+        return true;
+      } catch (error) {
+        if (abandon.aborted) return false;
+        logger.warn({ err: describeError(error), failures: failures + 1 }, `could not publish ${what}; retrying`);
+        await pause(Math.min((deps.publishRetryMs ?? 250) * 2 ** failures, 5_000), abandon);
+        if (abandon.aborted) return false;
+      }
+    }
+  }
+
+  async function settleQuietly(what: string, settle: () => Promise<void>, logger: Logger): Promise<void> {
+    try {
+      await settle();
+    } catch (error) {
+      // JetStream redelivers after AckWait; stages are idempotent, so this costs time, not work.
+      logger.warn({ err: describeError(error) }, `${what} not confirmed: JetStream will redeliver after AckWait`);
+    }
+  }
+
+  async function giveUp(message: PulledMessage, input: GiveUp, abandon: AbortSignal, logger: Logger): Promise<OutcomeKind> {
+    const { event, reason } = input;
+    if (functionName === 'deadletter') {
+      logger.error({ reason }, 'dead letter could not be recorded: terminated (a dead letter is never dead-lettered)');
+      await settleQuietly('term', () => deps.acks.term(message), logger);
+      return 'deadletter';
+    }
+    const taskId = event?.subject || UNKNOWN_TASK_ID;
+    // One dead letter per failed event (not per task: a task has many status/audit events), and
+    // the same id when a redelivery repeats the give-up, so JetStream's duplicate window drops it.
+    const failedEvent = event ? event.id : `${message.consumer.stream}:${message.streamSequence}`;
+    const id = `${EVENT_IDS.deadLetter(taskId, stage)}:${failedEvent}`;
+    const data: DeadLetterData = {
+      taskId,
+      stage,
+      reason,
+      attempts: message.deliveryCount,
+      lastError: input.lastError,
+      event: event ? toRecordedEvent(event) : toRecordedBytes(message),
+      atMs: deps.now(),
+    };
+    logger.warn({ reason }, 'giving up on event: dead letter');
+    const recorded = await untilPublished(
+      'dead letter',
+      () => emit.task(SUBJECTS.deadletter, EVENT_TYPES.deadlettered, id, taskId, data),
+      abandon,
+      logger,
+    );
+    if (!recorded) return 'abandoned';
+    if (event?.subject && message.consumer.stream === STREAM_TASKS) {
+      const failed = await untilPublished(
+        'FAILED status',
+        () => emit.status(taskId, 'FAILED', { attempt: message.deliveryCount, message: reason }),
+        abandon,
+        logger,
+      );
+      if (!failed) return 'abandoned';
+    }
+    await settleQuietly('term', () => deps.acks.term(message), logger);
+    return 'deadletter';
+  }
+
+  async function handle(message: PulledMessage, abandon: AbortSignal, logger: Logger): Promise<OutcomeKind> {
+    const where = `${message.consumer.stream} #${message.streamSequence}`;
+    let event: WireEvent;
+    try {
+      event = fromWireBytes(message.data);
+    } catch (error) {
+      const problem = describeError(error);
+      return giveUp(message, { event: undefined, reason: `${where} is not a valid CloudEvent: ${problem}`, lastError: problem }, abandon, logger);
+    }
+    const eventLogger = logger.child({ taskId: event.subject, eventId: event.id, eventType: event.type });
+    const attributes = {
+      'messaging.system': 'nats',
+      'messaging.destination.name': message.consumer.filterSubject,
+      'messaging.consumer.group.name': message.consumer.durable,
+      'cloudevents.event_id': event.id,
+      'cloudevents.event_type': event.type,
+      'taskmanager.task_id': event.subject ?? '',
+      'taskmanager.delivery_attempt': message.deliveryCount,
+    };
+    return withSpan(
+      `deliver ${event.type}`,
+      SpanKind.CONSUMER,
+      attributes,
+      async () => {
+        const result = await post(message, event, abandon);
+        if (result.kind === 'abandoned') return 'abandoned';
+        const attempt = message.deliveryCount;
+        const decision = decide(result.verdict, attempt, flow);
+        if (decision.action === 'ack') {
+          await settleQuietly('ack', () => deps.acks.ack(message), eventLogger);
+          return 'ack';
+        }
+        if (decision.action === 'retry') {
+          eventLogger.info({ detail: result.detail, delayMs: decision.delayMs }, 'delivery failed: retrying');
+          await settleQuietly('nak', () => deps.acks.nak(message, decision.delayMs), eventLogger);
+          return 'retry';
+        }
+        const reason =
+          result.verdict === 'retry'
+            ? `undeliverable to ${functionName} after ${attempt} attempts: ${result.detail}`
+            : result.kind === 'answered'
+              ? `${functionName} refused the event: ${result.detail}`
+              : `event cannot be delivered to ${functionName}: ${result.detail}`;
+        return giveUp(message, { event, reason, lastError: result.detail }, abandon, eventLogger);
+      },
+      extractTraceContext(event),
+    );
+  }
+
+  return {
+    async deliver(message, abandon) {
+      const logger = deps.logger.child({
+        consumer: message.consumer.durable,
+        streamSeq: message.streamSequence,
+        attempt: message.deliveryCount,
+      });
+      let outcome: OutcomeKind;
+      try {
+        outcome = await handle(message, abandon, logger);
+      } catch (error) {
+        // A bug, not a delivery failure: leave the message to AckWait redelivery.
+        logger.error({ err: describeError(error) }, 'delivery crashed');
+        outcome = 'abandoned';
+      }
+      deps.metrics.recordOutcome(message.consumer, outcome);
+      return outcome;
+    },
+  };
+}

@@ -1,0 +1,181 @@
+// The JetStream source (DESIGN §6) wired together: NATS connection, the pull/ack port, the
+// deliverer, the dispatcher, /healthz + /metrics, the consumer-lag refresher and drain.
+// The entry file (index.ts) owns process concerns; this module returns a `stop`.
+import { createServer, type Server } from 'node:http';
+import { once } from 'node:events';
+import { jetstreamManager, JetStreamApiError, type JetStreamManager } from '@nats-io/jetstream';
+import type { ConsumerSpec } from '../shared/contract';
+import { describeError } from '../shared/errors';
+import type { Logger } from '../shared/logger';
+import { connectNats, createPublisher, type NatsConnection } from '../shared/nats';
+import type { SourceConfig } from './config';
+import { createDeliverer } from './delivery';
+import { createDispatcher } from './dispatcher';
+import { createSourceMetrics, renderMetrics, type MetricsSnapshot } from './metrics';
+import { createJetStreamPort, type PulledMessage } from './pull';
+
+export type SourceDeps = {
+  logger: Logger;
+  fetch?: typeof fetch;
+  now?: () => number;
+  /** How often consumer lag is refreshed for /metrics. */
+  lagRefreshMs?: number;
+};
+
+export type RunningSource = {
+  /** Port of /healthz and /metrics. */
+  readonly port: number;
+  metrics(): MetricsSnapshot;
+  inFlight(): number;
+  stop(): Promise<void>;
+};
+
+/** Client-side wait for a no_wait pull or an ack confirmation. */
+const NATS_REQUEST_TIMEOUT_MS = 5_000;
+
+async function assertConsumersExist(jsm: JetStreamManager, consumers: readonly ConsumerSpec[]): Promise<void> {
+  for (const consumer of consumers) {
+    try {
+      await jsm.consumers.info(consumer.stream, consumer.durable);
+    } catch (error) {
+      if (error instanceof JetStreamApiError && (error.code === 10014 || error.code === 10059)) {
+        throw new Error(
+          `consumer ${consumer.stream}/${consumer.durable} does not exist: run the setup step (setupFlow) first`,
+          { cause: error },
+        );
+      }
+      throw error;
+    }
+  }
+}
+
+export async function startSource(config: SourceConfig, deps: SourceDeps): Promise<RunningSource> {
+  const { logger } = deps;
+  const nc: NatsConnection = await connectNats({ url: config.natsUrl, name: config.component, logger });
+  let jsm: JetStreamManager;
+  try {
+    jsm = await jetstreamManager(nc);
+    await assertConsumersExist(jsm, config.consumers);
+  } catch (error) {
+    await nc.close().catch(() => undefined);
+    throw error;
+  }
+
+  let connected = true;
+  let draining = false;
+  void (async () => {
+    for await (const status of nc.status()) {
+      if (status.type === 'disconnect') connected = false;
+      if (status.type === 'reconnect') connected = true;
+    }
+  })();
+
+  const metrics = createSourceMetrics(config.consumers);
+  const jetStream = createJetStreamPort(nc, { requestTimeoutMs: NATS_REQUEST_TIMEOUT_MS, pollMarginMs: 2_000 });
+  const deliverer = createDeliverer({
+    functionName: config.functionName,
+    sink: config.sink,
+    requestTimeoutMs: config.requestTimeoutMs,
+    flow: config.flow,
+    acks: jetStream,
+    publisher: createPublisher(nc),
+    fetch: deps.fetch ?? fetch,
+    now: deps.now ?? Date.now,
+    logger,
+    metrics,
+  });
+  const consumers = config.consumers;
+  const consumerAt = (index: number): ConsumerSpec => {
+    const consumer = consumers[index];
+    if (!consumer) throw new Error(`no consumer at priority ${index}`);
+    return consumer;
+  };
+  const dispatcher = createDispatcher<PulledMessage>(
+    {
+      consumerCount: consumers.length,
+      pullNow: (index) => jetStream.pull(consumerAt(index), index, { noWait: true }),
+      pullWait: (index) => jetStream.pull(consumerAt(index), index, { expiresMs: config.pollExpiresMs }),
+      deliver: (message, abandon) => deliverer.deliver(message, abandon),
+      working: (message) => jetStream.working(message),
+      release: (message) => jetStream.nak(message, 0),
+    },
+    {
+      maxInFlight: config.maxInFlight,
+      workingIntervalMs: Math.max(100, Math.floor(config.flow.ackWaitMs / 3)),
+      logger,
+      onPullError: () => metrics.recordPullError(),
+    },
+  );
+
+  const refreshLag = async () => {
+    for (const consumer of consumers) {
+      try {
+        const info = await jsm.consumers.info(consumer.stream, consumer.durable);
+        metrics.setLag(consumer, { pending: info.num_pending, ackPending: info.num_ack_pending });
+      } catch (error) {
+        logger.debug({ err: describeError(error), consumer: consumer.durable }, 'consumer lag not refreshed');
+      }
+    }
+  };
+  void refreshLag();
+  const lagTimer = setInterval(() => void refreshLag(), deps.lagRefreshMs ?? 5_000);
+
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method === 'GET' && path === '/healthz') {
+      const healthy = connected && !draining && !nc.isClosed();
+      res.writeHead(healthy ? 200 : 503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ status: healthy ? 'ok' : 'unavailable', connected, draining }));
+      return;
+    }
+    if (req.method === 'GET' && path === '/metrics') {
+      const text = renderMetrics(config.functionName, metrics.snapshot(), {
+        inFlight: dispatcher.inFlight(),
+        held: dispatcher.held(),
+        connected,
+        draining,
+      });
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+      res.end(text);
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ error: 'NOT_FOUND', message: `no route ${req.method} ${path}` }));
+  });
+  server.listen(config.port, '0.0.0.0');
+  try {
+    await once(server, 'listening');
+  } catch (error) {
+    clearInterval(lagTimer);
+    await nc.close().catch(() => undefined);
+    throw error;
+  }
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+
+  dispatcher.start();
+  logger.info(
+    { port, sink: config.sink, consumers: consumers.map((c) => c.durable), maxInFlight: config.maxInFlight },
+    'source started',
+  );
+
+  let stopping: Promise<void> | undefined;
+  return {
+    port,
+    metrics: () => metrics.snapshot(),
+    inFlight: () => dispatcher.inFlight(),
+    stop() {
+      stopping ??= (async () => {
+        draining = true;
+        logger.info({ inFlight: dispatcher.inFlight() }, 'draining');
+        const settled = await dispatcher.stop(config.shutdownGraceMs);
+        clearInterval(lagTimer);
+        server.close();
+        server.closeAllConnections();
+        await nc.drain().catch(() => undefined);
+        logger.info({ settled }, 'stopped');
+      })();
+      return stopping;
+    },
+  };
+}
