@@ -60,6 +60,18 @@ async function ensureServer(what: string, binary: string, pkg: string, port: num
   return child;
 }
 
+/** Every function answers its readiness probe and the gateway accepts connections. */
+async function waitReady(ports: Record<string, number>): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  const urls = FUNCTIONS.map((fn) => `http://127.0.0.1:${ports[fn.name]}/health/readiness`);
+  for (;;) {
+    const ready = await Promise.all(urls.map((url) => fetch(url).then((r) => r.ok, () => false)));
+    if (ready.every(Boolean) && (await isOpen(ports.gateway!))) return;
+    if (Date.now() > deadline) throw new Error('the stack did not become ready within 60 s (see the logs above)');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 async function main(): Promise<void> {
   const servers: ChildProcess[] = [];
   mkdirSync(join(dataDir, 'redis'), { recursive: true });
@@ -105,6 +117,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void stop());
 
   await supervisor.start();
+  await waitReady(ports);
   log(`[start] Taskmanager is up: gRPC on localhost:${ports.gateway}. Try: npx tm demo${offset ? ` --address localhost:${ports.gateway}` : ''}`);
 }
 
