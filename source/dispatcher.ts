@@ -1,5 +1,5 @@
 // Delivery slots, strict priority, in-progress acks and drain, over any message port (the real
-// one is JetStream, see pull.ts; unit tests use a fake). The rule, in docs/decisions/source-priority.md:
+// one is JetStream, see pull.ts; unit tests use a fake). The rule, in docs/decisions/0006-source-priority.md:
 // - a free slot is always filled from the highest-priority consumer that has a message: for each
 //   consumer in priority order, a message already pulled (held) goes first, else a no_wait pull;
 // - only as many messages are pulled as there are free slots (backpressure). When every consumer
