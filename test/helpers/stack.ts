@@ -92,14 +92,19 @@ async function waitForHealthy(ports: Record<string, number>): Promise<void> {
     urls.push(`http://127.0.0.1:${ports[fn.name]}/health/readiness`);
     if (fn.sourcePort) urls.push(`http://127.0.0.1:${ports[sourceName(fn)]}/healthz`);
   }
+  let notReady: string[] = urls;
+  // Generous: sixteen processes start at once on a two-core machine.
   await waitFor(
     'every function and source to be ready',
     async () => {
       const results = await Promise.all(urls.map((url) => fetch(url).then((r) => r.ok, () => false)));
-      return results.every(Boolean);
+      notReady = urls.filter((_, i) => !results[i]);
+      return notReady.length === 0;
     },
-    30_000,
+    90_000,
     100,
-  );
+  ).catch((error: unknown) => {
+    throw new Error(`${(error as Error).message}; not ready: ${notReady.join(', ')}`);
+  });
   await waitForPort(ports.gateway!, 30_000);
 }
