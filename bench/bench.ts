@@ -40,6 +40,9 @@ async function benchBullmq(): Promise<RunSummary> {
   const connection = { host: '127.0.0.1', port: redisServer.port };
   const queue = new Queue('bench', { connection });
   const events = new QueueEvents('bench', { connection });
+  // Every waiting client adds listeners; without this Node warns about a leak that is not one.
+  events.setMaxListeners(CONCURRENCY * 4);
+  queue.setMaxListeners(CONCURRENCY * 4);
   const worker = new Worker('bench', async () => undefined, { connection, concurrency: 16 });
   try {
     await Promise.all([queue.waitUntilReady(), events.waitUntilReady(), worker.waitUntilReady()]);
