@@ -82,7 +82,9 @@ export const KEYS = {
   statusChannel: (id: string) => `task_status:${id}`,
   history: (id: string) => `task_history:${id}`,
   result: (id: string) => `task_result:${id}`,
-  idempotency: (key: string) => `idempotency:${key}`,
+  /** Scoped per tenant: the same client key in two tenants names two tasks. Tenant names hold
+   * no ':', so the first segment after the prefix is always the tenant. */
+  idempotency: (tenant: string, key: string) => `idempotency:${tenant}:${key}`,
   delayedQueue: 'delayed_tasks',
   delayedLeases: 'delayed_tasks:leases',
   delayedEvent: (id: string) => `delayed_task:${id}`,
@@ -120,6 +122,19 @@ export type TaskStateName =
   | 'FAILED'
   | 'CANCELLED'
   | 'REJECTED';
+
+export const TASK_STATE_NAMES: readonly TaskStateName[] = [
+  'QUEUED',
+  'VALIDATED',
+  'ENRICHED',
+  'SCHEDULED',
+  'RUNNING',
+  'RETRYING',
+  'SUCCEEDED',
+  'FAILED',
+  'CANCELLED',
+  'REJECTED',
+];
 
 export const TERMINAL_STATES: ReadonlySet<TaskStateName> = new Set([
   'SUCCEEDED',

@@ -1,22 +1,11 @@
 // Reading a `status.changed` event's data. A status that cannot be applied as sent (unknown
 // state, a task id other than the event's subject, progress outside 0..100) is refused with a
 // ValidationError naming the field, so it is dead-lettered instead of corrupting the status.
-import type { StatusUpdate, TaskStateName } from '../../shared/contract';
+import { TASK_STATE_NAMES, type StatusUpdate, type TaskStateName } from '../../shared/contract';
 import { ValidationError } from '../../shared/errors';
 import { requireTaskId, type WireEvent } from '../../shared/events';
 
-const STATES: ReadonlySet<string> = new Set<TaskStateName>([
-  'QUEUED',
-  'VALIDATED',
-  'ENRICHED',
-  'SCHEDULED',
-  'RUNNING',
-  'RETRYING',
-  'SUCCEEDED',
-  'FAILED',
-  'CANCELLED',
-  'REJECTED',
-]);
+const STATES: ReadonlySet<string> = new Set(TASK_STATE_NAMES);
 
 function isNonNegativeInt(value: unknown): value is number {
   return Number.isSafeInteger(value) && (value as number) >= 0;

@@ -9,7 +9,7 @@ import { connectRedis, type Redis } from '../redis';
 import { findFunction, type FunctionName } from '../topology';
 import type { Express } from 'express';
 import { createFunctionApp, type EventHandler } from './function-app';
-import { flushTelemetry } from '../tracing';
+import { runUntilSignalled } from './process-main';
 
 export type CommonDeps = {
   logger: Logger;
@@ -46,8 +46,8 @@ export async function startFunction<C>(definition: FunctionDefinition<C>, env: E
   reader.finish();
 
   const logger = createLogger(definition.name, logLevel);
-  const nats = await connectNats({ url: connections.natsUrl, name: definition.name, logger });
-  const redis = await connectRedis({ url: connections.redisUrl, name: definition.name, logger });
+  const nats = await connectNats({ ...connections.nats, name: definition.name, logger });
+  const redis = await connectRedis({ ...connections.redis, name: definition.name, logger });
   const deps: CommonDeps = { logger, flow, publisher: createPublisher(nats), redis, nats, now: Date.now };
   const handler = await definition.createHandler(deps, stageConfig);
   const app = createFunctionApp({
@@ -79,23 +79,5 @@ export async function startFunction<C>(definition: FunctionDefinition<C>, env: E
 
 /** The entry-file boilerplate: start, stop on SIGTERM/SIGINT, exit 0 when drained. */
 export function runFunctionMain<C>(definition: FunctionDefinition<C>): void {
-  startFunction(definition, process.env).then(
-    (running) => {
-      let stopping = false;
-      const stop = () => {
-        if (stopping) return;
-        stopping = true;
-        running.stop().then(
-          () => flushTelemetry().finally(() => process.exit(0)),
-          () => process.exit(1),
-        );
-      };
-      process.on('SIGTERM', stop);
-      process.on('SIGINT', stop);
-    },
-    (error: unknown) => {
-      process.stderr.write(`${definition.name} failed to start: ${(error as Error).message}\n`);
-      process.exit(1);
-    },
-  );
+  runUntilSignalled(definition.name, () => startFunction(definition, process.env));
 }
