@@ -12,8 +12,17 @@ const TASKS = Number(process.env.BENCH_TASKS ?? 1000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
 const TERMINAL = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED', 'REJECTED']);
 
+/** Stoppers of whatever is running, so Ctrl-C does not leave a stack behind. */
+const cleanups = new Set<() => Promise<void>>();
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    void Promise.allSettled([...cleanups].map((cleanup) => cleanup())).finally(() => process.exit(130));
+  });
+}
+
 async function benchTaskmanager(): Promise<RunSummary> {
   const stack = await startTestStack({ env: { LOG_LEVEL: 'error' } });
+  cleanups.add(stack.stop);
   const client = createTaskManagerClient({ address: stack.gatewayAddress });
   try {
     const runOne = async (index: number) => {
@@ -31,12 +40,14 @@ async function benchTaskmanager(): Promise<RunSummary> {
     return summarize('taskmanager (echo, gRPC submit → SUCCEEDED)', latencies, (performance.now() - started) / 1000);
   } finally {
     client.close();
+    cleanups.delete(stack.stop);
     await stack.stop();
   }
 }
 
 async function benchBullmq(): Promise<RunSummary> {
   const redisServer = await startRedisServer();
+  cleanups.add(redisServer.stop);
   const connection = { host: '127.0.0.1', port: redisServer.port };
   const queue = new Queue('bench', { connection });
   const events = new QueueEvents('bench', { connection });
@@ -58,6 +69,7 @@ async function benchBullmq(): Promise<RunSummary> {
     await worker.close();
     await events.close();
     await queue.close();
+    cleanups.delete(redisServer.stop);
     await redisServer.stop();
   }
 }
