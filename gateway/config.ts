@@ -1,9 +1,11 @@
 // The gateway's settings, read once from the environment and frozen. Pure over its inputs: the
 // entry file passes process.env, the script path and the working directory.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { createEnvReader, readConnectionSettings, type Env } from '../shared/config';
+import { createEnvReader, readConnectionSettings, type Env, type EnvReader, type NatsSettings, type RedisSettings } from '../shared/config';
+import { describeError } from '../shared/errors';
 import { GATEWAY_PORT } from '../shared/topology';
+import { parseApiKeys, type ApiKey, type KeySource } from './auth';
 import { PROTO_FILE } from './proto';
 
 /** nats-server's default max_payload: one published task event must fit in it. */
@@ -12,7 +14,12 @@ export const NATS_MAX_PAYLOAD_BYTES = 1024 * 1024;
 export type GatewayConfig = {
   readonly port: number;
   readonly natsUrl: string;
+  /** Without credentials. */
   readonly redisUrl: string;
+  readonly nats: NatsSettings;
+  readonly redis: RedisSettings;
+  /** Digests of the API keys of TM_API_KEYS and TM_API_KEYS_FILE; empty = authentication off. */
+  readonly apiKeys: readonly ApiKey[];
   /** Largest accepted `payload`, in UTF-8 bytes (INVALID_ARGUMENT above it). */
   readonly maxPayloadBytes: number;
   /** gRPC receive limit; never above NATS max_payload, so what is accepted can be published. */
@@ -22,6 +29,8 @@ export type GatewayConfig = {
   readonly idempotencyTtlSeconds: number;
   readonly publishTimeoutMs: number;
   readonly shutdownGraceMs: number;
+  /** Share of the TASKS stream's MaxMsgs/MaxBytes that SubmitTask leaves to the stages (backlog.ts). */
+  readonly backlogReservePercent: number;
   readonly protoDir: string;
   readonly logLevel: string;
 };
@@ -31,7 +40,27 @@ export type PathContext = {
   scriptPath?: string | undefined;
   cwd: string;
   exists?: (path: string) => boolean;
+  /** Reads TM_API_KEYS_FILE (default: the file system, UTF-8). */
+  readFile?: (path: string) => string;
 };
+
+function readApiKeys(reader: EnvReader, env: Env, readFile: (path: string) => string): ApiKey[] {
+  const sources: KeySource[] = [];
+  // Read raw: keys are never part of a problem message, so the generic reader is not used.
+  const list = env.TM_API_KEYS;
+  if (list !== undefined && list.trim() !== '') sources.push({ variable: 'TM_API_KEYS', text: list, format: 'list' });
+  const file = env.TM_API_KEYS_FILE?.trim();
+  if (file) {
+    try {
+      sources.push({ variable: 'TM_API_KEYS_FILE', text: readFile(file), format: 'lines' });
+    } catch (error) {
+      reader.problem(`TM_API_KEYS_FILE: cannot read "${file}": ${describeError(error)}`);
+    }
+  }
+  const { keys, problems } = parseApiKeys(sources);
+  for (const problem of problems) reader.problem(problem);
+  return keys;
+}
 
 export function loadGatewayConfig(env: Env, paths: PathContext): GatewayConfig {
   const reader = createEnvReader(env);
@@ -52,7 +81,9 @@ export function loadGatewayConfig(env: Env, paths: PathContext): GatewayConfig {
   const idempotencyTtlSeconds = reader.int('TM_IDEMPOTENCY_TTL_SECONDS', 86_400, { min: 1 });
   const publishTimeoutMs = reader.int('TM_PUBLISH_TIMEOUT_MS', 5_000, { min: 100 });
   const shutdownGraceMs = reader.int('TM_SHUTDOWN_GRACE_MS', 25_000, { min: 0 });
+  const backlogReservePercent = reader.int('TM_BACKLOG_RESERVE_PERCENT', 5, { min: 0, max: 90 });
   const logLevel = reader.string('LOG_LEVEL', 'info');
+  const apiKeys = readApiKeys(reader, env, paths.readFile ?? ((path) => readFileSync(path, 'utf8')));
 
   const candidates = [
     ...(paths.scriptPath ? [join(dirname(paths.scriptPath), 'proto')] : []),
@@ -73,12 +104,16 @@ export function loadGatewayConfig(env: Env, paths: PathContext): GatewayConfig {
     port,
     natsUrl: connections.natsUrl,
     redisUrl: connections.redisUrl,
+    nats: connections.nats,
+    redis: connections.redis,
+    apiKeys: Object.freeze(apiKeys),
     maxPayloadBytes,
     grpcMaxReceiveBytes,
     maxEventBytes: NATS_MAX_PAYLOAD_BYTES,
     idempotencyTtlSeconds,
     publishTimeoutMs,
     shutdownGraceMs,
+    backlogReservePercent,
     protoDir,
     logLevel,
   });

@@ -7,6 +7,7 @@ import {
   DependencyUnavailableError,
   NotFoundError,
   TaskmanagerError,
+  UnauthenticatedError,
   ValidationError,
   describeError,
 } from '../shared/errors';
@@ -51,6 +52,7 @@ export type GrpcError = Pick<StatusObject, 'code' | 'details'>;
 
 export function toGrpcError(error: unknown, logger: Logger): GrpcError {
   if (error instanceof ValidationError) return { code: status.INVALID_ARGUMENT, details: error.message };
+  if (error instanceof UnauthenticatedError) return { code: status.UNAUTHENTICATED, details: error.message };
   if (error instanceof NotFoundError) return { code: status.NOT_FOUND, details: error.message };
   if (error instanceof FailedPreconditionError) return { code: status.FAILED_PRECONDITION, details: error.message };
   if (error instanceof BacklogFullError) {

@@ -73,7 +73,7 @@ describe('when a dependency goes away', () => {
     expect(error.code).toBe(grpc.status.UNAVAILABLE);
     expect(error.details).toMatch(/nats/);
     expect((await taskKeys(s.redis)).sort()).toEqual(before.sort());
-    expect(await s.redis.exists(KEYS.idempotency('during-nats-outage'))).toBe(0);
+    expect(await s.redis.exists(KEYS.idempotency('default', 'during-nats-outage'))).toBe(0);
 
     await s.natsServer.restart();
     await waitFor('health SERVING', async () => (await health(s.address)) === 'SERVING');
@@ -136,7 +136,7 @@ describe('when the TASKS stream is full', () => {
     for (let i = 0; i < 3; i += 1) await s.client.submitTask({ type: 'echo', payload: `${i}` });
     const error = await rejection(s.client.submitTask({ type: 'echo', payload: '{}', idempotency_key: 'refused' }));
     expect(error.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
-    expect(await s.redis.exists(KEYS.task('task-4'), KEYS.status('task-4'), KEYS.history('task-4'), KEYS.idempotency('refused'))).toBe(0);
+    expect(await s.redis.exists(KEYS.task('task-4'), KEYS.status('task-4'), KEYS.history('task-4'), KEYS.idempotency('default', 'refused'))).toBe(0);
     expect(await s.redis.exists(KEYS.task('task-3'))).toBe(1);
   });
 });

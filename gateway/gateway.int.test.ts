@@ -133,7 +133,7 @@ describe('SubmitTask', () => {
     const envelope: TaskEnvelope = {
       taskId: id, type: 'echo', payload: '[1]', priority: 'low', metadata: {}, maxAttempts: 5, createdAtMs, notBeforeMs: 0, tenant: 'default',
     };
-    await redis.createTask(KEYS.idempotency(key), KEYS.task(id), id, 3600, '1', ...toTaskFields(envelope));
+    await redis.createTask(KEYS.idempotency('default', key), KEYS.task(id), id, 3600, '1', ...toTaskFields(envelope));
 
     const response = await client.submitTask({ type: 'echo', payload: '[1]', idempotency_key: key });
     expect(response).toEqual({ task_id: id, state: 'QUEUED', duplicate: true });
@@ -149,7 +149,7 @@ describe('SubmitTask', () => {
     const envelope: TaskEnvelope = {
       taskId: id, type: 'echo', payload: '1', priority: 'medium', metadata: {}, maxAttempts: 5, createdAtMs: Date.now(), notBeforeMs: 0, tenant: 'default',
     };
-    await redis.createTask(KEYS.idempotency(key), KEYS.task(id), id, 3600, '1', ...toTaskFields(envelope));
+    await redis.createTask(KEYS.idempotency('default', key), KEYS.task(id), id, 3600, '1', ...toTaskFields(envelope));
     const error = await rejection(client.submitTask({ type: 'echo', payload: '1', idempotency_key: key }));
     expect(error.code).toBe(grpc.status.UNAVAILABLE);
     expect(error.details).toMatch(/^service unavailable.*idempotency_key: .*still in progress/);
@@ -207,7 +207,7 @@ describe('SubmitTask', () => {
         const error = await rejection(failingClient.submitTask({ type: 'echo', payload: '{}', idempotency_key: key }));
         expect(error.code).toBe(code);
         expect(attempted).not.toBe('');
-        const left = await redis.exists(KEYS.task(attempted), KEYS.status(attempted), KEYS.history(attempted), KEYS.idempotency(key));
+        const left = await redis.exists(KEYS.task(attempted), KEYS.status(attempted), KEYS.history(attempted), KEYS.idempotency('default', key));
         expect(left).toBe(0);
       } finally {
         failingClient.close();

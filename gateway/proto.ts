@@ -5,6 +5,7 @@
 import { join } from 'node:path';
 import { loadSync, type Options, type PackageDefinition, type ServiceDefinition } from '@grpc/proto-loader';
 import type { TaskStateName } from '../shared/contract';
+import { SUBMIT_TASK_WIRE_FIELDS, withWireCheck } from './wire-check';
 
 export const PROTO_FILE = 'taskmanager.proto';
 export const SERVICE_NAME = 'taskmanager.v1.TaskManager';
@@ -31,7 +32,11 @@ export function loadTaskManagerProto(protoDir: string): LoadedProto {
   const packageDefinition = loadSync(join(protoDir, PROTO_FILE), PROTO_LOADER_OPTIONS);
   const service = packageDefinition[SERVICE_NAME] as ServiceDefinition | undefined;
   if (!service) throw new Error(`${join(protoDir, PROTO_FILE)} does not define ${SERVICE_NAME}`);
-  return { packageDefinition, service };
+  const submit = service.SubmitTask;
+  if (!submit) return { packageDefinition, service };
+  // Bytes the decoder would silently alter (invalid UTF-8, odd int32 varints): wire-check.ts.
+  const checked = { ...submit, requestDeserialize: withWireCheck(submit.requestDeserialize, SUBMIT_TASK_WIRE_FIELDS) };
+  return { packageDefinition, service: { ...service, SubmitTask: checked } };
 }
 
 export type ProtoPriority = 'PRIORITY_UNSPECIFIED' | 'PRIORITY_LOW' | 'PRIORITY_MEDIUM' | 'PRIORITY_HIGH';

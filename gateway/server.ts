@@ -7,11 +7,16 @@ import { loadSync, type PackageDefinition } from '@grpc/proto-loader';
 import { context, trace, type Context } from '@opentelemetry/api';
 import type { HealthImplementation, ServingStatus } from 'grpc-health-check';
 import type { ReflectionService } from '@grpc/reflection';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { STREAM_TASKS } from '../shared/contract';
 import { describeError } from '../shared/errors';
 import type { Logger } from '../shared/logger';
 import { connectNats, createPublisher, type NatsConnection } from '../shared/nats';
 import { connectRedis } from '../shared/redis';
 import { extractTraceContext } from '../shared/tracing';
+import { createAuthenticator, type Authenticator } from './auth';
+import { AUTHORIZATION_METADATA, createAuthInterceptor } from './auth-interceptor';
+import { createBacklogGuard, type StreamFill } from './backlog';
 import type { GatewayConfig } from './config';
 import { watchConnections, type ConnectionState } from './connection-state';
 import { toGrpcError, type GrpcError } from './errors';
@@ -22,7 +27,7 @@ import {
   type StreamStatusRequest,
   type TaskStatusUpdate,
 } from './proto';
-import { createTaskManagerService, type ServiceDeps, type TaskManagerService } from './service';
+import { createTaskManagerService, type Caller, type ServiceDeps, type TaskManagerService } from './service';
 import { connectStatusSubscriber, createStatusHub, type StatusHub } from './status-hub';
 
 export type GatewayDeps = Omit<ServiceDeps, 'connections' | 'limits'> & { connections: ConnectionState };
@@ -59,8 +64,21 @@ function toParentContext(metadata: grpc.Metadata): Context {
   return extractTraceContext({ traceparent: first('traceparent'), tracestate: first('tracestate') }, active);
 }
 
+/** Says once, at startup, whether callers need a key: running without is a deliberate choice. */
+function logAuthMode(auth: Authenticator, logger: Logger): void {
+  if (auth.enabled) {
+    logger.info({ tenants: auth.tenants }, 'API keys configured: every call except health needs "authorization: Bearer <key>"');
+  } else {
+    logger.warn('no API keys configured (TM_API_KEYS, TM_API_KEYS_FILE): authentication is OFF, every caller is tenant "default"');
+  }
+}
+
 export async function createGatewayServer(config: GatewayConfig, deps: GatewayDeps): Promise<GatewayServer> {
   const { logger } = deps;
+  const auth = createAuthenticator(config.apiKeys);
+  logAuthMode(auth, logger);
+  // The interceptor has already refused calls without a valid key; this only names the tenant.
+  const callerOf = (metadata: grpc.Metadata): Caller => ({ tenant: auth.authenticate(metadata.get(AUTHORIZATION_METADATA)) });
   const proto = loadTaskManagerProto(config.protoDir);
   const service = createTaskManagerService({
     ...deps,
@@ -78,12 +96,13 @@ export async function createGatewayServer(config: GatewayConfig, deps: GatewayDe
     'grpc.keepalive_time_ms': 60_000,
     'grpc.keepalive_timeout_ms': 20_000,
     'grpc.keepalive_permit_without_calls': 1,
+    interceptors: [createAuthInterceptor(auth, logger)],
   });
 
   const unary =
-    <Req, Res>(method: string, handle: (request: Req) => Promise<Res>): grpc.handleUnaryCall<Req, Res> =>
+    <Req, Res>(method: string, handle: (request: Req, caller: Caller) => Promise<Res>): grpc.handleUnaryCall<Req, Res> =>
     (call, callback) => {
-      context.with(toParentContext(call.metadata), () => handle(call.request)).then(
+      context.with(toParentContext(call.metadata), async () => handle(call.request, callerOf(call.metadata))).then(
         (response) => callback(null, response),
         (error: unknown) => callback(toGrpcError(error, logger.child({ rpc: method }))),
       );
@@ -107,7 +126,7 @@ export async function createGatewayServer(config: GatewayConfig, deps: GatewayDe
       },
     };
     context
-      .with(toParentContext(call.metadata), () => service.streamStatus(call.request, writer))
+      .with(toParentContext(call.metadata), async () => service.streamStatus(call.request, callerOf(call.metadata), writer))
       .catch((error: unknown) => {
         failure = toGrpcError(error, logger.child({ rpc: 'StreamStatus' }));
       })
@@ -192,6 +211,16 @@ function shutDown(server: grpc.Server, graceMs: number): Promise<void> {
   });
 }
 
+/** How stale the TASKS fill level may be when SubmitTask checks it (a STREAM.INFO per period). */
+const BACKLOG_READ_MAX_AGE_MS = 100;
+
+async function readTasksFill(nats: NatsConnection): Promise<StreamFill> {
+  // No $JS.API.INFO round trip: the gateway's NATS user may read the TASKS stream's info only.
+  const jsm = await jetstreamManager(nats, { checkAPI: false });
+  const info = await jsm.streams.info(STREAM_TASKS);
+  return { messages: info.state.messages, bytes: info.state.bytes, maxMsgs: info.config.max_msgs, maxBytes: info.config.max_bytes };
+}
+
 /** Drains NATS, but never waits long for a server that is gone. */
 async function closeNats(nats: NatsConnection): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
@@ -208,8 +237,8 @@ export async function startGateway(
   logger: Logger,
   overrides: Partial<Pick<GatewayDeps, 'now' | 'newId' | 'publisher'>> = {},
 ): Promise<RunningGateway> {
-  const nats = await connectNats({ url: config.natsUrl, name: 'gateway', logger });
-  const redis = await connectRedis({ url: config.redisUrl, name: 'gateway', logger }).catch(async (error: unknown) => {
+  const nats = await connectNats({ ...config.nats, name: 'gateway', logger });
+  const redis = await connectRedis({ ...config.redis, name: 'gateway', logger }).catch(async (error: unknown) => {
     await nats.close();
     throw error;
   });
@@ -228,6 +257,13 @@ export async function startGateway(
     now: overrides.now ?? Date.now,
     newId: overrides.newId ?? randomUUID,
     logger,
+    backlog: createBacklogGuard({
+      readFill: () => readTasksFill(nats),
+      reservePercent: config.backlogReservePercent,
+      maxAgeMs: BACKLOG_READ_MAX_AGE_MS,
+      now: Date.now,
+      logger,
+    }),
   });
   const port = await bind(gateway.server, config.port);
   logger.info({ port }, 'gateway listening');

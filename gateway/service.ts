@@ -8,6 +8,10 @@
 // nothing half-written). A repeated idempotency key returns the existing task without
 // publishing again; a task whose submission died before its PubAck (gateway killed) is
 // published on the retry instead of being left stranded. docs/decisions/0003-gateway-validation.md.
+//
+// Every call comes with the caller's tenant (its API key's, docs/security.md). A task belongs to
+// the tenant that submitted it: for any other tenant it does not exist (the same NOT_FOUND as an
+// unknown id, so ids reveal nothing), and idempotency keys are scoped per tenant.
 import {
   EVENT_TYPES,
   isTerminal,
@@ -26,6 +30,8 @@ import type { Publisher } from '../shared/nats';
 import type { Redis } from '../shared/redis';
 import { applyStatus, readHistory, readStatus } from '../shared/status';
 import { SpanKind, withSpan } from '../shared/tracing';
+import { DEFAULT_TENANT } from './auth';
+import type { BacklogGuard } from './backlog';
 import { FailedPreconditionError } from './errors';
 import type {
   CancelTaskResponse,
@@ -43,7 +49,9 @@ import { runStatusStream } from './status-stream';
 import { orThrow, validateAfterSeq, validateSubmit, validateTaskId, type NormalizedSubmit } from './validation';
 
 export const STAGE = 'gateway';
-export const TENANT = 'default';
+
+/** Who is calling: the tenant of its API key (DEFAULT_TENANT while authentication is off). */
+export type Caller = Readonly<{ tenant: string }>;
 /** Room for the CloudEvent attributes the publisher adds (traceparent, tracestate). */
 const EVENT_HEADROOM_BYTES = 1024;
 
@@ -67,16 +75,18 @@ export type ServiceDeps = {
   now: () => number;
   newId: () => string;
   logger: Logger;
+  /** Refuses new work while the TASKS stream is near full (backlog.ts); absent = the publish decides. */
+  backlog?: BacklogGuard;
 };
 
 export type StatusWriter = { write(update: TaskStatusUpdate): void; readonly signal: AbortSignal };
 
 export type TaskManagerService = {
-  submitTask(request: SubmitTaskRequest): Promise<SubmitTaskResponse>;
-  getTask(request: TaskIdRequest): Promise<Task>;
-  getResult(request: TaskIdRequest): Promise<TaskResult>;
-  cancelTask(request: TaskIdRequest): Promise<CancelTaskResponse>;
-  streamStatus(request: StreamStatusRequest, writer: StatusWriter): Promise<void>;
+  submitTask(request: SubmitTaskRequest, caller: Caller): Promise<SubmitTaskResponse>;
+  getTask(request: TaskIdRequest, caller: Caller): Promise<Task>;
+  getResult(request: TaskIdRequest, caller: Caller): Promise<TaskResult>;
+  cancelTask(request: TaskIdRequest, caller: Caller): Promise<CancelTaskResponse>;
+  streamStatus(request: StreamStatusRequest, caller: Caller, writer: StatusWriter): Promise<void>;
 };
 
 const TO_PROTO_PRIORITY: Record<Priority, ProtoPriority> = {
@@ -124,7 +134,7 @@ export function toEnvelope(fields: Record<string, string>): TaskEnvelope {
     maxAttempts: Number(fields.max_attempts ?? 0),
     createdAtMs: Number(fields.created_at_ms ?? 0),
     notBeforeMs: Number(fields.not_before_ms ?? 0),
-    tenant: fields.tenant ?? TENANT,
+    tenant: fields.tenant ?? DEFAULT_TENANT,
   };
 }
 
@@ -162,7 +172,7 @@ export function createTaskManagerService(deps: ServiceDeps): TaskManagerService 
     if (!deps.connections.natsUp()) throw new DependencyUnavailableError('nats is not connected');
   };
 
-  const toEnvelopeOf = (input: NormalizedSubmit, taskId: string, createdAtMs: number): TaskEnvelope => ({
+  const toEnvelopeOf = (input: NormalizedSubmit, taskId: string, createdAtMs: number, tenant: string): TaskEnvelope => ({
     taskId,
     type: input.type,
     payload: input.payload,
@@ -171,7 +181,7 @@ export function createTaskManagerService(deps: ServiceDeps): TaskManagerService 
     maxAttempts: input.maxAttempts,
     createdAtMs,
     notBeforeMs: input.delayMs > 0 ? createdAtMs + input.delayMs : 0,
-    tenant: TENANT,
+    tenant,
   });
 
   const assertEventFits = (envelope: TaskEnvelope) => {
@@ -207,9 +217,9 @@ export function createTaskManagerService(deps: ServiceDeps): TaskManagerService 
     });
   };
 
-  const rollBack = async (taskId: string, idempotencyKey: string | undefined) => {
+  const rollBack = async (taskId: string, tenant: string, idempotencyKey: string | undefined) => {
     const keys = [KEYS.task(taskId), KEYS.status(taskId), KEYS.history(taskId)];
-    if (idempotencyKey !== undefined) keys.push(KEYS.idempotency(idempotencyKey));
+    if (idempotencyKey !== undefined) keys.push(KEYS.idempotency(tenant, idempotencyKey));
     await redis.del(...keys).catch((error: unknown) => {
       logger.error({ taskId, err: describeError(error) }, 'could not remove a task whose publish failed');
     });
@@ -238,15 +248,16 @@ export function createTaskManagerService(deps: ServiceDeps): TaskManagerService 
     return { task_id: taskId, state: 'QUEUED', duplicate: true };
   };
 
-  const submit = async (request: SubmitTaskRequest): Promise<SubmitTaskResponse> => {
+  const submit = async (request: SubmitTaskRequest, { tenant }: Caller): Promise<SubmitTaskResponse> => {
     const input = orThrow(validateSubmit(request, limits));
     assertConnected();
-    const envelope = toEnvelopeOf(input, deps.newId(), deps.now());
+    await deps.backlog?.assertRoom();
+    const envelope = toEnvelopeOf(input, deps.newId(), deps.now(), tenant);
     assertEventFits(envelope);
     const taskId = envelope.taskId;
     const key = input.idempotencyKey;
     const [storedId, created] = await redis.createTask(
-      key === undefined ? KEYS.task(taskId) : KEYS.idempotency(key),
+      key === undefined ? KEYS.task(taskId) : KEYS.idempotency(tenant, key),
       KEYS.task(taskId),
       taskId,
       limits.idempotencyTtlSeconds,
@@ -258,29 +269,42 @@ export function createTaskManagerService(deps: ServiceDeps): TaskManagerService 
       await queued(envelope);
       await publishSubmitted(envelope);
     } catch (error) {
-      await rollBack(taskId, key);
+      await rollBack(taskId, tenant, key);
       throw error;
     }
     await markPublished(taskId);
-    logger.info({ taskId, type: envelope.type, priority: envelope.priority }, 'task submitted');
+    logger.info({ taskId, tenant, type: envelope.type, priority: envelope.priority }, 'task submitted');
     return { task_id: taskId, state: 'QUEUED', duplicate: false };
   };
 
-  const readTaskFields = async (taskId: string) => {
+  /** Another tenant's task gets the very same answer as a task that does not exist. */
+  const notFound = (taskId: string) => new NotFoundError(`task ${taskId} not found`);
+  const isOwnedBy = (fields: Record<string, string | null | undefined>, tenant: string) =>
+    Boolean(fields.task_id) && (fields.tenant ?? DEFAULT_TENANT) === tenant;
+
+  const readTaskFields = async (taskId: string, tenant: string) => {
     const fields = await redis.hgetall(KEYS.task(taskId));
-    if (!fields.task_id) throw new NotFoundError(`task ${taskId} not found`);
+    if (!isOwnedBy(fields, tenant)) throw notFound(taskId);
     return fields;
+  };
+  /** Whether the caller may see the task, without reading its payload. */
+  const isVisibleTo = async (taskId: string, tenant: string) => {
+    const [id, owner] = await redis.hmget(KEYS.task(taskId), 'task_id', 'tenant');
+    return isOwnedBy({ task_id: id, tenant: owner }, tenant);
+  };
+  const assertVisibleTo = async (taskId: string, tenant: string) => {
+    if (!(await isVisibleTo(taskId, tenant))) throw notFound(taskId);
   };
 
   return {
-    submitTask: (request) =>
+    submitTask: (request, caller) =>
       withSpan('SubmitTask', SpanKind.SERVER, { 'rpc.method': 'SubmitTask', 'taskmanager.task.type': String(request.type) }, () =>
-        submit(request),
+        submit(request, caller),
       ),
 
-    async getTask(request) {
+    async getTask(request, { tenant }) {
       const taskId = orThrow(validateTaskId(request.task_id));
-      const fields = await readTaskFields(taskId);
+      const fields = await readTaskFields(taskId, tenant);
       const [status, history] = await Promise.all([readStatus(redis, taskId), readHistory(redis, taskId)]);
       const envelope = toEnvelope(fields);
       return {
@@ -296,11 +320,12 @@ export function createTaskManagerService(deps: ServiceDeps): TaskManagerService 
       };
     },
 
-    async getResult(request) {
+    async getResult(request, { tenant }) {
       const taskId = orThrow(validateTaskId(request.task_id));
+      // Ownership first: a result is never read for a task the caller cannot see.
+      await assertVisibleTo(taskId, tenant);
       const json = await redis.hget(KEYS.result(taskId), 'json');
       if (!json) {
-        await readTaskFields(taskId);
         const status = await readStatus(redis, taskId);
         throw new NotFoundError(`task ${taskId} has no result yet (state ${status?.state ?? 'QUEUED'})`);
       }
@@ -316,9 +341,9 @@ export function createTaskManagerService(deps: ServiceDeps): TaskManagerService 
       };
     },
 
-    async cancelTask(request) {
+    async cancelTask(request, { tenant }) {
       const taskId = orThrow(validateTaskId(request.task_id));
-      await readTaskFields(taskId);
+      await assertVisibleTo(taskId, tenant);
       const current = await readStatus(redis, taskId);
       if (current && isTerminal(current.state)) {
         throw new FailedPreconditionError(`task ${taskId} is already ${current.state} and cannot be cancelled`);
@@ -348,13 +373,13 @@ export function createTaskManagerService(deps: ServiceDeps): TaskManagerService 
       return { task_id: taskId, state: 'CANCELLED' };
     },
 
-    async streamStatus(request, writer) {
+    async streamStatus(request, { tenant }, writer) {
       const taskId = orThrow(validateTaskId(request.task_id));
       const afterSeq = orThrow(validateAfterSeq(request.after_seq));
       await runStatusStream(
         deps.hub,
         {
-          taskExists: async (id) => (await redis.exists(KEYS.task(id))) > 0,
+          taskExists: (id) => isVisibleTo(id, tenant),
           readStatus: (id) => readStatus(redis, id),
           readHistory: (id, after) => readHistory(redis, id, after),
         },

@@ -3,6 +3,7 @@ import { MAX_DELAY_MS } from '../shared/contract';
 import { ValidationError } from '../shared/errors';
 import type { SubmitTaskRequest } from './proto';
 import { validateAfterSeq, validateSubmit, validateTaskId } from './validation';
+import { SUBMIT_TASK_WIRE_FIELDS, withWireCheck } from './wire-check';
 
 const LIMITS = { maxPayloadBytes: 1024 };
 
@@ -57,6 +58,7 @@ describe('validateSubmit', () => {
     ['metadata key with a space', { metadata: { 'bad key': 'v' } }, 'metadata', /key "bad key"/],
     ['metadata key empty', { metadata: { '': 'v' } }, 'metadata', /key ""/],
     ['metadata value with a newline', { metadata: { note: 'a\nb' } }, 'metadata.note', /control characters/],
+    ['metadata value with a C1 control', { metadata: { note: 'a\u0085b' } }, 'metadata.note', /control characters/],
     ['metadata value too long', { metadata: { note: 'v'.repeat(1025) } }, 'metadata.note', /at most 1024/],
     ['metadata with too many entries', { metadata: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, 'v'])) }, 'metadata', /65 entries/],
     ['metadata timeout_ms zero', { metadata: { timeout_ms: '0' } }, 'metadata.timeout_ms', /1\.\.86400000/],
@@ -67,6 +69,20 @@ describe('validateSubmit', () => {
     ['max_attempts -1', { max_attempts: -1 }, 'max_attempts', /got -1/],
     ['max_attempts 6', { max_attempts: 6 }, 'max_attempts', /1\.\.5, got 6/],
   ];
+
+  it('never quotes half a surrogate pair (grpc-js cannot encode it as grpc-message)', () => {
+    // V8's JSON error quotes the offending UTF-16 unit: here the first half of the emoji.
+    const error = errorOf({ payload: '😀x' });
+    expect(error.message).toMatch(/^payload: is not valid JSON/);
+    expect(error.message).not.toMatch(/\p{Cs}/u);
+    expect(() => encodeURI(error.message)).not.toThrow();
+  });
+
+  it('reports a problem found on the wire before the decoded fields', () => {
+    const decode = withWireCheck(() => request({ type: '' }), SUBMIT_TASK_WIRE_FIELDS);
+    const result = validateSubmit(decode(Buffer.concat([Buffer.from([0x12, 0x01]), Buffer.from([0xff])])), LIMITS);
+    expect(result).toMatchObject({ ok: false, error: { field: 'payload', message: 'payload: is not valid UTF-8' } });
+  });
 
   it.each(invalid)('refuses %s, naming the field first', (_name, overrides, field, detail) => {
     const error = errorOf(overrides);

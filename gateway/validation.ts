@@ -5,6 +5,7 @@
 import { DEFAULT_MAX_ATTEMPTS, MAX_DELAY_MS, type Priority } from '../shared/contract';
 import { ValidationError } from '../shared/errors';
 import type { SubmitTaskRequest } from './proto';
+import { wireProblemOf } from './wire-check';
 
 export type ValidationLimits = { maxPayloadBytes: number };
 
@@ -26,8 +27,9 @@ export const TASK_ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
 export const METADATA_KEY_PATTERN = /^[A-Za-z0-9_.-]{1,128}$/;
 /** Printable ASCII without space. */
 export const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,256}$/;
+/** C0 and C1 controls and DEL (Unicode category Cc). */
 // eslint-disable-next-line no-control-regex
-const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
+const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
 
 export const MAX_METADATA_ENTRIES = 64;
 export const MAX_METADATA_VALUE_CHARS = 1024;
@@ -46,8 +48,18 @@ function show(value: string): string {
   return JSON.stringify(value.length > 64 ? `${value.slice(0, 64)}…` : value);
 }
 
+/**
+ * Half of a surrogate pair becomes U+FFFD. A message may quote the input (V8's JSON.parse errors
+ * cut a snippet of it anywhere), and grpc-js percent-encodes grpc-message with encodeURI, which
+ * throws on a lone surrogate: the call would never be answered and the rejection would go
+ * unhandled, which ends the process.
+ */
+function toWellFormed(text: string): string {
+  return text.replace(/\p{Cs}/gu, '\ufffd');
+}
+
 function invalid(field: string, problem: string): ValidationError {
-  return new ValidationError(`${field}: ${problem}`, { field });
+  return new ValidationError(toWellFormed(`${field}: ${problem}`), { field });
 }
 
 function checkType(type: unknown): ValidationError | undefined {
@@ -138,9 +150,14 @@ function toMaxAttempts(value: unknown): number | ValidationError {
   return attempts;
 }
 
-/** Checks fields in proto order and reports the first problem. */
+/**
+ * Checks fields in proto order and reports the first problem; bytes the decoder would have altered
+ * (found before decoding, wire-check.ts) come first, since the decoded request is not what was sent.
+ */
 export function validateSubmit(request: SubmitTaskRequest, limits: ValidationLimits): Validated<NormalizedSubmit> {
   const fail = (error: ValidationError): Validated<NormalizedSubmit> => ({ ok: false, error });
+  const wireError = wireProblemOf(request);
+  if (wireError) return fail(wireError);
   const typeError = checkType(request.type) ?? checkPayload(request.payload, limits);
   if (typeError) return fail(typeError);
   const priority = toPriority(request.priority);

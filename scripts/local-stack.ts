@@ -23,7 +23,12 @@ export type LocalStackOptions = {
   env?: Readonly<Record<string, string>>;
   /** Extra environment for one process, by name (e.g. `worker-source`). */
   processEnv?: Readonly<Record<string, Readonly<Record<string, string>>>>;
+  /** NATS user and password per process name, for a server run with configs/nats/nats.conf
+   * (docs/security.md). Absent (the default, `npm start`): no credentials. */
+  natsCredentials?: Readonly<Record<string, NatsCredentials>>;
 };
+
+export type NatsCredentials = Readonly<{ user: string; password: string }>;
 
 function bundleArgs(distDir: string, bundle: string): string[] {
   return ['--enable-source-maps', '--require', join(distDir, 'telemetry.cjs'), join(distDir, bundle)];
@@ -36,10 +41,15 @@ export function sourceName(fn: FunctionSpec): string {
 export function toLocalStack(options: LocalStackOptions): ProcessSpec[] {
   const port = (name: string, fallback: number) => options.ports?.[name] ?? fallback;
   const common = { NATS_URL: options.natsUrl, REDIS_URL: options.redisUrl, ...options.env };
+  const credentialsOf = (name: string): Record<string, string> => {
+    const credentials = options.natsCredentials?.[name];
+    return credentials ? { NATS_USER: credentials.user, NATS_PASSWORD: credentials.password } : {};
+  };
   const withName = (name: string, env: Record<string, string>) => ({
     ...common,
     TM_COMPONENT: name,
     OTEL_SERVICE_NAME: name,
+    ...credentialsOf(name),
     ...env,
     ...options.processEnv?.[name],
   });

@@ -1,16 +1,16 @@
 // One-shot setup of streams and consumers (DESIGN §4), run before anything publishes: by
 // `npm start`, by the compose setup service and by the Kubernetes setup Job.
-import { createEnvReader, readConnectionSettings, readFlowSettings } from '../shared/config';
+import { createEnvReader, readFlowSettings, readNatsSettings } from '../shared/config';
 import { createLogger } from '../shared/logger';
 import { connectNats, setupFlow } from '../shared/nats';
 
 async function main(): Promise<void> {
   const reader = createEnvReader(process.env);
-  const { natsUrl } = readConnectionSettings(reader);
+  const nats = readNatsSettings(reader);
   const flow = readFlowSettings(reader);
   reader.finish();
   const logger = createLogger('setup', process.env.LOG_LEVEL ?? 'info');
-  const nc = await connectNats({ url: natsUrl, name: 'setup', logger });
+  const nc = await connectNats({ ...nats, name: 'setup', logger });
   await setupFlow(nc, flow, logger);
   await nc.drain();
 }

@@ -24,16 +24,22 @@ export type Supervisor = {
   kill(name: string, signal?: NodeJS.Signals): void;
   pid(name: string): number | undefined;
   restarts(name: string): number;
+  /** Keeps a process down (fault tests: a function that stays unreachable): once it exits it is
+   * not restarted until `release`. Does not signal it; pair with `kill`. */
+  hold(name: string): void;
+  /** Ends a hold and starts the process again if it is not running. */
+  release(name: string): void;
   /** Exits seen so far (including restarts), in order. */
   readonly exits: ExitRecord[];
 };
 
-type Running = { spec: ProcessSpec; child: ChildProcess; restarts: number; timer?: NodeJS.Timeout };
+type Running = { spec: ProcessSpec; child: ChildProcess; restarts: number; timer?: NodeJS.Timeout; exited: boolean };
 
 export function createSupervisor(options: SupervisorOptions): Supervisor {
   const nodePath = options.nodePath ?? process.execPath;
   const running = new Map<string, Running>();
   const exits: ExitRecord[] = [];
+  const held = new Set<string>();
   let stopping = false;
 
   const pipe = (name: string, stream: NodeJS.ReadableStream | null) => {
@@ -55,15 +61,20 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
   const supervise = (spec: ProcessSpec, restarts: number) => {
     const child = spawnProcess(spec);
     options.log(`[supervisor] started ${spec.name} pid ${child.pid}`);
-    const entry: Running = { spec, child, restarts };
+    const entry: Running = { spec, child, restarts, exited: false };
     running.set(spec.name, entry);
     child.once('exit', (code, signal) => {
+      entry.exited = true;
       exits.push({ name: spec.name, code, signal });
       if (stopping || options.restart === false) return;
+      if (held.has(spec.name)) {
+        options.log(`[supervisor] ${spec.name} exited (${signal ?? code}); held down, not restarting`);
+        return;
+      }
       const delay = Math.min(250 * 2 ** Math.min(entry.restarts, 5), 5_000);
       options.log(`[supervisor] ${spec.name} exited (${signal ?? code}); restarting in ${delay} ms`);
       entry.timer = setTimeout(() => {
-        if (!stopping) supervise(spec, entry.restarts + 1);
+        if (!stopping && !held.has(spec.name)) supervise(spec, entry.restarts + 1);
       }, delay);
     });
   };
@@ -109,6 +120,16 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     },
     restarts(name) {
       return running.get(name)?.restarts ?? 0;
+    },
+    hold(name) {
+      held.add(name);
+    },
+    release(name) {
+      held.delete(name);
+      const entry = running.get(name);
+      if (!entry || stopping || !entry.exited) return;
+      clearTimeout(entry.timer);
+      supervise(entry.spec, entry.restarts + 1);
     },
   };
 }

@@ -130,7 +130,12 @@ describe('createEnvReader', () => {
 
   it('readConnectionSettings defaults to the local servers', () => {
     const reader = createEnvReader({});
-    expect(readConnectionSettings(reader)).toEqual({ natsUrl: 'nats://127.0.0.1:4222', redisUrl: 'redis://127.0.0.1:6379' });
+    expect(readConnectionSettings(reader)).toMatchObject({
+      natsUrl: 'nats://127.0.0.1:4222',
+      redisUrl: 'redis://127.0.0.1:6379',
+      nats: { url: 'nats://127.0.0.1:4222', auth: { kind: 'none' }, tls: undefined },
+      redis: { url: 'redis://127.0.0.1:6379', username: undefined, password: undefined, tls: undefined },
+    });
     reader.finish();
   });
 });

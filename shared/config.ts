@@ -3,6 +3,7 @@
 // single ConfigError. Only entry files pass `process.env` in.
 import { ConfigError } from './errors';
 import { DEFAULT_FLOW_SETTINGS, type FlowSettings } from './contract';
+import { Secret } from './secret';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -118,14 +119,136 @@ export function readFlowSettings(reader: EnvReader): FlowSettings {
   });
 }
 
-export type ConnectionSettings = {
-  readonly natsUrl: string;
-  readonly redisUrl: string;
-};
+/** A certificate or key file named by an environment variable (read when connecting, so that a
+ * read error can name the variable). */
+export type TlsFile = Readonly<{ variable: string; path: string }>;
+
+export type NatsAuth =
+  | Readonly<{ kind: 'none' }>
+  | Readonly<{ kind: 'user'; user: string; password: Secret }>
+  | Readonly<{ kind: 'token'; token: Secret }>;
+
+export type NatsSettings = Readonly<{
+  /** One or more comma-separated server URLs, never with credentials in them. */
+  url: string;
+  auth: NatsAuth;
+  /** Set when any NATS_TLS_* file is given; a tls:// URL alone uses the system CAs. */
+  tls: Readonly<{ ca?: TlsFile; cert?: TlsFile; key?: TlsFile }> | undefined;
+}>;
+
+export type RedisSettings = Readonly<{
+  /** The URL without its credentials (safe to log); redis:// or rediss:// (TLS). */
+  url: string;
+  username: string | undefined;
+  password: Secret | undefined;
+  tls: Readonly<{ ca?: TlsFile }> | undefined;
+}>;
+
+export type ConnectionSettings = Readonly<{
+  /** = nats.url */
+  natsUrl: string;
+  /** = redis.url: without credentials. */
+  redisUrl: string;
+  nats: NatsSettings;
+  redis: RedisSettings;
+}>;
+
+function optionalFile(reader: EnvReader, variable: string): TlsFile | undefined {
+  const path = reader.string(variable, '');
+  return path === '' ? undefined : { variable, path };
+}
+
+/** The NATS server(s) and how to authenticate: NATS_USER + NATS_PASSWORD, or NATS_TOKEN. */
+export function readNatsSettings(reader: EnvReader): NatsSettings {
+  const url = reader.string('NATS_URL', 'nats://127.0.0.1:4222');
+  // Credentials belong in their own variables: URLs end up in logs and process listings.
+  if (url.split(',').some((server) => server.includes('@'))) {
+    reader.problem('NATS_URL must not carry credentials (the value is not shown): set NATS_USER and NATS_PASSWORD, or NATS_TOKEN');
+  }
+  const user = reader.string('NATS_USER', '');
+  const password = reader.string('NATS_PASSWORD', '');
+  const token = reader.string('NATS_TOKEN', '');
+  if (user !== '' && !/^[A-Za-z0-9_-]+$/.test(user)) {
+    // The user names the connection's reply subjects (_INBOX.<user>.*): no dots or wildcards.
+    reader.problem(`NATS_USER may hold letters, digits, "_" and "-" only, got "${user}"`);
+  }
+  if (user !== '' && password === '') reader.problem('NATS_PASSWORD is required when NATS_USER is set');
+  if (user === '' && password !== '') reader.problem('NATS_USER is required when NATS_PASSWORD is set');
+  if (token !== '' && (user !== '' || password !== '')) {
+    reader.problem('set either NATS_USER and NATS_PASSWORD or NATS_TOKEN, not both');
+  }
+  const auth: NatsAuth =
+    token !== '' ? { kind: 'token', token: new Secret(token) }
+    : user !== '' ? { kind: 'user', user, password: new Secret(password) }
+    : { kind: 'none' };
+
+  const ca = optionalFile(reader, 'NATS_TLS_CA_FILE');
+  const cert = optionalFile(reader, 'NATS_TLS_CERT_FILE');
+  const key = optionalFile(reader, 'NATS_TLS_KEY_FILE');
+  if ((cert === undefined) !== (key === undefined)) {
+    reader.problem('NATS_TLS_CERT_FILE and NATS_TLS_KEY_FILE go together (a client certificate needs its key)');
+  }
+  const tls = ca || cert || key ? { ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) } : undefined;
+  return Object.freeze({ url, auth, tls });
+}
+
+/**
+ * The Redis server and its credentials: in REDIS_URL (redis://user:pass@host:port, rediss:// for
+ * TLS) or in REDIS_USERNAME / REDIS_PASSWORD. The returned URL has the credentials removed.
+ */
+export function readRedisSettings(reader: EnvReader): RedisSettings {
+  const fallback = 'redis://127.0.0.1:6379';
+  const text = reader.string('REDIS_URL', fallback);
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    const shown = text.includes('@') ? '(the value is not shown: it may hold a password)' : `got "${text}"`;
+    reader.problem(`REDIS_URL must be a URL, ${shown}`);
+    url = new URL(fallback);
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+    reader.problem(`REDIS_URL must start with redis:// or rediss:// (TLS), got "${url.protocol}//"`);
+  }
+  const decode = (value: string) => {
+    try {
+      return decodeURIComponent(value);
+    } catch {
+      reader.problem('REDIS_URL has a badly percent-encoded user or password');
+      return value;
+    }
+  };
+  const urlUser = decode(url.username);
+  const urlPassword = decode(url.password);
+  url.username = '';
+  url.password = '';
+
+  const envUser = reader.string('REDIS_USERNAME', '');
+  const envPassword = reader.string('REDIS_PASSWORD', '');
+  if (urlPassword !== '' && envPassword !== '') {
+    reader.problem('REDIS_PASSWORD is set and REDIS_URL carries a password too: set it in one place');
+  }
+  if (urlUser !== '' && envUser !== '') {
+    reader.problem('REDIS_USERNAME is set and REDIS_URL names a user too: set it in one place');
+  }
+  const username = envUser || urlUser;
+  const password = envPassword || urlPassword;
+  if (username !== '' && password === '') {
+    reader.problem('a Redis user (REDIS_USERNAME or the user in REDIS_URL) needs a password (REDIS_PASSWORD or in REDIS_URL)');
+  }
+
+  const ca = optionalFile(reader, 'REDIS_TLS_CA_FILE');
+  if (ca && url.protocol !== 'rediss:') reader.problem('REDIS_TLS_CA_FILE is set but REDIS_URL does not use rediss:// (TLS)');
+  return Object.freeze({
+    url: url.toString(),
+    username: username === '' ? undefined : username,
+    password: password === '' ? undefined : new Secret(password),
+    tls: ca ? { ca } : undefined,
+  });
+}
 
 export function readConnectionSettings(reader: EnvReader): ConnectionSettings {
-  return {
-    natsUrl: reader.string('NATS_URL', 'nats://127.0.0.1:4222'),
-    redisUrl: reader.url('REDIS_URL', 'redis://127.0.0.1:6379'),
-  };
+  const nats = readNatsSettings(reader);
+  const redis = readRedisSettings(reader);
+  return Object.freeze({ natsUrl: nats.url, redisUrl: redis.url, nats, redis });
 }

@@ -75,6 +75,34 @@ export const CONSUMERS = {
 export type ConsumedStage = keyof typeof CONSUMERS;
 export const ALL_CONSUMERS: readonly ConsumerSpec[] = Object.values(CONSUMERS).flat();
 
+/**
+ * What each component publishes (docs/pipeline.md), besides the JetStream API. The shipped NATS
+ * config grants exactly these (shared/nats-permissions.ts generates the permissions and a test
+ * compares configs/nats/nats.conf with them): a subject missing here is refused by NATS.
+ */
+export const PUBLISHES = {
+  gateway: [SUBJECTS.ingest, SUBJECTS.audit],
+  ingest: [SUBJECTS.schedule, SUBJECTS.status, SUBJECTS.audit, SUBJECTS.deadletter],
+  // The promoter too: scheduled events, and a dead letter + FAILED for an unreadable delayed task.
+  scheduler: [SUBJECTS.workerHigh, SUBJECTS.workerMedium, SUBJECTS.workerLow, SUBJECTS.status, SUBJECTS.audit, SUBJECTS.deadletter],
+  worker: [SUBJECTS.results, SUBJECTS.status, SUBJECTS.audit, SUBJECTS.deadletter],
+  'result-store': [SUBJECTS.status, SUBJECTS.audit],
+  notifier: [],
+  audit: [],
+  deadletter: [],
+} as const satisfies Record<ConsumedStage | 'gateway', readonly Subject[]>;
+
+/**
+ * What the source of `stage` publishes when it gives up on an event (source/delivery.ts): a dead
+ * letter, plus a FAILED status for events of the TASKS stream. The deadletter stage's own source
+ * never dead-letters (that would loop).
+ */
+export function toSourcePublishes(stage: string, consumers: readonly ConsumerSpec[]): Subject[] {
+  if (stage === 'deadletter') return [];
+  const readsTasks = consumers.some((spec) => spec.stream === STREAM_TASKS);
+  return readsTasks ? [SUBJECTS.deadletter, SUBJECTS.status] : [SUBJECTS.deadletter];
+}
+
 /** Redis key names (DESIGN §4). Channels share the status key's name, as the design says. */
 export const KEYS = {
   task: (id: string) => `task:${id}`,
@@ -215,6 +243,18 @@ export const DEFAULT_FLOW_SETTINGS: FlowSettings = Object.freeze({
   maxBytes: 512 * 1024 * 1024,
   duplicateWindowMs: 2 * 60 * 1000,
 });
+
+/**
+ * How many times JetStream delivers one message of this consumer (-1: without limit). Task events
+ * (TASKS) have the attempt budget: a stage that stays unreachable fails the task, with a dead
+ * letter. Records on EVENTS (status changes, audit, dead letters) are facts, not work: dropping
+ * one after MaxDeliver would leave its task short of its terminal state for good (a notifier or
+ * Redis outage longer than the retry schedule), so their consumers retry, at the schedule's last
+ * delay, until the stage is back. A record the stage refuses (4xx) is still dead-lettered at once.
+ */
+export function toMaxDeliver(consumer: Pick<ConsumerSpec, 'stream'>, settings: Pick<FlowSettings, 'maxDeliver'>): number {
+  return consumer.stream === STREAM_EVENTS ? -1 : settings.maxDeliver;
+}
 
 /** The retry delay before delivery `attempt + 1`, after attempt `attempt` failed (1-based). */
 export function retryDelayMs(settings: FlowSettings, attempt: number): number {

@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'RETRYABLE_FAILURE'
   | 'PERMANENT_FAILURE'
   | 'NOT_FOUND'
+  | 'UNAUTHENTICATED'
   | 'CONFLICT'
   | 'CONFIG_INVALID'
   | 'CANCELLED'
@@ -86,6 +87,13 @@ export class PermanentError extends TaskmanagerError {
 export class NotFoundError extends TaskmanagerError {
   constructor(message: string) {
     super('NOT_FOUND', message, { retryable: false, httpStatus: 404 });
+  }
+}
+
+/** A caller without a valid API key. The message says what is wrong, never echoing the key. */
+export class UnauthenticatedError extends TaskmanagerError {
+  constructor(message: string) {
+    super('UNAUTHENTICATED', message, { retryable: false, httpStatus: 401 });
   }
 }
 

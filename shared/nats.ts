@@ -1,5 +1,12 @@
 // NATS connection, the idempotent stream/consumer setup of DESIGN §4 and the event publisher.
-import { connect, nanos, type NatsConnection } from '@nats-io/transport-node';
+import {
+  AuthorizationError,
+  connect,
+  nanos,
+  PermissionViolationError,
+  type ConnectionOptions,
+  type NatsConnection,
+} from '@nats-io/transport-node';
 import {
   AckPolicy,
   DeliverPolicy,
@@ -12,39 +19,92 @@ import {
   type JetStreamClient,
   type StreamConfig,
 } from '@nats-io/jetstream';
-import { ALL_CONSUMERS, STREAM_SUBJECTS, type FlowSettings } from './contract';
-import { BacklogFullError, DependencyUnavailableError, describeError } from './errors';
+import type { NatsAuth, NatsSettings, TlsFile } from './config';
+import { ALL_CONSUMERS, STREAM_SUBJECTS, toMaxDeliver, type FlowSettings } from './contract';
+import { BacklogFullError, ConfigError, DependencyUnavailableError, describeError } from './errors';
 import { toWireBytes, type WireEvent } from './events';
 import type { Logger } from './logger';
+import { readTlsFile, type ReadFile } from './tls-files';
 import { injectTraceContext, withSpan } from './tracing';
 import { SpanKind } from '@opentelemetry/api';
 
 export type { NatsConnection } from '@nats-io/transport-node';
 
 export type NatsOptions = {
+  /** Comma-separated server URLs. */
   url: string;
+  /** From readNatsSettings; none when absent (a local development server). */
+  auth?: NatsAuth;
+  tls?: NatsSettings['tls'];
   name: string;
   logger: Logger;
-  user?: string;
-  pass?: string;
-  token?: string;
 };
 
-/** Connects and keeps reconnecting forever: outages are survived, not fatal. */
+/** The credentials and TLS part of nats.js connect options (pure but for reading TLS files). */
+export function toNatsAuthOptions(
+  options: Pick<NatsOptions, 'auth' | 'tls'>,
+  read?: ReadFile,
+): Pick<ConnectionOptions, 'user' | 'pass' | 'token' | 'tls'> {
+  const auth = options.auth ?? { kind: 'none' };
+  const tls = options.tls;
+  const text = (file: TlsFile | undefined) => (file ? readTlsFile(file, read).toString('utf8') : undefined);
+  return {
+    ...(auth.kind === 'user' ? { user: auth.user, pass: auth.password.reveal() } : {}),
+    ...(auth.kind === 'token' ? { token: auth.token.reveal() } : {}),
+    ...(tls
+      ? {
+          tls: {
+            ...(tls.ca ? { ca: text(tls.ca) } : {}),
+            ...(tls.cert ? { cert: text(tls.cert) } : {}),
+            ...(tls.key ? { key: text(tls.key) } : {}),
+          },
+        }
+      : {}),
+  };
+}
+
+/**
+ * Where replies to this connection arrive. Per user (`_INBOX.<user>`), so that the NATS config can
+ * let each component receive its own replies only (a subscription on all of `_INBOX.>` would
+ * see every other component's PubAcks and pulled messages).
+ */
+export function toInboxPrefix(auth: NatsAuth | undefined): string {
+  return auth?.kind === 'user' ? `_INBOX.${auth.user}` : '_INBOX';
+}
+
+function describeAuth(auth: NatsAuth | undefined): string {
+  if (auth?.kind === 'user') return `user "${auth.user}" (NATS_USER/NATS_PASSWORD)`;
+  if (auth?.kind === 'token') return 'the token (NATS_TOKEN)';
+  return 'no credentials (set NATS_USER and NATS_PASSWORD, or NATS_TOKEN)';
+}
+
+/** Connects and keeps reconnecting forever: outages are survived, not fatal. Refused
+ * credentials are fatal at once (nats.js stops retrying an authorization error). */
 export async function connectNats(options: NatsOptions): Promise<NatsConnection> {
-  const nc = await connect({
-    servers: options.url.split(','),
-    name: options.name,
-    maxReconnectAttempts: -1,
-    reconnectTimeWait: 250,
-    waitOnFirstConnect: true,
-    ...(options.user ? { user: options.user, pass: options.pass ?? '' } : {}),
-    ...(options.token ? { token: options.token } : {}),
-  });
+  let nc: NatsConnection;
+  try {
+    nc = await connect({
+      servers: options.url.split(','),
+      name: options.name,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      waitOnFirstConnect: true,
+      inboxPrefix: toInboxPrefix(options.auth),
+      ...toNatsAuthOptions(options),
+    });
+  } catch (error) {
+    if (error instanceof AuthorizationError || /authori[sz]ation|authentication/i.test(describeError(error))) {
+      throw new ConfigError([`NATS at ${options.url} refused ${describeAuth(options.auth)}: ${describeError(error)}`]);
+    }
+    throw error;
+  }
   void (async () => {
     for await (const status of nc.status()) {
       if (status.type === 'disconnect' || status.type === 'reconnect') {
         options.logger.warn({ nats: status.type }, 'nats connection %s', status.type);
+      } else if (status.type === 'error' && status.error instanceof PermissionViolationError) {
+        // A missing permission in the server config: loud, since the affected work stalls.
+        options.logger.error({ nats: 'permission', err: status.error.message }, 'nats refused an operation: %s', status.error.message);
       }
     }
   })();
@@ -97,7 +157,7 @@ export async function setupFlow(nc: NatsConnection, settings: FlowSettings, logg
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
       ack_wait: nanos(settings.ackWaitMs),
-      max_deliver: settings.maxDeliver,
+      max_deliver: toMaxDeliver(spec, settings),
       max_ack_pending: 10_000,
     };
     try {

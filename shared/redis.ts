@@ -1,12 +1,38 @@
 // Redis connection and the Lua scripts for every write that must be atomic. Each script opens
 // with a header listing its KEYS, ARGV and return value.
-import { Redis, type Result } from 'ioredis';
-import { DependencyUnavailableError, describeError } from './errors';
+import { Redis, type RedisOptions as RedisClientOptions, type Result } from 'ioredis';
+import type { RedisSettings } from './config';
+import { ConfigError, DependencyUnavailableError, describeError } from './errors';
 import type { Logger } from './logger';
+import { toRedactedUrl, type Secret } from './secret';
+import { readTlsFile, type ReadFile } from './tls-files';
 
 export type { Redis } from 'ioredis';
 
-export type RedisOptions = { url: string; name: string; logger: Logger };
+export type RedisOptions = {
+  /** Without credentials (readRedisSettings strips them); redis:// or rediss:// (TLS). */
+  url: string;
+  username?: string | undefined;
+  password?: Secret | undefined;
+  tls?: RedisSettings['tls'];
+  name: string;
+  logger: Logger;
+};
+
+/** The credentials and TLS part of the ioredis options (pure but for reading the CA file). */
+export function toRedisAuthOptions(
+  options: Pick<RedisOptions, 'username' | 'password' | 'tls'>,
+  read?: ReadFile,
+): Pick<RedisClientOptions, 'username' | 'password' | 'tls'> {
+  return {
+    ...(options.username ? { username: options.username } : {}),
+    ...(options.password ? { password: options.password.reveal() } : {}),
+    ...(options.tls?.ca ? { tls: { ca: readTlsFile(options.tls.ca, read) } } : {}),
+  };
+}
+
+/** Redis answers these when the credentials are wrong or missing: retrying will not help. */
+const AUTH_REPLY = /^(WRONGPASS|NOAUTH|NOPERM)\b|invalid username-password|AUTH <password> called without any password/;
 
 /**
  * Commands fail fast while Redis is unreachable (no offline queue), so callers can answer
@@ -19,29 +45,41 @@ export async function connectRedis(options: RedisOptions): Promise<Redis> {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     retryStrategy: (times) => Math.min(50 * times, 1_000),
+    ...toRedisAuthOptions(options),
   });
   let lastError = '';
+  // ioredis reports a refused AUTH as an 'error' event; connect() then only says "closed".
+  let authFailure: string | undefined;
   redis.on('error', (error: Error) => {
     if (error.message !== lastError) options.logger.warn({ err: error.message }, 'redis connection error');
     lastError = error.message;
+    if (AUTH_REPLY.test(error.message)) authFailure = error.message;
   });
   redis.on('ready', () => {
     lastError = '';
   });
-  await connectWithRetry(redis, options);
+  await connectWithRetry(redis, options, () => authFailure);
   defineScripts(redis);
   return redis;
 }
 
-async function connectWithRetry(redis: Redis, options: RedisOptions): Promise<void> {
+async function connectWithRetry(redis: Redis, options: RedisOptions, authFailure: () => string | undefined): Promise<void> {
   const deadline = Date.now() + 30_000;
+  // Never print a password that was left in the URL.
+  const where = toRedactedUrl(options.url);
   for (;;) {
     try {
       await redis.connect();
       return;
     } catch (error) {
+      const refusal = AUTH_REPLY.test(describeError(error)) ? describeError(error) : authFailure();
+      if (refusal !== undefined) {
+        redis.disconnect();
+        const who = options.username ? `user "${options.username}"` : options.password ? 'the default user' : 'no credentials';
+        throw new ConfigError([`redis at ${where} refused ${who} (REDIS_URL or REDIS_USERNAME/REDIS_PASSWORD): ${refusal}`]);
+      }
       if (Date.now() > deadline) {
-        throw new DependencyUnavailableError(`redis at ${options.url} is unreachable: ${describeError(error)}`);
+        throw new DependencyUnavailableError(`redis at ${where} is unreachable: ${describeError(error)}`);
       }
       redis.disconnect();
       await new Promise((resolve) => setTimeout(resolve, 250));

@@ -1,7 +1,7 @@
 // The source's one validated, frozen config, read from the environment by a pure function that
 // lists every problem at once (DESIGN §6: the same settings on Knative, compose and plain
 // Kubernetes). Only source/index.ts passes `process.env` in.
-import { createEnvReader, readFlowSettings, type Env } from '../shared/config';
+import { createEnvReader, readFlowSettings, readNatsSettings, type Env, type NatsSettings } from '../shared/config';
 import { ALL_CONSUMERS, type ConsumerSpec, type FlowSettings } from '../shared/contract';
 import { FUNCTIONS, type FunctionName, type FunctionSpec } from '../shared/topology';
 
@@ -11,6 +11,8 @@ export type SourceConfig = Readonly<{
   /** Component name in logs, CloudEvent sources and traces: `source-<function>`. */
   component: string;
   natsUrl: string;
+  /** Server URL(s), credentials and TLS (NATS_URL, NATS_USER/NATS_PASSWORD or NATS_TOKEN, NATS_TLS_*). */
+  nats: NatsSettings;
   /** Where deliveries go (Knative injects K_SINK). */
   sink: string;
   /** Durable pull consumers, highest priority first. */
@@ -74,7 +76,7 @@ export function loadSourceConfig(env: Env): SourceConfig {
   const functionName = reader.string('TM_SOURCE_FUNCTION');
   const spec = readFunction(functionName, reader.problem);
   const consumers = readConsumers(env.TM_SOURCE_CONSUMERS, spec, reader.problem);
-  const natsUrl = reader.string('NATS_URL', 'nats://127.0.0.1:4222');
+  const nats = readNatsSettings(reader);
   const sink = reader.url('K_SINK');
   if (sink !== '' && URL.canParse(sink) && !['http:', 'https:'].includes(new URL(sink).protocol)) {
     reader.problem(`K_SINK must be an http(s) URL, got "${sink}"`);
@@ -92,7 +94,8 @@ export function loadSourceConfig(env: Env): SourceConfig {
   return Object.freeze({
     functionName: functionName as FunctionName,
     component: `source-${functionName}`,
-    natsUrl,
+    natsUrl: nats.url,
+    nats,
     sink,
     consumers: Object.freeze(consumers),
     maxInFlight,

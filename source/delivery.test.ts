@@ -79,6 +79,12 @@ describe('decide', () => {
     expect(decide('ack', 5, FLOW)).toEqual({ action: 'ack' });
     expect(decide('deadletter', 1, FLOW)).toEqual({ action: 'giveup' });
   });
+
+  it('never gives up on a retryable failure without a delivery limit (-1), retrying at the last delay', () => {
+    expect(decide('retry', 5, FLOW, -1)).toEqual({ action: 'retry', delayMs: 500 });
+    expect(decide('retry', 40, FLOW, -1)).toEqual({ action: 'retry', delayMs: 500 });
+    expect(decide('deadletter', 1, FLOW, -1)).toEqual({ action: 'giveup' });
+  });
 });
 
 describe('headers and response details', () => {
@@ -236,6 +242,17 @@ describe('createDeliverer', () => {
     const ids = deadLetters().map((e) => e.id);
     expect(new Set(ids).size).toBe(2);
     expect(ids[0]).toBe(ids[2]);
+  });
+
+  it('keeps retrying a status event its notifier cannot take, past MaxDeliver: a lost status would strand its task', async () => {
+    const { deliverer, settled, deadLetters, requests } = setup({ functionName: 'notifier', respond: () => Promise.reject(connectionError('ECONNREFUSED')) });
+    const event = createEvent({ id: 's-1', component: 'result-store', type: EVENT_TYPES.statusChanged, taskId: 't-7', data: {} });
+    expect(await deliverer.deliver(message(CONSUMERS.notifier[0], toWireBytes(event), 5), never)).toBe('retry');
+    expect(await deliverer.deliver(message(CONSUMERS.notifier[0], toWireBytes(event), 9), never)).toBe('retry');
+    expect(settled).toEqual(['nak #7 500', 'nak #7 500']);
+    expect(deadLetters()).toEqual([]);
+    expect(requests[0]!.headers['ce-deliveryattempt']).toBe('5');
+    expect(requests[0]!.headers).not.toHaveProperty('ce-maxdeliver');
   });
 
   it('publishes no FAILED status for an EVENTS-stream event', async () => {

@@ -1,12 +1,13 @@
 // Delivers one pulled JetStream message to the sink and settles it (DESIGN §6).
 // Takes: a PulledMessage (a structured CloudEvent on TASKS or EVENTS).
 // Does: POSTs it in binary mode (ce-* headers, body = data) with the extension attributes
-//   `deliveryattempt` (JetStream's delivery count) and `maxdeliver`, inside a CONSUMER span whose
+//   `deliveryattempt` (JetStream's delivery count) and `maxdeliver` (when limited), inside a CONSUMER span whose
 //   parent is the event's traceparent; the function's span becomes its child via ce-traceparent.
 // Settles as Knative's data plane does: 2xx → +ACK; 404/408/409/429/5xx, timeouts and
 //   connection errors → -NAK with the contract's delay for that attempt; 400 and every other 4xx
 //   (and bytes that are not a CloudEvent, or attributes that cannot be sent as headers) → give
-//   up. A retryable failure on the last allowed attempt also gives up.
+//   up. A retryable failure on the last allowed attempt also gives up; records on EVENTS (status,
+//   audit, dead letters) have no last attempt (contract `toMaxDeliver`): they wait for their stage.
 // Giving up: a dead letter (stage `source:<function>`) on events.deadletter, plus a FAILED status
 //   when the event is a task event (TASKS stream) so the task still ends terminal, then +TERM.
 //   The deadletter stage's own source only logs and terminates (no dead letter of a dead letter).
@@ -21,6 +22,7 @@ import {
   retryDelayMs,
   STREAM_TASKS,
   SUBJECTS,
+  toMaxDeliver,
   type DeadLetterData,
   type FlowSettings,
 } from '../shared/contract';
@@ -95,14 +97,16 @@ export function toResponseDetail(status: number, statusText: string, body: strin
 
 export type Decision = { action: 'ack' } | { action: 'retry'; delayMs: number } | { action: 'giveup' };
 
-/** What to do with a message after a delivery with this verdict on this (1-based) attempt. */
-export function decide(verdict: Verdict, attempt: number, flow: FlowSettings): Decision {
+/** What to do with a message after a delivery with this verdict on this (1-based) attempt;
+ * `maxDeliver` is the consumer's (contract `toMaxDeliver`), -1 for no limit. */
+export function decide(verdict: Verdict, attempt: number, flow: FlowSettings, maxDeliver = flow.maxDeliver): Decision {
   if (verdict === 'ack') return { action: 'ack' };
-  if (verdict === 'retry' && attempt < flow.maxDeliver) return { action: 'retry', delayMs: retryDelayMs(flow, attempt) };
+  if (verdict === 'retry' && (maxDeliver < 0 || attempt < maxDeliver)) return { action: 'retry', delayMs: retryDelayMs(flow, attempt) };
   return { action: 'giveup' };
 }
 
-/** Binary-mode headers of a delivery: the event's attributes plus the delivery attempt. */
+/** Binary-mode headers of a delivery: the event's attributes plus the delivery attempt (and the
+ * attempt limit, when there is one). */
 export function toDeliveryHeaders(event: WireEvent, attempt: number, maxDeliver: number): Record<string, string> {
   const { deliveryattempt: _attempt, maxdeliver: _max, ...attributes } = event;
   const headers = toBinaryHeaders(attributes as WireEvent);
@@ -110,7 +114,7 @@ export function toDeliveryHeaders(event: WireEvent, attempt: number, maxDeliver:
     headers['content-type'] = typeof event.datacontenttype === 'string' ? event.datacontenttype : 'application/octet-stream';
   }
   headers['ce-deliveryattempt'] = String(attempt);
-  headers['ce-maxdeliver'] = String(maxDeliver);
+  if (maxDeliver > 0) headers['ce-maxdeliver'] = String(maxDeliver);
   return headers;
 }
 
@@ -202,7 +206,7 @@ export function createDeliverer(deps: DelivererDeps): Deliverer {
 
   async function post(message: PulledMessage, event: WireEvent, abandon: AbortSignal): Promise<PostResult> {
     // Inside the CONSUMER span: the sink's span is a child of this one.
-    const headers = toDeliveryHeaders(injectTraceContext(event), message.deliveryCount, flow.maxDeliver);
+    const headers = toDeliveryHeaders(injectTraceContext(event), message.deliveryCount, toMaxDeliver(message.consumer, flow));
     const unsendable = findUnsendableHeader(headers);
     if (unsendable) return { kind: 'failed', verdict: 'deadletter', detail: `cannot be sent as HTTP headers: ${unsendable}` };
     deps.metrics.recordDelivery(message.consumer);
@@ -318,7 +322,7 @@ export function createDeliverer(deps: DelivererDeps): Deliverer {
         const result = await post(message, event, abandon);
         if (result.kind === 'abandoned') return 'abandoned';
         const attempt = message.deliveryCount;
-        const decision = decide(result.verdict, attempt, flow);
+        const decision = decide(result.verdict, attempt, flow, toMaxDeliver(message.consumer, flow));
         if (decision.action === 'ack') {
           await settleQuietly('ack', () => deps.acks.ack(message), eventLogger);
           return 'ack';

@@ -106,12 +106,15 @@ export type JetStreamPortOptions = {
   requestTimeoutMs: number;
   /** Extra time allowed beyond a long poll's `expires` before the client gives up on it. */
   pollMarginMs: number;
+  /** Reply subjects of pulls start with this (the connection's inbox prefix: with per-user NATS
+   * permissions a component may only receive on its own, shared/nats.ts toInboxPrefix). */
+  inboxPrefix?: string;
 };
 
 /** Publishes `payload` to `subject` and resolves with the first reply on a private inbox. */
-function requestOne(nc: NatsConnection, subject: string, payload: string, timeoutMs: number): Promise<Msg> {
+function requestOne(nc: NatsConnection, subject: string, payload: string, timeoutMs: number, inboxPrefix?: string): Promise<Msg> {
   return new Promise<Msg>((resolve, reject) => {
-    const inbox = createInbox();
+    const inbox = createInbox(inboxPrefix);
     let timer: NodeJS.Timeout | undefined;
     let sub: Subscription | undefined;
     try {
@@ -156,7 +159,7 @@ export function createJetStreamPort(nc: NatsConnection, options: JetStreamPortOp
     async pull(consumer, priority, mode) {
       const subject = `$JS.API.CONSUMER.MSG.NEXT.${consumer.stream}.${consumer.durable}`;
       const timeoutMs = 'noWait' in mode ? options.requestTimeoutMs : mode.expiresMs + options.pollMarginMs;
-      const reply = toPullReply(await requestOne(nc, subject, toPullRequest(mode), timeoutMs));
+      const reply = toPullReply(await requestOne(nc, subject, toPullRequest(mode), timeoutMs, options.inboxPrefix));
       if (reply.kind === 'empty') return null;
       if (reply.kind === 'refused') {
         throw new DependencyUnavailableError(

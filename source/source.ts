@@ -7,7 +7,7 @@ import { jetstreamManager, JetStreamApiError, type JetStreamManager } from '@nat
 import type { ConsumerSpec } from '../shared/contract';
 import { describeError } from '../shared/errors';
 import type { Logger } from '../shared/logger';
-import { connectNats, createPublisher, type NatsConnection } from '../shared/nats';
+import { connectNats, createPublisher, toInboxPrefix, type NatsConnection } from '../shared/nats';
 import type { SourceConfig } from './config';
 import { createDeliverer } from './delivery';
 import { createDispatcher } from './dispatcher';
@@ -51,7 +51,7 @@ async function assertConsumersExist(jsm: JetStreamManager, consumers: readonly C
 
 export async function startSource(config: SourceConfig, deps: SourceDeps): Promise<RunningSource> {
   const { logger } = deps;
-  const nc: NatsConnection = await connectNats({ url: config.natsUrl, name: config.component, logger });
+  const nc: NatsConnection = await connectNats({ ...config.nats, name: config.component, logger });
   let jsm: JetStreamManager;
   try {
     jsm = await jetstreamManager(nc);
@@ -71,7 +71,11 @@ export async function startSource(config: SourceConfig, deps: SourceDeps): Promi
   })();
 
   const metrics = createSourceMetrics(config.consumers);
-  const jetStream = createJetStreamPort(nc, { requestTimeoutMs: NATS_REQUEST_TIMEOUT_MS, pollMarginMs: 2_000 });
+  const jetStream = createJetStreamPort(nc, {
+    requestTimeoutMs: NATS_REQUEST_TIMEOUT_MS,
+    pollMarginMs: 2_000,
+    inboxPrefix: toInboxPrefix(config.nats.auth),
+  });
   const deliverer = createDeliverer({
     functionName: config.functionName,
     sink: config.sink,

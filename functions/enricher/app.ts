@@ -6,7 +6,7 @@ import type { Server } from 'node:http';
 import { once } from 'node:events';
 import { ValidationError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
-import { toErrorResponse } from '../../shared/runtime/function-app';
+import { answerMalformedRequests, toErrorResponse } from '../../shared/runtime/function-app';
 import type { EnrichHandler } from './handler';
 
 export type EnricherAppOptions = {
@@ -85,6 +85,7 @@ export function createEnricherApp(options: EnricherAppOptions): EnricherApp {
     app,
     async listen(port, host = '0.0.0.0') {
       server = app.listen(port, host);
+      answerMalformedRequests(server);
       await once(server, 'listening');
       return server;
     },

@@ -160,7 +160,8 @@ describe('scheduler (real NATS and Redis, two promoters)', () => {
   });
 
   it('two promoters running concurrently publish each of 50 delayed tasks exactly once', async () => {
-    const dueAt = Date.now() + 1_000;
+    // Far enough ahead that posting all 50 finishes first even on a loaded machine.
+    const dueAt = Date.now() + 5_000;
     const batch = Array.from({ length: 50 }, (_, i) => envelope({ notBeforeMs: dueAt, priority: (['high', 'medium', 'low'] as const)[i % 3] }));
     const responses = await Promise.all(batch.map((task, i) => postBinary(url(i % 2 === 0 ? first : second), accepted(task))));
     expect(responses.map((r) => r.status)).toEqual(batch.map(() => 204));

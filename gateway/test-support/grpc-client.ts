@@ -93,12 +93,14 @@ export async function checkHealth(address: string, service = ''): Promise<string
   }
 }
 
-export async function listServices(address: string): Promise<string[]> {
+export async function listServices(address: string, metadata?: grpc.Metadata): Promise<string[]> {
   const protoPath = join(dirname(require.resolve('@grpc/reflection')), '../proto/grpc/reflection/v1/reflection.proto');
   const client = new (loadClientCtor(protoPath, 'grpc.reflection.v1.ServerReflection'))(address, grpc.credentials.createInsecure());
   type Response = { list_services_response?: { service: { name: string }[] } };
   try {
-    const stream = (client as unknown as { ServerReflectionInfo(): grpc.ClientDuplexStream<unknown, Response> }).ServerReflectionInfo();
+    const stream = (
+      client as unknown as { ServerReflectionInfo(metadata?: grpc.Metadata): grpc.ClientDuplexStream<unknown, Response> }
+    ).ServerReflectionInfo(metadata ?? new grpc.Metadata());
     const response = await new Promise<Response>((resolve, reject) => {
       stream.once('data', resolve);
       stream.once('error', reject);

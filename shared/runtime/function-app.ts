@@ -2,7 +2,8 @@
 // structured mode, validation, error → status mapping (Knative data-plane semantics), health
 // endpoints, body size limit and drain on shutdown. A stage supplies only `handle`.
 import express, { type Request, type Response } from 'express';
-import type { Server } from 'node:http';
+import { STATUS_CODES, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { once } from 'node:events';
 import { isTaskmanagerError, UnsupportedEventError, describeError } from '../errors';
 import type { WireEvent } from '../events';
@@ -65,6 +66,30 @@ export function toRequestErrorResponse(error: unknown): { status: number; code: 
     return { status, code: 'BAD_REQUEST', message: describeError(error) };
   }
   return toErrorResponse(error);
+}
+
+/**
+ * What node's HTTP parser refuses (CR, LF or another control byte in a header, headers too large,
+ * bytes that are not HTTP) never reaches express, and node answers it with an empty body. Answer
+ * as for every other refusal instead: the status node would use (431 for oversized headers, 408
+ * for a request timeout, else 400) and a JSON body that names the problem.
+ */
+export function answerMalformedRequests(server: Server): void {
+  server.on('clientError', (error: Error & { code?: string }, socket: Duplex) => {
+    if (error.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    const body = JSON.stringify({
+      error: 'BAD_REQUEST',
+      message: `malformed HTTP request: ${error.message}${error.code ? ` (${error.code})` : ''}`,
+    });
+    socket.end(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\n` +
+        `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
+  });
 }
 
 export function createFunctionApp(options: FunctionAppOptions): FunctionApp {
@@ -156,6 +181,7 @@ export function createFunctionApp(options: FunctionAppOptions): FunctionApp {
     app,
     async listen(port, host = '0.0.0.0') {
       server = app.listen(port, host);
+      answerMalformedRequests(server);
       await once(server, 'listening');
       return server;
     },

@@ -47,4 +47,20 @@ describe('http-message', () => {
     expect(() => toIncomingEvent({ headers: {}, body: Buffer.from('{}') })).toThrow(UnsupportedEventError);
     expect(() => toIncomingEvent({ headers: {}, body: Buffer.from('{}') })).toThrow(/got "none"/);
   });
+  it('refuses a control character or a byte outside ASCII in a ce-* header, naming the header', () => {
+    for (const value of ['e\t1', 'e\u00e9', 'e\u0085']) {
+      const headers = { ...toBinaryHeaders(event), 'ce-id': value };
+      expect(() => toIncomingEvent({ headers, body: Buffer.from('{}') })).toThrow(/header "ce-id" holds a control character/);
+    }
+  });
+
+  it('refuses a control character in a structured-mode attribute, naming the attribute', () => {
+    const body = Buffer.from(JSON.stringify({ ...event, subject: 't-1\r\nx' }));
+    expect(() => toIncomingEvent({ headers: { 'content-type': 'application/cloudevents+json' }, body })).toThrow(
+      /attribute "subject" contains a control character/,
+    );
+    // Extensions follow their own specs (tracestate allows tabs between members).
+    const traced = Buffer.from(JSON.stringify({ ...event, tracestate: 'a=1,\tb=2' }));
+    expect(toIncomingEvent({ headers: { 'content-type': 'application/cloudevents+json' }, body: traced }).tracestate).toBe('a=1,\tb=2');
+  });
 });

@@ -11,6 +11,15 @@ export type HttpMessage = {
 };
 
 const STRUCTURED = 'application/cloudevents+json';
+/** Attributes that name the event (and end up in keys and logs); extensions such as tracestate
+ * follow their own specs. */
+const CORE_ATTRIBUTES: ReadonlySet<string> = new Set(['specversion', 'id', 'source', 'type', 'subject', 'time', 'dataschema', 'datacontenttype']);
+/** CloudEvents strings may not contain control characters (U+0000-U+001F, U+007F-U+009F). */
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
+/** In a ce-* header anything beyond printable ASCII would be percent-encoded by the HTTP binding;
+ * node hands raw bytes over as Latin-1, so they would arrive silently altered. */
+const NOT_PRINTABLE_ASCII = /[^\x20-\x7e]/;
 const BATCH = 'application/cloudevents-batch+json';
 
 /** `Application/JSON; charset=utf-8` → `application/json`. */
@@ -57,7 +66,11 @@ function fromBinary(message: HttpMessage, mediaType: string): WireEvent {
   const attributes: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(message.headers)) {
     if (!name.startsWith('ce-') || value === undefined) continue;
-    attributes[name.slice(3)] = Array.isArray(value) ? value.join(',') : value;
+    const text = Array.isArray(value) ? value.join(',') : value;
+    if (CORE_ATTRIBUTES.has(name.slice(3)) && NOT_PRINTABLE_ASCII.test(text)) {
+      throw new UnsupportedEventError(`invalid CloudEvent: header "${name}" holds a control character or a byte outside printable ASCII`);
+    }
+    attributes[name.slice(3)] = text;
   }
   if (message.body.length > 0) {
     if (mediaType !== 'application/json') {
@@ -76,6 +89,12 @@ function fromStructured(message: HttpMessage): WireEvent {
     throw new UnsupportedEventError('structured CloudEvent must be a JSON object');
   }
   const attributes = parsed as Record<string, unknown>;
+  for (const name of CORE_ATTRIBUTES) {
+    const value = attributes[name];
+    if (typeof value === 'string' && CONTROL_CHARS.test(value)) {
+      throw new UnsupportedEventError(`invalid CloudEvent: attribute "${name}" contains a control character`);
+    }
+  }
   const dataType = toMediaType(typeof attributes.datacontenttype === 'string' ? attributes.datacontenttype : undefined);
   if (dataType !== '' && dataType !== 'application/json') {
     throw new UnsupportedEventError(`unsupported datacontenttype "${dataType}": data must be application/json`);

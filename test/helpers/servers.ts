@@ -2,7 +2,7 @@
 // temporary data directories, so tests never touch the developer's running servers and fault
 // tests can kill and restart them.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getFreePort, waitForPort } from './ports';
@@ -30,6 +30,7 @@ async function launch(
   packages: string,
   prefix: string,
   argsFor: (port: number, dataDir: string) => string[],
+  env?: Record<string, string>,
 ): Promise<TestServer> {
   assertBinary(binary, packages);
   const port = await getFreePort();
@@ -37,7 +38,10 @@ async function launch(
   let child: ChildProcess | undefined;
 
   const start = async () => {
-    const proc = spawn(binary, argsFor(port, dataDir), { stdio: ['ignore', 'ignore', 'pipe'] });
+    const proc = spawn(binary, argsFor(port, dataDir), {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      ...(env ? { env: { ...process.env, ...env } } : {}),
+    });
     let stderr = '';
     proc.stderr?.on('data', (chunk: Buffer) => {
       stderr = (stderr + chunk.toString()).slice(-4000);
@@ -90,7 +94,40 @@ export async function startNatsServer(): Promise<TestServer> {
   return { ...server, url: `nats://127.0.0.1:${server.port}` };
 }
 
-export async function startRedisServer(options: { appendOnly?: boolean } = {}): Promise<TestServer> {
+export type ConfiguredNatsOptions = {
+  /** The text of a nats.conf (e.g. configs/nats/nats.conf). Its copy in the server's temporary
+   * directory gets that directory as JetStream store_dir (nats-server 2.9 refuses `-sd` next to
+   * a store_dir in the file); port and monitoring port are free ports, set on the command line. */
+  configText: string;
+  /** Environment of nats-server: the variables the config references (passwords). */
+  env: Record<string, string>;
+};
+
+/** nats-server run with a config file; `monitorPort` serves /varz, /healthz. */
+export async function startConfiguredNatsServer(options: ConfiguredNatsOptions): Promise<TestServer & { monitorPort: number }> {
+  const monitorPort = await getFreePort();
+  const server = await launch(
+    'nats-server',
+    'nats-server',
+    'tm-nats-',
+    (port, dir) => {
+      const file = join(dir, 'nats.conf');
+      const storeDir = JSON.stringify(join(dir, 'jetstream'));
+      writeFileSync(file, options.configText.replace(/^(\s*)store_dir\s*[:=]?\s*\S+/m, `$1store_dir: ${storeDir}`));
+      return ['-c', file, '-a', '127.0.0.1', '-p', String(port), '-m', String(monitorPort)];
+    },
+    options.env,
+  );
+  return { ...server, url: `nats://127.0.0.1:${server.port}`, monitorPort };
+}
+
+export type RedisServerOptions = {
+  appendOnly?: boolean;
+  /** AOF fsync policy when appendOnly (Redis' default: everysec; production runs everysec). */
+  appendFsync?: 'always' | 'everysec' | 'no';
+};
+
+export async function startRedisServer(options: RedisServerOptions = {}): Promise<TestServer> {
   const server = await launch('redis-server', 'redis-server', 'tm-redis-', (port, dir) => [
     '--port',
     String(port),
@@ -102,6 +139,8 @@ export async function startRedisServer(options: { appendOnly?: boolean } = {}): 
     '',
     '--appendonly',
     options.appendOnly ? 'yes' : 'no',
+    '--appendfsync',
+    options.appendFsync ?? 'everysec',
     '--maxmemory-policy',
     'noeviction',
   ]);

@@ -4,11 +4,11 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { FUNCTIONS } from '../../shared/topology';
-import { sourceName, toLocalStack } from '../../scripts/local-stack';
+import { FUNCTIONS, type FunctionName } from '../../shared/topology';
+import { sourceName, toLocalStack, type NatsCredentials, type ProcessSpec } from '../../scripts/local-stack';
 import { createSupervisor, type Supervisor } from '../../scripts/supervisor';
 import { getFreePort, waitFor, waitForPort } from './ports';
-import { startNatsServer, startRedisServer, type TestServer } from './servers';
+import { startNatsServer, startRedisServer, type RedisServerOptions, type TestServer } from './servers';
 
 export type TestStack = {
   gatewayAddress: string;
@@ -18,6 +18,9 @@ export type TestStack = {
   redis: Redis;
   nc: NatsConnection;
   supervisor: Supervisor;
+  /** After `supervisor.stop()`: starts every process again (the setup step first) on the same
+   * servers and ports, under a new supervisor that replaces `supervisor`. */
+  startProcesses(): Promise<void>;
   logs: string[];
   ports: Record<string, number>;
   stop(): Promise<void>;
@@ -33,64 +36,131 @@ export const FAST_FLOW_ENV = {
 export type TestStackOptions = {
   env?: Record<string, string>;
   processEnv?: Record<string, Record<string, string>>;
+  /** How the test-owned redis-server runs (e.g. AOF on, for restart faults). */
+  redis?: RedisServerOptions;
+  /** Extra replicas of a function, each with its own source on the same durable consumers (as
+   * Knative scales a Service out): `{ worker: 1 }` adds `worker-2` fed by `worker-source-2`. */
+  extraReplicas?: Partial<Record<FunctionName, number>>;
+  /** Starts the stack's nats-server instead of the default one (e.g. with configs/nats/nats.conf). */
+  startNats?: () => Promise<TestServer>;
+  /** NATS user and password per process name (scripts/local-stack.ts `natsCredentials`). */
+  natsCredentials?: Record<string, NatsCredentials>;
+  /** Credentials of the stack's own NATS connection (`nc`) when the server requires them. */
+  natsClient?: { user: string; pass: string; inboxPrefix?: string };
 };
+
+/** Name of replica `index` (1 = the topology's own process, 2.. = extras) of a process. */
+export function replicaName(name: string, index: number): string {
+  return index <= 1 ? name : `${name}-${index}`;
+}
+
+/** Copies of a function's process and its source's, on new ports, the copy source feeding the
+ * copy function. Everything else (consumers, environment) is the original's. */
+function toReplicaSpecs(specs: readonly ProcessSpec[], fn: FunctionName, index: number, ports: Record<string, number>): ProcessSpec[] {
+  const original = specs.find((spec) => spec.name === fn);
+  const source = specs.find((spec) => spec.name === `${fn}-source`);
+  if (!original || !source) throw new Error(`extraReplicas: ${fn} is not a function fed by a source`);
+  const name = replicaName(fn, index);
+  const sourceReplica = replicaName(`${fn}-source`, index);
+  const named = (spec: ProcessSpec, replica: string, env: Record<string, string>): ProcessSpec => ({
+    ...spec,
+    name: replica,
+    env: { ...spec.env, TM_COMPONENT: replica, OTEL_SERVICE_NAME: replica, ...env },
+  });
+  return [
+    named(original, name, { PORT: String(ports[name]) }),
+    named(source, sourceReplica, { PORT: String(ports[sourceReplica]), K_SINK: `http://127.0.0.1:${ports[name]}/` }),
+  ];
+}
 
 export async function startTestStack(options: TestStackOptions = {}): Promise<TestStack> {
   const distDir = resolve('dist');
   if (!existsSync(resolve(distDir, 'gateway.cjs'))) throw new Error('dist/ is missing: run `npm run build` first');
-  const nats = await startNatsServer();
-  const redisServer = await startRedisServer();
+  const nats = await (options.startNats ?? startNatsServer)();
+  const redisServer = await startRedisServer(options.redis);
   const ports: Record<string, number> = { gateway: await getFreePort() };
   for (const fn of FUNCTIONS) {
     ports[fn.name] = await getFreePort();
     if (fn.sourcePort) ports[sourceName(fn)] = await getFreePort();
   }
+  const replicas = Object.entries(options.extraReplicas ?? {}).flatMap(([fn, extra]) =>
+    Array.from({ length: extra ?? 0 }, (_, i) => ({ fn: fn as FunctionName, index: i + 2 })),
+  );
+  for (const { fn, index } of replicas) {
+    ports[replicaName(fn, index)] = await getFreePort();
+    ports[replicaName(`${fn}-source`, index)] = await getFreePort();
+  }
   const logs: string[] = [];
-  const specs = toLocalStack({
+  const baseSpecs = toLocalStack({
     distDir,
     natsUrl: nats.url,
     redisUrl: redisServer.url,
     ports,
     env: { ...FAST_FLOW_ENV, ...options.env },
     ...(options.processEnv ? { processEnv: options.processEnv } : {}),
+    ...(options.natsCredentials ? { natsCredentials: options.natsCredentials } : {}),
   });
-  const supervisor = createSupervisor({
-    specs,
-    log: (line) => {
-      logs.push(line);
-      if (process.env.TM_TEST_LOGS) process.stdout.write(`${line}\n`);
-    },
-  });
-  await supervisor.start();
+  const specs = [...baseSpecs, ...replicas.flatMap(({ fn, index }) => toReplicaSpecs(baseSpecs, fn, index, ports))];
+  const newSupervisor = () =>
+    createSupervisor({
+      specs,
+      log: (line) => {
+        logs.push(line);
+        if (process.env.TM_TEST_LOGS) process.stdout.write(`${line}\n`);
+      },
+    });
+  const supervisor = newSupervisor();
   const redis = new Redis(redisServer.url, { maxRetriesPerRequest: 3 });
-  const nc = await connect({ servers: nats.url, maxReconnectAttempts: -1 });
+  let nc: NatsConnection | undefined;
+  try {
+    await supervisor.start();
+    nc = await connect({ servers: nats.url, maxReconnectAttempts: -1, ...options.natsClient });
+    await waitForHealthy(ports, replicas);
+  } catch (error) {
+    // A stack that did not come up must not outlive the test file (orphans load the machine).
+    await supervisor.stop(2_000);
+    await nc?.close().catch(() => undefined);
+    redis.disconnect();
+    await nats.stop();
+    await redisServer.stop();
+    throw error;
+  }
   const gatewayAddress = `127.0.0.1:${ports.gateway}`;
-  await waitForHealthy(ports);
-  return {
+  const stack: TestStack = {
     gatewayAddress,
     nats,
     redisServer,
     redis,
-    nc,
+    nc: nc as NatsConnection,
     supervisor,
     logs,
     ports,
+    async startProcesses() {
+      stack.supervisor = newSupervisor();
+      await stack.supervisor.start();
+      await waitForHealthy(ports, replicas);
+    },
     async stop() {
-      await supervisor.stop(10_000);
+      await stack.supervisor.stop(10_000);
       await nc.close().catch(() => undefined);
       redis.disconnect();
       await nats.stop();
       await redisServer.stop();
     },
   };
+  return stack;
 }
 
 /** Every function answers its readiness probe and every source its /healthz. */
-async function waitForHealthy(ports: Record<string, number>): Promise<void> {
+async function waitForHealthy(ports: Record<string, number>, replicas: readonly { fn: FunctionName; index: number }[] = []): Promise<void> {
   const urls: string[] = [];
   for (const fn of FUNCTIONS) {
     urls.push(`http://127.0.0.1:${ports[fn.name]}/health/readiness`);
     if (fn.sourcePort) urls.push(`http://127.0.0.1:${ports[sourceName(fn)]}/healthz`);
+  }
+  for (const { fn, index } of replicas) {
+    urls.push(`http://127.0.0.1:${ports[replicaName(fn, index)]}/health/readiness`);
+    urls.push(`http://127.0.0.1:${ports[replicaName(`${fn}-source`, index)]}/healthz`);
   }
   let notReady: string[] = urls;
   // Generous: sixteen processes start at once on a two-core machine.

@@ -1,0 +1,36 @@
+# syntax=docker/dockerfile:1
+# One image, `taskmanager:local`, for every process of Taskmanager. Each container starts its own
+# bundle with exactly the local stack's command (scripts/local-stack.ts), for example
+#   node --enable-source-maps --require /app/dist/telemetry.cjs /app/dist/functions/worker.cjs
+# docker-compose.yml, k8s/ and knative/ set that command per process; test/deploy/ checks that
+# every command names a bundle this image contains.
+#
+#   docker build -t taskmanager:local .
+
+# ---- build: the esbuild bundles and the runtime node_modules ----
+FROM node:24-slim AS build
+WORKDIR /app
+# --ignore-scripts: the `node` devDependency's install script would download a second Node
+# binary; the image's own Node 24 runs the build. esbuild needs no script (its binary is an
+# optional dependency), and no runtime package has a native build step.
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY . .
+# bench and start are the developer's tools (start spawns redis-server and nats-server); the
+# image keeps only the deployable bundles and the `tm` client. Then node_modules is cut down to
+# the packages the bundles leave external (scripts/build.mjs) and what those need.
+RUN npm run build \
+ && rm -f dist/bench.cjs dist/bench.cjs.map dist/start.cjs dist/start.cjs.map \
+ && node scripts/runtime-deps.ts prune /app express @grpc/grpc-js grpc-health-check @grpc/reflection
+
+# ---- runtime ----
+FROM node:24-slim
+ENV NODE_ENV=production
+WORKDIR /app
+# Owned by root and read-only for the process: nothing in /app is written at run time.
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+# The `node` user of the official image (uid 1000).
+USER node
+EXPOSE 50051
+CMD ["node", "--enable-source-maps", "--require", "/app/dist/telemetry.cjs", "/app/dist/gateway.cjs"]

@@ -1,0 +1,177 @@
+// Every image, command, port and reference in the rendered k8s/ and knative/ resolves: our image
+// runs bundles that `npm run build` really produces (npm test builds before it tests), third-party
+// images are pinned, Services reach container ports, Secrets/ConfigMaps/keys exist, URLs in the
+// environment reach a Service port. Each check is shown to fail on a broken copy.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { loadGatewayConfig } from '../../gateway/config';
+import { loadSourceConfig } from '../../source/config';
+import { INFRA_CONTAINERS } from './kube-drift';
+import { cloneObjects, containersOf, find, podTemplateOf, renderObjects, type Container, type KubeObject } from './kube-manifests';
+import {
+  checkConfigReferences,
+  checkFileReferences,
+  checkImages,
+  checkPodHygiene,
+  checkServices,
+  checkTargets,
+  checkUrls,
+  isPinnedImage,
+} from './kube-resolution';
+
+const DIST = 'dist';
+const rendered: Record<'k8s' | 'knative', KubeObject[]> = { k8s: [], knative: [] };
+const bundleExists = (relativePath: string) => existsSync(join(DIST, relativePath));
+
+beforeAll(() => {
+  rendered.k8s = renderObjects('k8s');
+  rendered.knative = renderObjects('knative');
+});
+
+describe.each(['k8s', 'knative'] as const)('%s: every reference resolves', (flavour) => {
+  it('our image runs bundles that the build produces; other images are pinned', () => {
+    if (!existsSync(join(DIST, 'telemetry.cjs'))) {
+      throw new Error('dist/ has no bundles: run `npm run build` first (npm test does)');
+    }
+    expect(checkImages(rendered[flavour], bundleExists)).toEqual([]);
+  });
+
+  it('Services select pods and target ports their containers expose', () => {
+    expect(checkServices(rendered[flavour])).toEqual([]);
+  });
+
+  it('Secrets, ConfigMaps, their keys and the files named by the environment exist', () => {
+    expect([...checkConfigReferences(rendered[flavour]), ...checkFileReferences(rendered[flavour])]).toEqual([]);
+  });
+
+  it('autoscalers, disruption budgets and network policies select what exists', () => {
+    expect(checkTargets(rendered[flavour])).toEqual([]);
+  });
+
+  it('in-cluster URLs and the KEDA monitoring endpoint reach a Service port', () => {
+    expect(checkUrls(rendered[flavour])).toEqual([]);
+  });
+
+  it('every container has CPU and memory requests and limits and runs without privileges', () => {
+    expect(checkPodHygiene(rendered[flavour])).toEqual([]);
+  });
+});
+
+/** A container's environment as the process sees it: Secret references decoded. */
+function resolvedEnv(objects: readonly KubeObject[], container: Container, extra: Record<string, string> = {}): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const variable of container.env ?? []) {
+    const ref = variable.valueFrom?.secretKeyRef;
+    const secret = ref && find(objects, 'Secret', ref.name, '');
+    env[variable.name] = ref ? Buffer.from(secret?.data?.[ref.key] ?? '', 'base64').toString('utf8') : (variable.value ?? '');
+  }
+  return { ...env, ...extra };
+}
+
+describe.each(['k8s', 'knative'] as const)('%s: the processes accept their deployed configuration', (flavour) => {
+  it('the gateway loads its environment, the mounted API keys file included', () => {
+    const objects = rendered[flavour];
+    const { template, container } = containersOf(objects).find((entry) => entry.container.name === 'gateway')!;
+    const keys = template.spec.volumes!.find((volume) => volume.secret)!.secret!.secretName;
+    const mount = container.volumeMounts!.find((candidate) => template.spec.volumes!.some((volume) => volume.name === candidate.name && volume.secret))!;
+    const readFile = (path: string) => {
+      const data = find(objects, 'Secret', keys, '')?.data?.[path.slice(mount.mountPath.length + 1)];
+      if (data === undefined) throw new Error(`${path} is not in Secret ${keys}`);
+      return Buffer.from(data, 'base64').toString('utf8');
+    };
+    const config = loadGatewayConfig(resolvedEnv(objects, container), { cwd: process.cwd(), readFile });
+    expect(config.port).toBe(50051);
+    expect(config.apiKeys.length).toBeGreaterThan(0);
+  });
+
+  it('every source loads its environment (Knative injects K_SINK)', () => {
+    const objects = rendered[flavour];
+    const sources = containersOf(objects).filter((entry) => entry.container.name.endsWith('-source'));
+    expect(sources.length).toBeGreaterThan(0);
+    for (const { container } of sources) {
+      const extra: Record<string, string> = flavour === 'knative' ? { K_SINK: 'http://sink.example/' } : {};
+      const config = loadSourceConfig(resolvedEnv(objects, container, extra));
+      expect(`${config.component}`).toBe(`source-${container.name.replace(/-source$/, '')}`);
+    }
+  });
+});
+
+describe('broken references are caught', () => {
+  it('a bundle the build does not produce, a floating image and a wrong pull policy', () => {
+    const objects = cloneObjects(rendered.k8s);
+    const worker = podTemplateOf(find(objects, 'Deployment', 'worker')!)!.spec.containers[0]!;
+    worker.args = worker.args!.map((arg) => arg.replace('functions/worker.cjs', 'functions/wroker.cjs'));
+    (worker as { imagePullPolicy?: string }).imagePullPolicy = 'Always';
+    podTemplateOf(find(objects, 'StatefulSet', 'redis')!)!.spec.containers[0]!.image = 'redis:latest';
+    expect(checkImages(objects, bundleExists)).toEqual([
+      'Deployment/worker container worker: /app/dist/functions/wroker.cjs is not produced by `npm run build` (dist/functions/wroker.cjs)',
+      'Deployment/worker container worker: taskmanager:local is built locally: imagePullPolicy must be IfNotPresent',
+      'StatefulSet/redis container redis: image "redis:latest" is neither taskmanager:local nor pinned to a version tag',
+    ]);
+    expect(['nats', 'nats:2.10', 'ghcr.io/x/y:latest', 'localhost:5000/app', 'app@sha256:abc'].map(isPinnedImage)).toEqual([false, true, false, false, true]);
+  });
+
+  it('a Service port that no container exposes, and a missing Secret key', () => {
+    const objects = cloneObjects(rendered.k8s);
+    const service = find(objects, 'Service', 'notifier', '')!;
+    (service.spec!.ports as { port: number; targetPort: number | string }[])[0]!.targetPort = 'htp';
+    const secret = find(objects, 'Secret', 'nats-credentials', '')!;
+    delete secret.data!['audit-source'];
+    expect(checkServices(objects)).toEqual(['Service/notifier: port 8105 targets htp, which no selected container exposes']);
+    expect(checkConfigReferences(objects)).toEqual([
+      'Deployment/audit container audit-source: env NATS_PASSWORD reads key audit-source missing from Secret nats-credentials',
+      'StatefulSet/nats container nats: env SECRET_NATS_PASSWORD_AUDIT_SOURCE reads key audit-source missing from Secret nats-credentials',
+    ]);
+  });
+
+  it('a URL to a Service port that does not exist, and a KEDA endpoint in another namespace', () => {
+    const objects = cloneObjects(rendered.k8s);
+    const gateway = podTemplateOf(find(objects, 'Deployment', 'gateway')!)!.spec.containers[0]!;
+    gateway.env!.find((variable) => variable.name === 'REDIS_URL')!.value = 'redis://redis:6380';
+    const scaled = find(objects, 'ScaledObject', 'audit')!;
+    (scaled.spec!.triggers as { metadata: Record<string, string> }[])[0]!.metadata.natsServerMonitoringEndpoint = 'nats.nats.svc:8222';
+    expect(checkUrls(objects)).toEqual([
+      'Deployment/gateway container gateway: REDIS_URL=redis://redis:6380: Service redis has no port 6380',
+      'ScaledObject/audit: natsServerMonitoringEndpoint http://nats.nats.svc:8222 names no Service of the render',
+    ]);
+  });
+
+  it('an autoscaler without its Deployment and a policy that selects nothing', () => {
+    const objects = cloneObjects(rendered.k8s).filter((object) => !(object.kind === 'Deployment' && object.metadata.name === 'enricher'));
+    expect(checkTargets(objects)).toEqual([
+      'HorizontalPodAutoscaler/enricher: scales Deployment/enricher, which is not rendered',
+      'NetworkPolicy/enricher: selector {"app.kubernetes.io/name":"enricher"} matches no pod template',
+    ]);
+  });
+
+  it('a container without limits', () => {
+    const objects = cloneObjects(rendered.knative);
+    delete podTemplateOf(find(objects, 'ContainerSource', 'ingest-source')!)!.spec.containers[0]!.resources!.limits;
+    expect(checkPodHygiene(objects)).toEqual([
+      'ContainerSource/ingest-source container ingest-source: no cpu limit',
+      'ContainerSource/ingest-source container ingest-source: no memory limit',
+    ]);
+  });
+});
+
+// docker-compose.yml is written beside these manifests; both must run the same third-party
+// versions. Skipped (with the reason) only while docker-compose.yml does not exist yet.
+describe('third-party images', () => {
+  const compose = 'docker-compose.yml';
+  it.skipIf(!existsSync(compose))('are the versions docker-compose.yml runs (skipped while docker-compose.yml does not exist)', () => {
+    const services = (parse(readFileSync(compose, 'utf8')) as { services: Record<string, { image?: string }> }).services;
+    const mismatches: string[] = [];
+    for (const flavour of ['k8s', 'knative'] as const) {
+      for (const { owner, container } of containersOf(rendered[flavour])) {
+        if (!INFRA_CONTAINERS.includes(container.name)) continue;
+        const composeImage = services[container.name]?.image;
+        if (composeImage !== container.image) {
+          mismatches.push(`${flavour} ${owner.kind}/${owner.metadata.name}: ${container.image}, compose service ${container.name}: ${String(composeImage)}`);
+        }
+      }
+    }
+    expect(mismatches).toEqual([]);
+  });
+});
