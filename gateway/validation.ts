@@ -2,6 +2,7 @@
 // in, a normalized request or a ValidationError out. Every message starts with the field it is
 // about, so a client can tell what to fix. The gateway checks shape only; whether `type` is a
 // known task type and whether the payload fits its schema is ingest's job (REJECTED + dead letter).
+import { MAX_TASK_TIMEOUT_MS } from '../shared/task-types';
 import { DEFAULT_MAX_ATTEMPTS, MAX_DELAY_MS, type Priority } from '../shared/contract';
 import { ValidationError } from '../shared/errors';
 import type { SubmitTaskRequest } from './proto';
@@ -33,7 +34,7 @@ const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
 
 export const MAX_METADATA_ENTRIES = 64;
 export const MAX_METADATA_VALUE_CHARS = 1024;
-export const MAX_TIMEOUT_MS = 86_400_000;
+export const MAX_TIMEOUT_MS = MAX_TASK_TIMEOUT_MS;
 export const MAX_TASK_ATTEMPTS = 5;
 
 const PRIORITIES: Record<string, Priority> = {

@@ -3,6 +3,9 @@
 // functions/worker/handlers/; a unit test checks that the two agree.
 import { Ajv, type ValidateFunction } from 'ajv';
 
+/** The longest a single attempt may run: the cap on metadata.timeout_ms (checked by the gateway). */
+export const MAX_TASK_TIMEOUT_MS = 86_400_000;
+
 export type TaskTypeSpec = {
   readonly type: string;
   readonly description: string;

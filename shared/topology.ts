@@ -2,6 +2,9 @@
 // it scales. The local runner builds its processes from this; the drift test compares
 // docker-compose.yml, k8s/, knative/ and func.yaml against it.
 import { CONSUMERS, type ConsumedStage, type ConsumerSpec } from './contract';
+import { MAX_TASK_TIMEOUT_MS } from './task-types';
+
+const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 
 export type FunctionName =
   | 'ingest'
@@ -23,6 +26,9 @@ export type FunctionSpec = {
   readonly sourcePort: number;
   /** Deliveries the source keeps in flight. */
   readonly maxInFlight: number;
+  /** How long the source waits for one delivery's answer. The worker's must outlast the longest
+   *  task (in-progress acks keep the message while it runs); a dead worker drops the connection. */
+  readonly requestTimeoutMs: number;
   /** Knative autoscaling: 0 = scale to zero when idle. */
   readonly minScale: number;
   readonly maxScale: number;
@@ -33,19 +39,35 @@ function stage(
   name: ConsumedStage,
   port: number,
   sourcePort: number,
-  scaling: { maxInFlight: number; minScale: number; maxScale: number; targetConcurrency: number },
+  scaling: { maxInFlight: number; minScale: number; maxScale: number; targetConcurrency: number; requestTimeoutMs?: number },
 ): FunctionSpec {
-  return { name, port, consumers: CONSUMERS[name], sourcePort, ...scaling };
+  return { name, port, consumers: CONSUMERS[name], sourcePort, requestTimeoutMs: DEFAULT_REQUEST_TIMEOUT_MS, ...scaling };
 }
 
 export const GATEWAY_PORT = 50051;
 export const GATEWAY_HEALTH_PORT = 8080;
 
 export const FUNCTIONS: readonly FunctionSpec[] = [
-  { name: 'enricher', port: 8100, consumers: [], sourcePort: 0, maxInFlight: 0, minScale: 1, maxScale: 10, targetConcurrency: 100 },
+  {
+    name: 'enricher',
+    port: 8100,
+    consumers: [],
+    sourcePort: 0,
+    maxInFlight: 0,
+    requestTimeoutMs: DEFAULT_REQUEST_TIMEOUT_MS,
+    minScale: 1,
+    maxScale: 10,
+    targetConcurrency: 100,
+  },
   stage('ingest', 8101, 9101, { maxInFlight: 64, minScale: 1, maxScale: 10, targetConcurrency: 64 }),
   stage('scheduler', 8102, 9102, { maxInFlight: 64, minScale: 1, maxScale: 10, targetConcurrency: 64 }),
-  stage('worker', 8103, 9103, { maxInFlight: 16, minScale: 0, maxScale: 50, targetConcurrency: 16 }),
+  stage('worker', 8103, 9103, {
+    maxInFlight: 16,
+    minScale: 0,
+    maxScale: 50,
+    targetConcurrency: 16,
+    requestTimeoutMs: MAX_TASK_TIMEOUT_MS + 60_000,
+  }),
   stage('result-store', 8104, 9104, { maxInFlight: 64, minScale: 1, maxScale: 10, targetConcurrency: 64 }),
   stage('notifier', 8105, 9105, { maxInFlight: 128, minScale: 1, maxScale: 10, targetConcurrency: 128 }),
   stage('audit', 8106, 9106, { maxInFlight: 64, minScale: 0, maxScale: 5, targetConcurrency: 64 }),

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { CONSUMERS } from '../shared/contract';
 import { ConfigError } from '../shared/errors';
 import { findFunction } from '../shared/topology';
+import { MAX_TASK_TIMEOUT_MS } from '../shared/task-types';
 import { loadSourceConfig } from './config';
 
 const BASE = { K_SINK: 'http://127.0.0.1:8103/', TM_SOURCE_FUNCTION: 'worker' };
@@ -23,10 +24,15 @@ describe('loadSourceConfig', () => {
     expect(config.consumers.map((c) => c.durable)).toEqual(['worker-high', 'worker-medium', 'worker-low']);
     expect(config.maxInFlight).toBe(worker.maxInFlight);
     expect(config.port).toBe(worker.sourcePort);
-    expect(config.requestTimeoutMs).toBe(60_000);
+    expect(config.requestTimeoutMs).toBe(worker.requestTimeoutMs);
     expect(config.component).toBe('source-worker');
     expect(config.flow.maxDeliver).toBe(5);
     expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it("waits for the worker longer than the longest task may run, and one minute for other stages", () => {
+    expect(loadSourceConfig(BASE).requestTimeoutMs).toBeGreaterThan(MAX_TASK_TIMEOUT_MS);
+    expect(loadSourceConfig({ ...BASE, TM_SOURCE_FUNCTION: 'notifier' }).requestTimeoutMs).toBe(60_000);
   });
 
   it('lets TM_SOURCE_CONSUMERS override the consumers and the priority order', () => {

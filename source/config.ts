@@ -82,7 +82,7 @@ export function loadSourceConfig(env: Env): SourceConfig {
     reader.problem(`K_SINK must be an http(s) URL, got "${sink}"`);
   }
   const maxInFlight = reader.int('TM_SOURCE_MAX_IN_FLIGHT', spec?.maxInFlight || 16, { min: 1, max: 10_000 });
-  const requestTimeoutMs = reader.int('TM_SOURCE_REQUEST_TIMEOUT_MS', 60_000, { min: 1 });
+  const requestTimeoutMs = reader.int('TM_SOURCE_REQUEST_TIMEOUT_MS', spec?.requestTimeoutMs ?? 60_000, { min: 1 });
   const pollExpiresMs = reader.int('TM_SOURCE_POLL_EXPIRES_MS', 5_000, { min: 100, max: 60_000 });
   const port = reader.int('PORT', spec?.sourcePort ?? 0, { min: 0, max: 65_535 });
   const shutdownGraceMs = reader.int('TM_SHUTDOWN_GRACE_MS', 25_000, { min: 0 });
