@@ -13,6 +13,7 @@ import { createDeliverer } from './delivery';
 import { createDispatcher } from './dispatcher';
 import { createSourceMetrics, renderMetrics, type MetricsSnapshot } from './metrics';
 import { createJetStreamPort, type PulledMessage } from './pull';
+import { waitForSink } from './sink-ready';
 
 export type SourceDeps = {
   logger: Logger;
@@ -157,7 +158,11 @@ export async function startSource(config: SourceConfig, deps: SourceDeps): Promi
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
 
-  dispatcher.start();
+  // Pull only once the function listens: a delivery refused at startup would cost an attempt.
+  const sinkWait = new AbortController();
+  void waitForSink(config.sink, { signal: sinkWait.signal, logger }).then((reachable) => {
+    if (reachable && !draining) dispatcher.start();
+  });
   logger.info(
     { port, sink: config.sink, consumers: consumers.map((c) => c.durable), maxInFlight: config.maxInFlight },
     'source started',
@@ -171,6 +176,7 @@ export async function startSource(config: SourceConfig, deps: SourceDeps): Promi
     stop() {
       stopping ??= (async () => {
         draining = true;
+        sinkWait.abort();
         logger.info({ inFlight: dispatcher.inFlight() }, 'draining');
         const settled = await dispatcher.stop(config.shutdownGraceMs);
         clearInterval(lagTimer);

@@ -1,5 +1,6 @@
 // The worker function: its handler wired to Redis (status reads, the cancel channel) and NATS.
 import type { FunctionDefinition, CommonDeps } from '../../shared/runtime/start-function';
+import { KEYS } from '../../shared/contract';
 import { readStatus } from '../../shared/status';
 import { TASK_TYPES } from '../../shared/task-types';
 import { connectCancelSource, type RedisCancelSource } from './cancel-source';
@@ -25,6 +26,9 @@ export const definition: FunctionDefinition<WorkerConfig> = {
     return createHandler({
       publisher: deps.publisher,
       readStatus: (taskId) => readStatus(deps.redis, taskId),
+      // Remembered as long as a copy of the event can still be in the stream (MaxAge).
+      claimAttempt: async (eventId, attempt) =>
+        (await deps.redis.set(KEYS.processed('worker', `${eventId}:${attempt}`), '1', 'EX', Math.ceil(deps.flow.maxAgeMs / 1000), 'NX')) === 'OK',
       cancels,
       handlers: HANDLERS,
       taskTypes: TASK_TYPES,

@@ -83,9 +83,11 @@ function setup(overrides: Partial<WorkerDeps> = {}) {
     { type: 'hang', description: 'test', payloadSchema: {}, defaultTimeoutMs: 50 },
     { type: 'stubborn', description: 'test', payloadSchema: {}, defaultTimeoutMs: 50 },
   ];
+  const claimed = new Set<string>();
   const deps: WorkerDeps = {
     publisher,
     readStatus,
+    claimAttempt: async (eventId, attempt) => !claimed.has(`${eventId}:${attempt}`) && Boolean(claimed.add(`${eventId}:${attempt}`)),
     cancels,
     handlers: HANDLERS,
     taskTypes: [...TASK_TYPES, ...extraTypes],
@@ -335,6 +337,34 @@ describe('worker handler', () => {
     await handler.handle(scheduled(envelope()), ctx(2));
     expect(spy.runs).toBe(0);
     expect(describeSent(publisher.sent)).toEqual(['audit skipped.cancelled #2']);
+  });
+
+  it('a second copy of the same event as the same attempt does not run again, not even while the first runs', async () => {
+    let release!: () => void;
+    const runs: number[] = [];
+    const { handler, publisher } = setup({
+      handlers: [{ type: 'hash', run: (_payload, run) => (runs.push(run.attempt), new Promise((resolve) => (release = () => resolve('ok')))) }],
+    });
+    const first = handler.handle(scheduled(envelope()), ctx(1));
+    await vi.waitFor(() => expect(runs).toEqual([1]));
+    await handler.handle(scheduled(envelope()), ctx(1));
+    release();
+    await first;
+    expect(runs).toEqual([1]);
+    expect(describeSent(publisher.sent)).toContain('audit skipped.duplicate #1');
+    expect(finishedOf(publisher.sent)).toHaveLength(1);
+    // A redelivery (the next attempt) still runs.
+    const redelivered = handler.handle(scheduled(envelope()), ctx(2));
+    await vi.waitFor(() => expect(runs).toEqual([1, 2]));
+    release();
+    await redelivered;
+  });
+
+  it('Redis down while claiming the attempt → 503-class error, nothing run', async () => {
+    const spy = hangingHandler('hash');
+    const { handler } = setup({ handlers: [spy], claimAttempt: async () => Promise.reject(new Error('ECONNREFUSED')) });
+    await expect(handler.handle(scheduled(envelope()), ctx(1))).rejects.toMatchObject({ httpStatus: 503 });
+    expect(spy.runs).toBe(0);
   });
 
   it('Redis down while reading the status → 503-class error, nothing run', async () => {

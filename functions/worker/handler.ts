@@ -3,6 +3,9 @@
 // persisted the result (DESIGN §5.5).
 // - A task that is already terminal (cancelled, or finished by an earlier delivery) is acked
 //   and skipped without running.
+// - Each attempt runs once: a second copy of the same `scheduled` event (re-published outside
+//   JetStream's duplicate window, e.g. by a scheduler redelivered minutes later) arriving as the
+//   same attempt while the first runs, or after it, is acked and skipped (`claimAttempt`).
 // - Each execution: audit `handler.started` and status RUNNING (attempt n), then the handler
 //   runs with an AbortSignal that fires on timeout (metadata.timeout_ms, else the type's
 //   default) or on cancel. Progress goes out as throttled RUNNING statuses.
@@ -54,6 +57,9 @@ export type WorkerDeps = {
   publisher: Publisher;
   /** The task's current status (shared/status.ts readStatus over Redis in production). */
   readStatus: (taskId: string) => Promise<StoredStatus | undefined>;
+  /** Takes attempt `attempt` of event `eventId` for this delivery: false when another delivery
+   * of the same event already took it (SET NX on `processed:worker:<event id>:<attempt>`). */
+  claimAttempt: (eventId: string, attempt: number) => Promise<boolean>;
   cancels: CancelSource;
   handlers: readonly TaskHandler[];
   /** Default timeouts per type (shared/task-types.ts). */
@@ -255,6 +261,14 @@ export function createHandler(deps: WorkerDeps): EventHandler {
           const at = deps.now();
           const error = `attempt ${attempt} exceeds the limit of ${last} attempts; the last attempt ended without an outcome`;
           await failForGood(run, `failed after ${last} attempts`, error, { startedAtMs: at, finishedAtMs: at });
+          return;
+        }
+        const claimed = await deps.claimAttempt(event.id, attempt).catch((error: unknown) => {
+          throw toUnavailable(error, `claiming attempt ${attempt} of ${taskId}`);
+        });
+        if (!claimed) {
+          ctx.logger.info({ attempt }, 'another delivery of this event runs or ran this attempt: skipped');
+          await emit.audit(taskId, 'skipped.duplicate', { attempt, detail: `event ${event.id} is already handled for attempt ${attempt}` });
           return;
         }
         await runAttempt(run, controller);

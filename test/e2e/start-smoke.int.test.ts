@@ -1,4 +1,4 @@
-// `npm start` as a user runs it: it starts its own Redis and NATS from PATH when none answer,
+// `npm start` as a user runs it (the npm script itself, so a wrong script name fails here): it starts its own Redis and NATS from PATH when none answer,
 // the demo completes against it, and Ctrl-C (SIGINT to the whole process group, as a terminal
 // sends it) stops everything, leaving no process behind.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -68,7 +68,8 @@ describe('npm start', () => {
       TM_RETRY_DELAYS_MS: '100,200,300,400,500',
       LOG_LEVEL: 'warn',
     };
-    const proc = spawn(process.execPath, [resolve('dist/start.cjs')], { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Exactly what the README says: `npm start` (it rebuilds dist/ first).
+    const proc = spawn('npm', ['start'], { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     start = proc;
     let output = '';
     proc.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -79,14 +80,16 @@ describe('npm start', () => {
     expect(output).toContain('started redis-server');
     expect(output).toContain('started nats-server');
 
-    const demo = await run([resolve('dist/tm.cjs'), 'demo', '--address', `127.0.0.1:${GATEWAY_PORT + offset}`], env);
+    const demo = await run([resolve('bin/tm.js'), 'demo', '--address', `127.0.0.1:${GATEWAY_PORT + offset}`], env);
     expect(demo.output).toMatch(/SUCCEEDED/);
     expect(demo.code).toBe(0);
 
     const pids = [...output.matchAll(/pid (\d+)/g)].map((m) => Number(m[1]));
     expect(pids.length).toBeGreaterThanOrEqual(FUNCTIONS.length + 3);
     process.kill(-proc.pid!, 'SIGINT');
-    expect(await exited).toBe(0);
+    // npm itself also gets the SIGINT and may report it (130); the stack's own exit is clean.
+    expect([0, 130]).toContain(await exited);
+    expect(output).toContain('[start] stopped');
     await waitFor('every started process to be gone', () => pids.every((pid) => !isAlive(pid)), 20_000, 100);
     expect(output).not.toMatch(/restarting in/);
   }, 180_000);

@@ -1,0 +1,53 @@
+// The supervisor's hold/release (fault tests keep a function down past the retry schedule):
+// a held process that dies stays down, and release starts it again.
+import { afterEach, describe, expect, it } from 'vitest';
+import { waitFor } from '../test/helpers/ports';
+import { createSupervisor, type Supervisor } from './supervisor';
+
+const idle = { name: 'idle', args: ['-e', 'setInterval(() => {}, 1000)'], env: {} };
+
+describe('supervisor hold and release', () => {
+  let supervisor: Supervisor | undefined;
+  afterEach(async () => {
+    await supervisor?.stop(1_000);
+  });
+
+  it('does not restart a held process that dies, and starts it again on release', async () => {
+    const lines: string[] = [];
+    supervisor = createSupervisor({ specs: [idle], log: (line) => lines.push(line) });
+    await supervisor.start();
+    const first = supervisor.pid('idle');
+
+    supervisor.hold('idle');
+    supervisor.kill('idle', 'SIGKILL');
+    await waitFor('the exit to be seen', () => supervisor!.exits.length === 1);
+    expect(lines.some((line) => line.includes('held down, not restarting'))).toBe(true);
+    expect(lines.some((line) => line.includes('restarting in'))).toBe(false);
+
+    supervisor.release('idle');
+    const second = supervisor.pid('idle');
+    expect(second).toBeDefined();
+    expect(second).not.toBe(first);
+    expect(supervisor.restarts('idle')).toBe(1);
+  });
+
+  it('restarts a process that dies when it is not held', async () => {
+    const lines: string[] = [];
+    supervisor = createSupervisor({ specs: [idle], log: (line) => lines.push(line) });
+    await supervisor.start();
+    const first = supervisor.pid('idle');
+    supervisor.kill('idle', 'SIGKILL');
+    await waitFor('a restart', () => supervisor!.pid('idle') !== first);
+    expect(supervisor.restarts('idle')).toBe(1);
+  });
+
+  it('release of a process that is running leaves it alone', async () => {
+    supervisor = createSupervisor({ specs: [idle], log: () => undefined });
+    await supervisor.start();
+    const first = supervisor.pid('idle');
+    supervisor.hold('idle');
+    supervisor.release('idle');
+    expect(supervisor.pid('idle')).toBe(first);
+    expect(supervisor.restarts('idle')).toBe(0);
+  });
+});

@@ -1,0 +1,124 @@
+// Fault scenarios 4 and 5 (issue 3) on the process stack: nats-server (file storage) SIGKILLed
+// while clients publish, then restarted; redis-server (AOF on) restarted during a run; Redis
+// unreachable for 10 s. Accepted tasks are never lost, retries with the same idempotency key
+// create no second task, and in-flight work is retried until the server is back.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTaskManagerClient, TaskManagerClientError, type TaskManagerClient } from '../../client/client';
+import { KEYS } from '../../shared/contract';
+import { waitFor, waitForPort } from '../helpers/ports';
+import type { TestStack } from '../helpers/stack';
+import { checkInvariants } from './invariants';
+import { mapLimit, readAudit, RESTART_PROOF_RETRIES, submitUntilAccepted, type Submitted, waitForTerminal, startFaultStack, stopFaultStack, waitForPipelineIdle } from './workload';
+
+const SUBMITS = 240;
+
+describe('NATS and Redis faults', () => {
+  let stack: TestStack;
+  let client: TaskManagerClient;
+
+  beforeAll(async () => {
+    stack = await startFaultStack({
+      env: { TM_RETRY_DELAYS_MS: RESTART_PROOF_RETRIES },
+      redis: { appendOnly: true, appendFsync: 'always' },
+    });
+    // The test's own Redis client sees the outages too; its reconnect errors are expected.
+    stack.redis.on('error', () => undefined);
+    client = createTaskManagerClient({ address: stack.gatewayAddress, deadlineMs: 10_000 });
+  }, 240_000);
+
+  afterAll(async () => {
+    client?.close();
+    await stopFaultStack();
+  }, 60_000);
+
+  /** Submits `count` echo tasks, 20 at a time, retrying with the same key; runs `fault` once a
+   * third of them were accepted. */
+  async function submitThrough(prefix: string, count: number, fault: () => Promise<void>): Promise<Submitted[]> {
+    const results: Submitted[] = new Array<Submitted>(count);
+    let accepted = 0;
+    const submitting = mapLimit(Array.from({ length: count }, (_, i) => i), 20, async (i) => {
+      results[i] = await submitUntilAccepted(client, { type: 'echo', payload: { prefix, i }, idempotencyKey: `${prefix}-${i}` }, 120_000);
+      accepted += 1;
+    });
+    await waitFor('a third of the submits to be accepted', () => accepted >= count / 3, 120_000);
+    await fault();
+    await submitting;
+    return results;
+  }
+
+  /** Every accepted task is terminal and SUCCEEDED once, its key points at it, nothing else ran. */
+  async function assertNothingLost(prefix: string, results: Submitted[]): Promise<void> {
+    const ids = results.map((result) => result.taskId);
+    expect(new Set(ids).size).toBe(results.length);
+    await waitForTerminal(stack.redis, ids, 180_000);
+    await waitForPipelineIdle(stack.nc);
+    const keyNames = await stack.redis.keys(`idempotency:*${prefix}-*`);
+    expect(keyNames).toHaveLength(results.length);
+    expect((await stack.redis.mget(...keyNames)).sort()).toEqual([...ids].sort());
+    for (const id of ids) expect(await stack.redis.hget(KEYS.task(id), 'task_id'), id).toBe(id);
+    const check = await checkInvariants(stack.redis, { taskIds: ids, expectedStates: new Map(ids.map((id) => [id, 'SUCCEEDED'])) });
+    expect(check.violations).toEqual([]);
+  }
+
+  it('nats-server SIGKILLed while clients publish and restarted: every accepted task ends SUCCEEDED once, retried submits create no second task', async () => {
+    const ranBefore = new Set((await readAudit(stack.redis)).map((entry) => entry.taskId));
+    const results = await submitThrough('nats-kill', SUBMITS, async () => {
+      stack.nats.kill('SIGKILL');
+      await waitFor('clients to see NATS gone', async () => {
+        const error = await client.submit({ type: 'echo', payload: {} }).then(() => undefined, (e: unknown) => e);
+        return error instanceof TaskManagerClientError && error.code === 'UNAVAILABLE';
+      });
+      await stack.nats.restart();
+    });
+    const interrupted = results.filter((result) => result.failures.length > 0);
+    expect(interrupted.length, 'some submits failed while NATS was down').toBeGreaterThan(0);
+    console.log(`[server-faults] NATS kill: ${interrupted.length} of ${SUBMITS} submits retried, ${results.filter((r) => r.duplicate).length} found their first try's task`);
+    await assertNothingLost('nats-kill', results);
+    // No stray task ran: a publish whose PubAck was lost must not run next to its retry.
+    const ids = new Set(results.map((result) => result.taskId));
+    const strays = (await readAudit(stack.redis)).filter((entry) => entry.action === 'handler.started' && !ids.has(entry.taskId) && !ranBefore.has(entry.taskId));
+    expect(strays.map((entry) => entry.taskId)).toEqual([]);
+  }, 300_000);
+
+  it('redis-server (AOF, fsync always) restarted during a run: every accepted task ends SUCCEEDED once with its data intact', async () => {
+    const results = await submitThrough('redis-restart', SUBMITS, async () => {
+      await stack.redisServer.restart();
+    });
+    await assertNothingLost('redis-restart', results);
+  }, 300_000);
+
+  it('Redis unreachable for 10 s: submits get UNAVAILABLE meanwhile, and tasks in flight are retried, not lost', async () => {
+    // In flight when Redis goes: long enough to still be running, or queued behind each other.
+    const inFlight = await mapLimit(Array.from({ length: 40 }, (_, i) => i), 20, async (i) =>
+      (await client.submit({ type: i % 2 ? 'sleep' : 'echo', payload: i % 2 ? { ms: 3000 } : { i } })).taskId,
+    );
+    await waitFor('some tasks to run', async () => (await readAudit(stack.redis)).some((entry) => inFlight.includes(entry.taskId) && entry.action === 'handler.started'));
+
+    stack.redisServer.kill('SIGKILL');
+    const refused: string[] = [];
+    const downUntil = Date.now() + 10_000;
+    // Clients keep trying for the whole outage; every answer must be a clean UNAVAILABLE.
+    for (let i = 0; Date.now() < downUntil; i += 1) {
+      const error = await client.submit({ type: 'echo', payload: { i }, idempotencyKey: `during-outage-${i}` }).then(() => undefined, (e: unknown) => e);
+      expect(error).toBeInstanceOf(TaskManagerClientError);
+      expect((error as TaskManagerClientError).code).toBe('UNAVAILABLE');
+      refused.push(`during-outage-${i}`);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    await stack.redisServer.restart();
+    await waitForPort(stack.redisServer.port);
+    expect(refused.length).toBeGreaterThan(0);
+    console.log(`[server-faults] Redis outage: ${refused.length} submits answered UNAVAILABLE`);
+
+    await waitForTerminal(stack.redis, inFlight, 180_000);
+    await waitForPipelineIdle(stack.nc);
+    const check = await checkInvariants(stack.redis, { taskIds: inFlight, expectedStates: new Map(inFlight.map((id) => [id, 'SUCCEEDED'])) });
+    expect(check.violations).toEqual([]);
+    // Refused submits left nothing behind.
+    const leftovers = await Promise.all(refused.map((key) => stack.redis.keys(`idempotency:*${key}`)));
+    expect(leftovers.flat()).toEqual([]);
+    // And the service is back.
+    const after = await submitUntilAccepted(client, { type: 'echo', payload: { after: true }, idempotencyKey: 'after-outage' });
+    expect((await client.waitForResult(after.taskId)).state).toBe('SUCCEEDED');
+  }, 300_000);
+});
