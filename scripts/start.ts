@@ -106,6 +106,8 @@ async function main(): Promise<void> {
     log('[start] stopping…');
     await supervisor.stop(30_000);
     for (const server of servers) {
+      // Ctrl-C reaches the whole process group: the server may have exited already.
+      if (server.exitCode !== null || server.signalCode !== null) continue;
       const exited = new Promise((r) => server.once('exit', r));
       server.kill('SIGTERM');
       await exited;
