@@ -91,9 +91,9 @@ export const describeDisconnects: FaultScenario = (context) => {
       });
       const rssMiddle = readRssMiB(gatewayPid)!;
       // Cancelled before any update, mostly while the gateway is still subscribing. (Not in the
-      // same tick as the call starts: grpc-js then sends the request but never the cancel, so the
-      // stream stays open on the server until the task ends or the connection goes; see
-      // docs/reliability.md.)
+      // same tick as the call starts: with grpc-js 1.14 the request then reaches the gateway but
+      // the cancel never does, so that call stays open until its task ends or the connection
+      // goes; see docs/reliability.md.)
       for (let i = 0; i < CANCEL_AT_ONCE; i += 1) {
         const call = raw.streamStatus({ task_id: taskOf(i) });
         call.on('error', () => undefined);
