@@ -62,12 +62,13 @@ async function ensureServer(what: string, binary: string, pkg: string, port: num
 
 /** Every function answers its readiness probe and the gateway accepts connections. */
 async function waitReady(ports: Record<string, number>): Promise<void> {
-  const deadline = Date.now() + 60_000;
+  // Generous: seventeen processes start at once, and a busy two-core machine is slow to load them.
+  const deadline = Date.now() + 150_000;
   const urls = FUNCTIONS.map((fn) => `http://127.0.0.1:${ports[fn.name]}/health/readiness`);
   for (;;) {
     const ready = await Promise.all(urls.map((url) => fetch(url).then((r) => r.ok, () => false)));
     if (ready.every(Boolean) && (await isOpen(ports.gateway!))) return;
-    if (Date.now() > deadline) throw new Error('the stack did not become ready within 60 s (see the logs above)');
+    if (Date.now() > deadline) throw new Error('the stack did not become ready within 150 s (see the logs above)');
     await new Promise((r) => setTimeout(r, 200));
   }
 }

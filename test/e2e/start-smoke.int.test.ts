@@ -78,7 +78,7 @@ describe('npm start', () => {
       proc.once('exit', (code, signal) => done({ code, signal })),
     );
 
-    await waitFor('the stack to say it is up', () => output.includes('Taskmanager is up'), 60_000, 100);
+    await waitFor('the stack to say it is up', () => output.includes('Taskmanager is up'), 170_000, 100);
     expect(output).toContain('started redis-server');
     expect(output).toContain('started nats-server');
 
@@ -95,5 +95,5 @@ describe('npm start', () => {
     await waitFor('the stack to report a clean stop', () => output.includes('[start] stopped'), 30_000, 100);
     await waitFor('every started process to be gone', () => pids.every((pid) => !isAlive(pid)), 20_000, 100);
     expect(output).not.toMatch(/restarting in/);
-  }, 180_000);
+  }, 300_000);
 });
