@@ -3,7 +3,7 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import * as grpc from '@grpc/grpc-js';
 import { context, propagation, trace } from '@opentelemetry/api';
-import { NodeSDK } from '@opentelemetry/sdk-node';
+import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEnvReader, readFlowSettings } from '../shared/config';
@@ -38,7 +38,7 @@ let redis: Redis;
 let gateway: RunningGateway;
 let client: TaskManagerClient;
 let ingest: EventCollector;
-let sdk: NodeSDK;
+let provider: NodeTracerProvider;
 const spans = new InMemorySpanExporter();
 
 function configFor(env: Record<string, string> = {}) {
@@ -50,8 +50,8 @@ function configFor(env: Record<string, string> = {}) {
 
 beforeAll(async () => {
   // A tracer provider, W3C propagation and async context, as the telemetry bootstrap installs.
-  sdk = new NodeSDK({ spanProcessors: [new SimpleSpanProcessor(spans)], instrumentations: [] });
-  sdk.start();
+  provider = new NodeTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] });
+  provider.register();
   [natsServer, redisServer] = await Promise.all([startNatsServer(), startRedisServer()]);
   nc = await connect({ servers: natsServer.url });
   await setupFlow(nc, readFlowSettings(createEnvReader({})), logger);
@@ -69,7 +69,7 @@ afterAll(async () => {
   redis?.disconnect();
   await natsServer?.stop();
   await redisServer?.stop();
-  await sdk?.shutdown();
+  await provider?.shutdown();
   trace.disable();
   propagation.disable();
   context.disable();

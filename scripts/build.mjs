@@ -32,6 +32,9 @@ await build({
   target: 'node24',
   format: 'cjs',
   sourcemap: true,
+  // Stack traces map to file and line without the sources' text; the maps stay small, and every
+  // process parses its map at start (--enable-source-maps).
+  sourcesContent: false,
   // grpc-health-check and @grpc/reflection read their .proto files relative to their own folder.
   external: ['express', '@grpc/grpc-js', 'grpc-health-check', '@grpc/reflection', 'bullmq'],
   logLevel: 'warning',

@@ -89,6 +89,9 @@ export async function connectNats(options: NatsOptions): Promise<NatsConnection>
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
       waitOnFirstConnect: true,
+      // nats.js otherwise builds an Error per request and publish to keep the caller's stack
+      // for a later failure: a visible share of every delivery's CPU, for stacks we never read.
+      noAsyncTraces: true,
       inboxPrefix: toInboxPrefix(options.auth),
       ...toNatsAuthOptions(options),
     });

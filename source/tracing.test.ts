@@ -1,6 +1,6 @@
 // The source's CONSUMER span continues the event's trace, and the sink sees that span as parent.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NodeSDK } from '@opentelemetry/sdk-node';
+import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { CONSUMERS, DEFAULT_FLOW_SETTINGS, EVENT_TYPES } from '../shared/contract';
 import { createEvent, toWireBytes } from '../shared/events';
@@ -13,10 +13,10 @@ const TRACE_ID = '0af7651916cd43dd8448eb211c80319c';
 const PARENT_SPAN_ID = 'b7ad6b7169203331';
 
 const exporter = new InMemorySpanExporter();
-const sdk = new NodeSDK({ spanProcessors: [new SimpleSpanProcessor(exporter)], instrumentations: [] });
+const provider = new NodeTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
 
-beforeAll(() => sdk.start());
-afterAll(() => sdk.shutdown());
+beforeAll(() => provider.register());
+afterAll(() => provider.shutdown());
 
 describe('trace propagation', () => {
   it('delivers with ce-traceparent pointing at the source CONSUMER span, child of the event trace', async () => {
