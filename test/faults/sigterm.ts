@@ -13,6 +13,7 @@ import { waitFor } from '../helpers/ports';
 import type { FaultScenario } from './context';
 import { checkInvariants } from './invariants';
 import { countTerminal, describeTasks, mapLimit } from './probes';
+import { submitUntilAccepted } from './workload';
 
 /** The platform's grace period (Kubernetes' terminationGracePeriodSeconds): SIGKILL after it. */
 const SUPERVISOR_GRACE_MS = 15_000;
@@ -99,8 +100,9 @@ export const describeSigterm: FaultScenario = (context) => {
       expect(invariants.violations, (await describeTasks(stack.redis, broken.slice(0, 5))).join('\n')).toEqual([]);
       const twice = all.filter((id) => (invariants.runsByTask.get(id) ?? 0) > (expectedRuns.get(id) ?? 1));
       console.log(`fault 15: ${twice.length} handlers ran again after the restart (their first run was cut off)`);
-      // The gateway serves again.
-      const { taskId } = await client.submit({ type: 'echo', payload: { restarted: true } });
+      // The gateway serves again. The client's channel saw the gateway go away and may still be
+      // in its reconnect backoff, so the submit is retried as a caller would (same key).
+      const { taskId } = await submitUntilAccepted(client, { type: 'echo', payload: { restarted: true }, idempotencyKey: 'fault-15-after-restart' });
       expect((await client.waitForResult(taskId)).state).toBe('SUCCEEDED');
     }, 300_000);
   });
