@@ -71,8 +71,8 @@ describe(`fault 11: a burst of ${BURST} submits`, () => {
         }
         await Promise.all(
           SOURCE_NAMES.map(async (name) => {
-            const holding = await readHolding(stack.ports[name]!).catch(() => 0);
-            maxHolding.set(name, Math.max(maxHolding.get(name) ?? 0, holding));
+            const holding = await readHolding(stack.ports[name]!).catch(() => NaN);
+            if (Number.isFinite(holding)) maxHolding.set(name, Math.max(maxHolding.get(name) ?? 0, holding));
           }),
         );
         await new Promise((resolve) => setTimeout(resolve, 250));
@@ -121,7 +121,7 @@ describe(`fault 11: a burst of ${BURST} submits`, () => {
     }
     for (const fn of SOURCED) {
       const name = sourceName(fn);
-      expect(maxHolding.get(name), `${name} never reported its gauges`).toBeGreaterThan(0);
+      expect(maxHolding.has(name), `${name} never reported its gauges`).toBe(true);
       expect(maxHolding.get(name), name).toBeLessThanOrEqual(fn.maxInFlight + fn.consumers.length);
     }
 
