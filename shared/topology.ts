@@ -29,6 +29,9 @@ export type FunctionSpec = {
   /** How long the source waits for one delivery's answer. The worker's must outlast the longest
    *  task (in-progress acks keep the message while it runs); a dead worker drops the connection. */
   readonly requestTimeoutMs: number;
+  /** Events per delivery request (CloudEvents batch mode), only for stages whose events may be
+   *  handled in any order; absent: one per request. TM_SOURCE_BATCH_MAX_EVENTS overrides. */
+  readonly batchMaxEvents?: number;
   /** Knative autoscaling: 0 = scale to zero when idle. */
   readonly minScale: number;
   readonly maxScale: number;
@@ -39,7 +42,7 @@ function stage(
   name: ConsumedStage,
   port: number,
   sourcePort: number,
-  scaling: { maxInFlight: number; minScale: number; maxScale: number; targetConcurrency: number; requestTimeoutMs?: number },
+  scaling: { maxInFlight: number; minScale: number; maxScale: number; targetConcurrency: number; requestTimeoutMs?: number; batchMaxEvents?: number },
 ): FunctionSpec {
   return { name, port, consumers: CONSUMERS[name], sourcePort, requestTimeoutMs: DEFAULT_REQUEST_TIMEOUT_MS, ...scaling };
 }
@@ -69,8 +72,8 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
     requestTimeoutMs: MAX_TASK_TIMEOUT_MS + 60_000,
   }),
   stage('result-store', 8104, 9104, { maxInFlight: 64, minScale: 1, maxScale: 10, targetConcurrency: 64 }),
-  stage('notifier', 8105, 9105, { maxInFlight: 128, minScale: 1, maxScale: 10, targetConcurrency: 128 }),
-  stage('audit', 8106, 9106, { maxInFlight: 64, minScale: 0, maxScale: 5, targetConcurrency: 64 }),
+  stage('notifier', 8105, 9105, { maxInFlight: 128, minScale: 1, maxScale: 10, targetConcurrency: 128, batchMaxEvents: 32 }),
+  stage('audit', 8106, 9106, { maxInFlight: 64, minScale: 0, maxScale: 5, targetConcurrency: 64, batchMaxEvents: 32 }),
   stage('deadletter', 8107, 9107, { maxInFlight: 16, minScale: 0, maxScale: 3, targetConcurrency: 16 }),
 ];
 

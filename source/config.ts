@@ -20,6 +20,8 @@ export type SourceConfig = Readonly<{
   maxInFlight: number;
   /** HTTP timeout of one delivery; must cover a Knative cold start (activator holds the request). */
   requestTimeoutMs: number;
+  /** Most events per delivery request (CloudEvents batch mode); 1: one event per request. */
+  batchMaxEvents: number;
   /** How long an idle long-poll pull waits on the server before it is re-issued. */
   pollExpiresMs: number;
   /** Port of /healthz and /metrics. */
@@ -83,6 +85,9 @@ export function loadSourceConfig(env: Env): SourceConfig {
   }
   const maxInFlight = reader.int('TM_SOURCE_MAX_IN_FLIGHT', spec?.maxInFlight || 16, { min: 1, max: 10_000 });
   const requestTimeoutMs = reader.int('TM_SOURCE_REQUEST_TIMEOUT_MS', spec?.requestTimeoutMs ?? 60_000, { min: 1 });
+  // 1 turns batching off; the stage must accept batches (its handler's acceptsBatches), or every
+  // batch is answered as a whole and its events go again one by one.
+  const batchMaxEvents = reader.int('TM_SOURCE_BATCH_MAX_EVENTS', spec?.batchMaxEvents ?? 1, { min: 1, max: 1_000 });
   const pollExpiresMs = reader.int('TM_SOURCE_POLL_EXPIRES_MS', 5_000, { min: 100, max: 60_000 });
   const port = reader.int('PORT', spec?.sourcePort ?? 0, { min: 0, max: 65_535 });
   const shutdownGraceMs = reader.int('TM_SHUTDOWN_GRACE_MS', 25_000, { min: 0 });
@@ -100,6 +105,7 @@ export function loadSourceConfig(env: Env): SourceConfig {
     consumers: Object.freeze(consumers),
     maxInFlight,
     requestTimeoutMs,
+    batchMaxEvents,
     pollExpiresMs,
     port,
     shutdownGraceMs,

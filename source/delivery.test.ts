@@ -23,6 +23,7 @@ import {
   toDeliveryHeaders,
   toResponseDetail,
 } from './delivery';
+import type { BatchOutcome, BatchPoster } from './batch-poster';
 import { createSourceMetrics } from './metrics';
 import type { PulledMessage } from './pull';
 
@@ -144,7 +145,7 @@ function taskEvent(taskId = 't-1', data: unknown = { taskId }): WireEvent {
 
 type Request = { url: string; headers: Record<string, string>; body: string };
 
-function setup(options: { functionName?: string; respond?: (request: Request) => Response | Promise<Response> } = {}) {
+function setup(options: { functionName?: string; respond?: (request: Request) => Response | Promise<Response>; batch?: BatchPoster } = {}) {
   const publisher = fakePublisher();
   const settled: string[] = [];
   const requests: Request[] = [];
@@ -170,6 +171,7 @@ function setup(options: { functionName?: string; respond?: (request: Request) =>
     logger: createLogger('test', 'silent'),
     metrics,
     publishRetryMs: 1,
+    batch: options.batch,
   });
   const deadLetters = () => publisher.sent.filter((s) => s.subject === SUBJECTS.deadletter).map((s) => s.event);
   const statuses = () => publisher.sent.filter((s) => s.subject === SUBJECTS.status).map((s) => s.event.data as StatusUpdate);
@@ -319,6 +321,70 @@ describe('createDeliverer', () => {
     const pending = deliverer.deliver(message(high, toWireBytes(taskEvent())), abandon.signal);
     abandon.abort();
     expect(await pending).toBe('abandoned');
+    expect(settled).toEqual([]);
+  });
+});
+
+describe('createDeliverer in batch mode', () => {
+  const audit = CONSUMERS.audit[0];
+  const auditEvent = (taskId = 't-1') =>
+    createEvent({ id: `${taskId}:audit:1`, component: 'worker', type: EVENT_TYPES.auditRecorded, taskId, data: { taskId, action: 'handler.started' }, timeMs: 0 });
+
+  /** A batch poster that answers each event with `answer` and remembers what it was given. */
+  function fakeBatch(answer: BatchOutcome) {
+    const posted: Record<string, unknown>[] = [];
+    const batch: BatchPoster = {
+      async post(json) {
+        posted.push(JSON.parse(json) as Record<string, unknown>);
+        return answer;
+      },
+    };
+    return { batch, posted };
+  }
+
+  it('hands the event to the batch as a structured event with its attempt and limit, and acks a 204', async () => {
+    const { batch, posted } = fakeBatch({ kind: 'answered', status: 204, body: '' });
+    const { deliverer, settled, requests, metrics } = setup({ functionName: 'audit', batch });
+    expect(await deliverer.deliver(message(audit, toWireBytes(auditEvent('t-4')), 2), never)).toBe('ack');
+    expect(posted).toHaveLength(1);
+    expect(posted[0]).toMatchObject({ id: 't-4:audit:1', type: EVENT_TYPES.auditRecorded, subject: 't-4', deliveryattempt: '2', data: { taskId: 't-4' } });
+    expect(posted[0]).not.toHaveProperty('maxdeliver'); // records on EVENTS have no last attempt
+    expect(requests).toEqual([]);
+    expect(settled).toEqual(['ack #7']);
+    expect(metrics.snapshot().deliveries['audit']).toBe(1);
+  });
+
+  it('settles each event by its own result: a retryable one is naked, a refused one dead-lettered', async () => {
+    const busy = setup({ functionName: 'audit', batch: fakeBatch({ kind: 'answered', status: 503, body: '{"error":"DEPENDENCY_UNAVAILABLE","message":"redis is down"}' }).batch });
+    expect(await busy.deliverer.deliver(message(audit, toWireBytes(auditEvent()), 1), never)).toBe('retry');
+    expect(busy.settled).toEqual(['nak #7 100']);
+
+    const refused = setup({ functionName: 'audit', batch: fakeBatch({ kind: 'answered', status: 400, body: '{"error":"VALIDATION_FAILED","message":"data.action is wrong"}' }).batch });
+    expect(await refused.deliverer.deliver(message(audit, toWireBytes(auditEvent('t-5')), 1), never)).toBe('deadletter');
+    expect((refused.deadLetters()[0]!.data as DeadLetterData).reason).toBe('audit refused the event: 400 VALIDATION_FAILED: data.action is wrong');
+    expect(refused.settled).toEqual(['term #7']);
+  });
+
+  it('naks when the batch request failed', async () => {
+    const { batch } = fakeBatch({ kind: 'failed', error: connectionError('ECONNREFUSED') });
+    const { deliverer, settled } = setup({ functionName: 'audit', batch });
+    expect(await deliverer.deliver(message(audit, toWireBytes(auditEvent()), 1), never)).toBe('retry');
+    expect(settled).toEqual(['nak #7 100']);
+  });
+
+  it('delivers the event alone, in binary mode, when the stage answered the batch as a whole', async () => {
+    const { batch, posted } = fakeBatch({ kind: 'unbatched' });
+    const { deliverer, settled, requests, metrics } = setup({ functionName: 'audit', batch });
+    expect(await deliverer.deliver(message(audit, toWireBytes(auditEvent('t-6')), 1), never)).toBe('ack');
+    expect(posted).toHaveLength(1);
+    expect(requests.map((request) => request.headers['ce-id'])).toEqual(['t-6:audit:1']);
+    expect(settled).toEqual(['ack #7']);
+    expect(metrics.snapshot().deliveries['audit']).toBe(1);
+  });
+
+  it('leaves an abandoned event unsettled, for JetStream to redeliver', async () => {
+    const { deliverer, settled } = setup({ functionName: 'audit', batch: fakeBatch({ kind: 'abandoned' }).batch });
+    expect(await deliverer.deliver(message(audit, toWireBytes(auditEvent()), 1), never)).toBe('abandoned');
     expect(settled).toEqual([]);
   });
 });

@@ -14,9 +14,9 @@
 // Retried here: publishing the dead letter/status while NATS is unavailable (the message stays in
 //   flight, kept alive by in-progress acks), until it succeeds or shutdown abandons it.
 //
-// One event per request. A later batch mode for order-insensitive stages (notifier, audit) would
-// take several messages of one consumer, POST them as application/cloudevents-batch+json and
-// settle each with the batch's verdict; `settle` below is already per message.
+// Batch mode (order-insensitive stages: notifier, audit): with a batch poster, each delivery's
+// event travels in a CloudEvents batch request shared with other deliveries in flight
+// (batch-poster.ts); everything else here (span, attempt, verdict, settlement) stays per message.
 import {
   EVENT_TYPES,
   retryDelayMs,
@@ -34,6 +34,7 @@ import type { Publisher } from '../shared/nats';
 import { toBinaryHeaders } from '../shared/runtime/http-message';
 import { extractTraceContext, injectTraceContext, SpanKind, withSpan } from '../shared/tracing';
 import type { OutcomeKind, SourceMetrics } from './metrics';
+import type { BatchPoster } from './batch-poster';
 import type { JetStreamPort, PulledMessage } from './pull';
 
 export type Verdict = 'ack' | 'retry' | 'deadletter';
@@ -105,6 +106,13 @@ export function decide(verdict: Verdict, attempt: number, flow: FlowSettings, ma
   return { action: 'giveup' };
 }
 
+/** A delivery's event as one element of a batch (structured mode): the event's attributes with
+ * this delivery's attempt (and attempt limit), as the binary headers would carry them. */
+export function toBatchedEvent(event: WireEvent, attempt: number, maxDeliver: number): Record<string, unknown> {
+  const { deliveryattempt: _attempt, maxdeliver: _max, ...attributes } = event;
+  return { ...attributes, deliveryattempt: String(attempt), ...(maxDeliver > 0 ? { maxdeliver: String(maxDeliver) } : {}) };
+}
+
 /** Binary-mode headers of a delivery: the event's attributes plus the delivery attempt (and the
  * attempt limit, when there is one). */
 export function toDeliveryHeaders(event: WireEvent, attempt: number, maxDeliver: number): Record<string, string> {
@@ -172,6 +180,8 @@ export type DelivererDeps = {
   metrics: Pick<SourceMetrics, 'recordDelivery' | 'recordOutcome'>;
   /** First pause between attempts to publish a dead letter while NATS is unavailable. */
   publishRetryMs?: number;
+  /** Batch mode: events go to the sink in shared CloudEvents batch requests. */
+  batch?: BatchPoster;
 };
 
 export type Deliverer = {
@@ -204,9 +214,29 @@ export function createDeliverer(deps: DelivererDeps): Deliverer {
   const stage = `source:${functionName}`;
   const emit = createEmitter(deps.publisher, component, deps.now);
 
+  /** Batch mode; undefined when the stage answered the batch as a whole (deliver it alone). */
+  async function postInBatch(batch: BatchPoster, message: PulledMessage, traced: WireEvent, abandon: AbortSignal): Promise<PostResult | undefined> {
+    const json = JSON.stringify(toBatchedEvent(traced, message.deliveryCount, toMaxDeliver(message.consumer, flow)));
+    const outcome = await batch.post(json, abandon);
+    if (outcome.kind !== 'unbatched') deps.metrics.recordDelivery(message.consumer);
+    if (outcome.kind === 'answered') {
+      return { kind: 'answered', verdict: classifyResponse(outcome.status), detail: toResponseDetail(outcome.status, '', outcome.body) };
+    }
+    if (outcome.kind === 'abandoned' || abandon.aborted) return { kind: 'abandoned' };
+    if (outcome.kind === 'failed') {
+      return { kind: 'failed', verdict: classifyError(outcome.error), detail: describeFailure(outcome.error, deps.requestTimeoutMs) };
+    }
+    return undefined;
+  }
+
   async function post(message: PulledMessage, event: WireEvent, abandon: AbortSignal): Promise<PostResult> {
     // Inside the CONSUMER span: the sink's span is a child of this one.
-    const headers = toDeliveryHeaders(injectTraceContext(event), message.deliveryCount, toMaxDeliver(message.consumer, flow));
+    const traced = injectTraceContext(event);
+    if (deps.batch && typeof event.data_base64 !== 'string') {
+      const batched = await postInBatch(deps.batch, message, traced, abandon);
+      if (batched) return batched;
+    }
+    const headers = toDeliveryHeaders(traced, message.deliveryCount, toMaxDeliver(message.consumer, flow));
     const unsendable = findUnsendableHeader(headers);
     if (unsendable) return { kind: 'failed', verdict: 'deadletter', detail: `cannot be sent as HTTP headers: ${unsendable}` };
     deps.metrics.recordDelivery(message.consumer);

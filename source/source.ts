@@ -9,6 +9,7 @@ import { describeError } from '../shared/errors';
 import type { Logger } from '../shared/logger';
 import { connectNats, createPublisher, toInboxPrefix, type NatsConnection } from '../shared/nats';
 import type { SourceConfig } from './config';
+import { createBatchPoster } from './batch-poster';
 import { createDeliverer } from './delivery';
 import { createDispatcher } from './dispatcher';
 import { createSourceMetrics, renderMetrics, type MetricsSnapshot } from './metrics';
@@ -30,6 +31,11 @@ export type RunningSource = {
   inFlight(): number;
   stop(): Promise<void>;
 };
+
+/** A batch stays well under the functions' body limit (TM_BODY_LIMIT_BYTES, 1 MiB by default). */
+const BATCH_MAX_BYTES = 256 * 1024;
+/** Batch requests in flight at once: enough to keep the stage busy while the next one fills. */
+const BATCH_MAX_CONCURRENT = 4;
 
 /** Client-side wait for a no_wait pull or an ack confirmation. */
 const NATS_REQUEST_TIMEOUT_MS = 5_000;
@@ -88,6 +94,17 @@ export async function startSource(config: SourceConfig, deps: SourceDeps): Promi
     now: deps.now ?? Date.now,
     logger,
     metrics,
+    batch:
+      config.batchMaxEvents > 1
+        ? createBatchPoster({
+            sink: config.sink,
+            fetch: deps.fetch ?? fetch,
+            requestTimeoutMs: config.requestTimeoutMs,
+            maxEvents: config.batchMaxEvents,
+            maxBytes: BATCH_MAX_BYTES,
+            maxConcurrent: BATCH_MAX_CONCURRENT,
+          })
+        : undefined,
   });
   const consumers = config.consumers;
   const consumerAt = (index: number): ConsumerSpec => {

@@ -58,6 +58,7 @@ export function toAuditData(event: Pick<WireEvent, 'data'>): AuditData {
 export function createHandler(deps: AuditDeps): EventHandler {
   return {
     acceptedTypes: [EVENT_TYPES.auditRecorded],
+    acceptsBatches: true,
     async handle(event, ctx) {
       const entry: AuditEntry = { ...toAuditData(event), eventId: event.id };
       let appended: number;

@@ -20,6 +20,7 @@ export type NotifierDeps = {
 export function createHandler(deps: NotifierDeps): EventHandler {
   return {
     acceptedTypes: [EVENT_TYPES.statusChanged],
+    acceptsBatches: true,
     async handle(event, ctx) {
       const update = toStatusUpdate(event);
       let seq: number;

@@ -188,7 +188,7 @@ describe('function runtime over HTTP', () => {
       await expectRefused(structured, 400, /not valid UTF-8/);
     });
 
-    it('a batch of CloudEvents', async () => {
+    it("a batch of CloudEvents, to a stage that does not take batches", async () => {
       const response = await fetch(url, {
         method: 'POST',
         headers: { 'content-type': 'application/cloudevents-batch+json' },
@@ -349,5 +349,83 @@ describe('draining', () => {
     await fnApp.drain(200);
     // The connection is cut, so the source sees a failed delivery and retries it elsewhere.
     expect(await stuck).toBeInstanceOf(Error);
+  });
+});
+
+describe('batch mode (a stage whose handler accepts batches)', () => {
+  const seen: Seen[] = [];
+  let fnApp: FunctionApp;
+  let url: string;
+
+  beforeAll(async () => {
+    const handler = createTestHandler(seen, new Map());
+    fnApp = createFunctionApp({
+      component: 'batcher',
+      handler: { ...handler, acceptsBatches: true, handle: handler.handle.bind(handler) },
+      logger: createLogger('test', 'silent'),
+      bodyLimitBytes: BODY_LIMIT,
+    });
+    const server = await fnApp.listen(0, '127.0.0.1');
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  });
+
+  afterAll(async () => {
+    await fnApp.drain(1_000);
+  });
+
+  beforeEach(() => {
+    seen.length = 0;
+  });
+
+  const postBatch = (body: unknown) =>
+    fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/cloudevents-batch+json' },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
+
+  it('handles every event and answers 200 with one result per event, in order', async () => {
+    const events = ['a', 'b', 'c'].map((id) => testEvent({ action: 'ok' }, { id, deliveryattempt: '2', maxdeliver: '5' }));
+    const response = await postBatch(events);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ results: ['a', 'b', 'c'].map((id) => ({ id, status: 204 })) });
+    expect(seen.map((s) => [s.event.id, s.attempt, s.maxDeliver]).sort()).toEqual([['a', 2, 5], ['b', 2, 5], ['c', 2, 5]]);
+  });
+
+  it('answers 207 when some events fail, each with the status it would have had alone', async () => {
+    const response = await postBatch([
+      testEvent({ action: 'ok' }, { id: 'ok' }),
+      testEvent({ action: 'validation' }, { id: 'bad' }),
+      testEvent({ action: 'unavailable' }, { id: 'down' }),
+      { ...testEvent({ action: 'ok' }, { id: 'other' }), type: 'test.other.type' },
+      { specversion: '1.0', id: 'no-source', type: TYPE },
+    ]);
+    expect(response.status).toBe(207);
+    const body = (await response.json()) as { results: { id?: string; status: number; error?: string; message?: string }[]; message: string };
+    expect(body.results.map((result) => result.status)).toEqual([204, 400, 503, 400, 400]);
+    expect(body.results[1]!.message).toMatch(/field "x" is wrong/);
+    expect(body.results[3]!.message).toMatch(/unsupported event type "test.other.type"/);
+    expect(body.results[4]!.message).toMatch(/"source"/);
+    expect(body.message).toMatch(/^4 of 5 events not handled; event 1: 400/);
+    // The valid ones ran; the invalid ones never reached the handler.
+    expect(seen.map((s) => s.event.id).sort()).toEqual(['bad', 'down', 'ok']);
+  });
+
+  it.each([
+    ['not JSON', '[{', /not valid JSON/],
+    ['not an array', JSON.stringify(testEvent()), /JSON array/],
+    ['an empty array', '[]', /empty/],
+    ['too many events', JSON.stringify(Array.from({ length: 1_001 }, () => 1)), /1001 events; at most 1000/],
+  ])('refuses a body that is %s as a whole, naming the problem', async (_what, body, reason) => {
+    const response = await postBatch(body);
+    expect(response.status).toBe(400);
+    expect((await bodyOf(response)).message).toMatch(reason);
+    expect(seen).toHaveLength(0);
+  });
+
+  it('still takes single events in binary and structured mode', async () => {
+    expect((await postBinary(url, testEvent())).status).toBe(204);
+    expect((await postStructured(url, testEvent())).status).toBe(204);
+    expect(seen).toHaveLength(2);
   });
 });

@@ -20,7 +20,10 @@ const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
 /** In a ce-* header anything beyond printable ASCII would be percent-encoded by the HTTP binding;
  * node hands raw bytes over as Latin-1, so they would arrive silently altered. */
 const NOT_PRINTABLE_ASCII = /[^\x20-\x7e]/;
-const BATCH = 'application/cloudevents-batch+json';
+export const BATCH_CONTENT_TYPE = 'application/cloudevents-batch+json';
+const BATCH = BATCH_CONTENT_TYPE;
+/** Most events one batch request may carry (the source sends far fewer: TM_SOURCE_BATCH_MAX_EVENTS). */
+export const MAX_BATCH_EVENTS = 1_000;
 
 /** `Application/JSON; charset=utf-8` → `application/json`. */
 export function toMediaType(contentType: string | undefined): string {
@@ -83,8 +86,39 @@ function fromBinary(message: HttpMessage, mediaType: string): WireEvent {
   return attributes as WireEvent;
 }
 
+export function isBatchMode(message: HttpMessage): boolean {
+  return !isBinaryMode(message) && toMediaType(header(message, 'content-type')) === BATCH;
+}
+
+/** One element of a batch: its event, or why it is not a valid one. */
+export type BatchElement = { event: WireEvent } | { error: unknown };
+
+/**
+ * A batched request (CloudEvents JSON batch format: a JSON array of structured events). A body
+ * that is not such an array is refused as a whole; each element is checked on its own, so one
+ * bad event does not cost the others their delivery.
+ */
+export function toIncomingBatch(message: HttpMessage): BatchElement[] {
+  const parsed = parseJson(decodeUtf8(message.body), 'CloudEvents batch');
+  if (!Array.isArray(parsed)) throw new UnsupportedEventError('a CloudEvents batch must be a JSON array of events');
+  if (parsed.length === 0) throw new UnsupportedEventError('the CloudEvents batch is empty');
+  if (parsed.length > MAX_BATCH_EVENTS) {
+    throw new UnsupportedEventError(`the CloudEvents batch holds ${parsed.length} events; at most ${MAX_BATCH_EVENTS} are accepted`);
+  }
+  return parsed.map((element: unknown): BatchElement => {
+    try {
+      return { event: toStructuredEvent(element) };
+    } catch (error) {
+      return { error };
+    }
+  });
+}
+
 function fromStructured(message: HttpMessage): WireEvent {
-  const parsed = parseJson(decodeUtf8(message.body), 'structured CloudEvent');
+  return toStructuredEvent(parseJson(decodeUtf8(message.body), 'structured CloudEvent'));
+}
+
+function toStructuredEvent(parsed: unknown): WireEvent {
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
     throw new UnsupportedEventError('structured CloudEvent must be a JSON object');
   }

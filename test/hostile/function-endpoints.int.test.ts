@@ -2,7 +2,7 @@
 // CloudEvents stages and the enricher run in-process (startFunction / startEnricher on port 0)
 // against real nats-server and redis-server. Requests go over a plain TCP socket (raw-http.ts),
 // so they can carry what fetch refuses to send. Every malformed request must get a 4xx whose
-// body names the problem — never a 5xx, which the source would retry — and write nothing: no
+// body names the problem (a batch to a stage that takes batches: 207, naming each bad event's) — never a 5xx, which the source would retry — and write nothing: no
 // Redis write command (keyspace notifications) and no publish on tasks.> or events.>. Afterwards
 // every function still answers its health endpoint, and a valid event still gets through.
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -20,6 +20,7 @@ import { createEnvReader, readFlowSettings } from '../../shared/config';
 import { EVENT_TYPES } from '../../shared/contract';
 import { createLogger } from '../../shared/logger';
 import { setupFlow } from '../../shared/nats';
+import { FUNCTIONS } from '../../shared/topology';
 import { startFunction, type FunctionDefinition, type RunningFunction } from '../../shared/runtime/start-function';
 import { startNatsServer, startRedisServer, type TestServer } from '../helpers/servers';
 import { CONTROL_CHARS, deeplyNested, deeplyNestedObject, INVALID_UTF8, notJson, spliceBytes } from './arbitraries';
@@ -195,6 +196,9 @@ function replaceHeader(headers: Headers, name: string, value: string | Uint8Arra
 type Hostile = { what: string; request: RawRequest; status: readonly number[]; message: RegExp };
 
 const STRUCTURED = 'application/cloudevents+json';
+const BATCH = 'application/cloudevents-batch+json';
+/** Stages whose sources send batches (the topology's batchMaxEvents); their handlers take them. */
+const BATCHING = new Set(FUNCTIONS.filter((fn) => fn.batchMaxEvents !== undefined).map((fn) => fn.name as string));
 const bytesOf = (text: string, encoding: BufferEncoding) => Buffer.from(text, encoding);
 
 function hostileRequests(stage: Stage): fc.Arbitrary<Hostile> {
@@ -271,7 +275,22 @@ function hostileRequests(stage: Stage): fc.Arbitrary<Hostile> {
       .map((type) => structured(`datacontenttype ${type}`, { ...structuredEvent(stage, taskId), datacontenttype: type }, /datacontenttype/)),
     fc.constantFrom('[]', '"event"', '1', 'null').map((json) => structured(`structured ${json}`, json, /JSON object/)),
     fc.constant(structured('structured, not JSON', '{"specversion":"1.0",', /not valid JSON/)),
-    fc.constant(structured('a batch', `[${JSON.stringify(structuredEvent(stage, taskId))}]`, /batch/, 'application/cloudevents-batch+json')),
+    // batches: refused by stages that do not take them; malformed ones refused by those that do,
+    // as a whole (400) or per event (207 naming the event's problem)
+    BATCHING.has(stage.name)
+      ? fc.oneof(
+          fc.constant(structured('an empty batch', '[]', /empty/, BATCH)),
+          fc.constant(structured('a batch that is one object', structuredEvent(stage, taskId), /JSON array/, BATCH)),
+          fc.constant(structured('a batch that is not JSON', '[{"specversion":', /not valid JSON/, BATCH)),
+          fc
+            .constantFrom<[string, unknown]>(['id', 7], ['source', {}], ['type', null], ['specversion', '0.3'])
+            .map(([name, value]) => ({
+              ...structured(`batched event with ${name}=${JSON.stringify(value)}`, [{ ...structuredEvent(stage, taskId), [name]: value }], new RegExp(`event 0: 400 .*${name}`), BATCH),
+              status: [207],
+            })),
+          fc.constant({ ...structured('batched event of another type', [{ ...structuredEvent(stage, taskId), type: otherTypes[0] }], /event 0: 400 unsupported event type/, BATCH), status: [207] }),
+        )
+      : fc.constant(structured('a batch', `[${JSON.stringify(structuredEvent(stage, taskId))}]`, /batch/, BATCH)),
     fc.constant(structured('structured under __proto__', `{"__proto__":${JSON.stringify(structuredEvent(stage, taskId))}}`, /missing/)),
     fc.constant(
       structured('structured in UTF-16', bytesOf(JSON.stringify(structuredEvent(stage, taskId)), 'utf16le'), /not valid JSON|UTF-8/, `${STRUCTURED}; charset=utf-16le`),
@@ -297,9 +316,10 @@ function hostileRequests(stage: Stage): fc.Arbitrary<Hostile> {
   );
 }
 
-function wrongData(stage: Stage): fc.Arbitrary<{ field: string; value: unknown; mode: 'binary' | 'structured' }> {
+function wrongData(stage: Stage): fc.Arbitrary<{ field: string; value: unknown; mode: 'binary' | 'structured' | 'batch' }> {
   const fields = Object.entries(stage.wrong).flatMap(([field, values]) => [...values, undefined].map((value) => ({ field, value })));
-  return fc.tuple(fc.constantFrom(...fields), fc.constantFrom('binary' as const, 'structured' as const)).map(([f, mode]) => ({ ...f, mode }));
+  const modes = BATCHING.has(stage.name) ? (['binary', 'structured', 'batch'] as const) : (['binary', 'structured'] as const);
+  return fc.tuple(fc.constantFrom(...fields), fc.constantFrom(...modes)).map(([f, mode]) => ({ ...f, mode }));
 }
 
 // ---- checks -----------------------------------------------------------------------------------
@@ -352,11 +372,14 @@ describe('every function under fuzzing', () => {
           const value = typeof wrong.value === 'function' ? (wrong.value as (id: string) => unknown)(taskId) : wrong.value;
           const data = { ...stage.data(taskId), [wrong.field]: value };
           if (wrong.value === undefined) delete data[wrong.field];
+          const event = { ...structuredEvent(stage, taskId), data };
           const request: RawRequest =
             wrong.mode === 'binary'
               ? { headers: binaryHeaders(stage, taskId), body: JSON.stringify(data) }
-              : { headers: [['content-type', STRUCTURED]], body: JSON.stringify({ ...structuredEvent(stage, taskId), data }) };
-          await expectRefused(portOf(stage), request, [400], new RegExp(`data\\.${wrong.field}\\b`));
+              : wrong.mode === 'structured'
+                ? { headers: [['content-type', STRUCTURED]], body: JSON.stringify(event) }
+                : { headers: [['content-type', BATCH]], body: JSON.stringify([event]) };
+          await expectRefused(portOf(stage), request, wrong.mode === 'batch' ? [207] : [400], new RegExp(`data\\.${wrong.field}\\b`));
         },
       ),
       { numRuns: NUM_RUNS },
