@@ -84,12 +84,16 @@ export function describeFailure(error: unknown, timeoutMs: number): string {
 export function toResponseDetail(status: number, statusText: string, body: string): string {
   let code = '';
   let message = body.trim();
-  try {
-    const parsed = JSON.parse(body) as { error?: unknown; message?: unknown };
-    if (typeof parsed.message === 'string') message = parsed.message;
-    if (typeof parsed.error === 'string') code = parsed.error;
-  } catch {
-    // not JSON: the text itself is the message
+  // Only an object can be the runtime's error body; parsing anything else (the empty body of
+  // every 204) would throw, and building that exception cost a share of each delivery's CPU.
+  if (message.startsWith('{')) {
+    try {
+      const parsed = JSON.parse(message) as { error?: unknown; message?: unknown } | null;
+      if (typeof parsed?.message === 'string') message = parsed.message;
+      if (typeof parsed?.error === 'string') code = parsed.error;
+    } catch {
+      // not JSON: the text itself is the message
+    }
   }
   if (message.length > 500) message = `${message.slice(0, 500)}…`;
   const head = [String(status), code || statusText].filter(Boolean).join(' ');
