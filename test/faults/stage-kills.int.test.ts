@@ -151,10 +151,18 @@ describe('SIGKILL of every other function and every source during a run', () => 
       if (task.state === 'SUCCEEDED') expect(mine, ids[index]).toHaveLength(0);
       else expect(mine.map((letter) => letter.stage), ids[index]).toEqual([task.state === 'FAILED' ? 'worker' : 'ingest']);
     });
-    // Failed tasks ran exactly max_attempts times (checked above for succeeded ones).
+    // Failed tasks ran at each of their max_attempts attempts, the last one included. An attempt
+    // is a delivery: one the killed worker-source had pulled and not yet handed over is used up
+    // without a run (JetStream redelivers it as the next attempt), so [2] alone is allowed, for
+    // no more tasks than that source could hold.
+    const skippedFirst: string[] = [];
     planned.forEach((task, index) => {
-      if (task.state === 'FAILED') expect(runs.get(ids[index]!), ids[index]).toEqual([1, 2]);
+      if (task.state !== 'FAILED') return;
+      const attempts = runs.get(ids[index]!);
+      expect([[1, 2], [2]], `${ids[index]} ran at attempts ${JSON.stringify(attempts)}`).toContainEqual(attempts);
+      if (attempts?.length === 1) skippedFirst.push(ids[index]!);
     });
+    expect(skippedFirst.length + ranTwice.length).toBeLessThanOrEqual(16 + 3);
 
     // No leftovers: killed processes took their Redis connections with them, and nothing is
     // still subscribed to a task's status channel.
