@@ -117,11 +117,12 @@ describe('the pipeline end to end', () => {
     workload.forEach((expected, index) => {
       const id = ids[index]!;
       const result = results[index]!;
-      const context = `${expected.type} ${JSON.stringify(expected.payload)} (${id})`;
+      const letters = deadLetters.filter((entry) => entry.taskId === id);
+      const why = result.state === expected.state ? '' : `: ${result.error ?? ''} ${JSON.stringify(letters).slice(0, 600)}`;
+      const context = `${expected.type} ${JSON.stringify(expected.payload)} (${id})${why}`;
       expect(result.state, context).toBe(expected.state);
       if (expected.output !== undefined) expect(result.output, context).toEqual(expected.output);
       expect(runsByTask.get(id) ?? 0, context).toBe(expected.runs);
-      const letters = deadLetters.filter((entry) => entry.taskId === id);
       if (expected.state === 'SUCCEEDED') expect(letters, context).toHaveLength(0);
       else expect(letters, context).toHaveLength(1);
       if (expected.type === 'fail') {
