@@ -11,7 +11,7 @@ import { collectEvents } from '../helpers/events';
 import { waitFor } from '../helpers/ports';
 import { replicaName, type TestStack } from '../helpers/stack';
 import { checkInvariants } from './invariants';
-import { readAudit, readSourceGauge, toRunAttempts, waitForTerminal, startFaultStack, stopFaultStack, waitForPipelineIdle } from './workload';
+import { readAudit, readSourceGauges, toRunAttempts, waitForTerminal, startFaultStack, stopFaultStack, waitForPipelineIdle } from './workload';
 
 const ACK_WAIT_MS = 2_000;
 const PAIRS = [
@@ -71,7 +71,7 @@ describe('tasks that outlive AckWait, with two workers', () => {
   it('a worker SIGSTOPped past AckWait loses the task to the other worker; after SIGCONT its late result does not overwrite the newer outcome', async () => {
     const { taskId } = await client.submit({ type: 'sleep', payload: { ms: 2 * ACK_WAIT_MS } });
     await waitFor('the task to run', async () => (await stack.redis.hget(KEYS.status(taskId), 'state')) === 'RUNNING');
-    const inFlight = await Promise.all(PAIRS.map((pair) => readSourceGauge(stack.ports[pair.source]!, 'tm_source_in_flight')));
+    const inFlight = await Promise.all(PAIRS.map((pair) => readSourceGauges(stack.ports[pair.source]!).then((gauges) => gauges.inFlight)));
     const stalled = PAIRS[inFlight.indexOf(1)]!;
     expect(inFlight.filter((count) => count === 1)).toHaveLength(1);
 

@@ -11,7 +11,8 @@ import { sourceName } from '../../scripts/local-stack';
 import { waitFor } from '../helpers/ports';
 import { startTestStack, type TestStack } from '../helpers/stack';
 import { checkInvariants } from './invariants';
-import { countTerminal, mapLimit, readConsumers, sampleRss } from './probes';
+import { countTerminal, readConsumers, sampleRss } from './probes';
+import { mapLimit, readSourceGauges } from './workload';
 
 const BURST = Number(process.env.TM_FAULT_BURST ?? 2_000);
 /** A source's old-space limit in this test. Smaller limits shrink V8's young generation too and
@@ -25,12 +26,6 @@ const BURST_TIMEOUT_MS = Number(process.env.TM_FAULT_BURST_TIMEOUT_MS ?? 600_000
 
 const SOURCED = FUNCTIONS.filter((fn) => fn.consumers.length > 0);
 
-/** Deliveries in flight plus held messages, from a source's /metrics. */
-async function readHolding(port: number): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const gauge = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
-  return gauge('tm_source_in_flight') + gauge('tm_source_held');
-}
 const SOURCE_NAMES = SOURCED.map(sourceName);
 
 describe(`fault 11: a burst of ${BURST} submits`, () => {
@@ -71,7 +66,7 @@ describe(`fault 11: a burst of ${BURST} submits`, () => {
         }
         await Promise.all(
           SOURCE_NAMES.map(async (name) => {
-            const holding = await readHolding(stack.ports[name]!).catch(() => NaN);
+            const holding = await readSourceGauges(stack.ports[name]!).then((gauges) => gauges.inFlight + gauges.held, () => NaN);
             if (Number.isFinite(holding)) maxHolding.set(name, Math.max(maxHolding.get(name) ?? 0, holding));
           }),
         );

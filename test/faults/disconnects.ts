@@ -14,7 +14,8 @@ import type { TaskStatusUpdate } from '../../gateway/proto';
 import { waitFor } from '../helpers/ports';
 import type { FaultScenario } from './context';
 import { checkInvariants } from './invariants';
-import { mapLimit, readRssMiB } from './probes';
+import { readRssMiB } from './probes';
+import { mapLimit } from './workload';
 
 const CANCEL_AFTER_FIRST = 800;
 const CANCEL_AT_ONCE = 100;

@@ -17,7 +17,8 @@ import type { WireEvent } from '../../shared/events';
 import { waitFor } from '../helpers/ports';
 import type { FaultContext, FaultScenario } from './context';
 import { checkInvariants } from './invariants';
-import { publishRaw, readStates, waitForConsumersIdle } from './probes';
+import { publishRaw, waitForConsumersIdle } from './probes';
+import { readStates } from './workload';
 
 type Recorder = { events: WireEvent[]; of(taskId: string): WireEvent[]; stop(): void };
 
@@ -146,7 +147,7 @@ export const describeDuplicates: FaultScenario = (context) => {
         // The worker finishes and answers; its source, frozen, never acks.
         stack.supervisor.kill('worker-source', 'SIGSTOP');
         const states = await readStates(stack.redis, ids);
-        const unacked = ids.filter((_, i) => !isTerminal(states[i]!));
+        const unacked = ids.filter((_, i) => !isTerminal(states[i] ?? ''));
         expect(unacked.length).toBeGreaterThan(0);
         const restartsBefore = stack.supervisor.restarts('worker-source');
         await Promise.all(ids.map((id) => client.waitForResult(id)));

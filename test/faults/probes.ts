@@ -8,6 +8,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { Redis } from 'ioredis';
 import { ALL_CONSUMERS, isTerminal, KEYS, type ConsumerSpec } from '../../shared/contract';
 import { waitFor } from '../helpers/ports';
+import { readStates } from './workload';
 
 /** Resident memory of a process in MiB (VmRSS), or undefined when it is not running. */
 export function readRssMiB(pid: number | undefined): number | undefined {
@@ -95,14 +96,6 @@ export async function publishRaw(nc: NatsConnection, subject: string, data: Uint
   return ack.duplicate;
 }
 
-/** The current state of each task in one pipelined round trip ('' when it has no status). */
-export async function readStates(redis: Redis, taskIds: readonly string[]): Promise<string[]> {
-  const pipeline = redis.pipeline();
-  for (const id of taskIds) pipeline.hget(KEYS.status(id), 'state');
-  const replies = (await pipeline.exec()) ?? [];
-  return replies.map(([error, value]) => (error ? '' : String(value ?? '')));
-}
-
 /** `<id> <state> from <stage>: <message>` per task, for failure messages. */
 export async function describeTasks(redis: Redis, taskIds: readonly string[]): Promise<string[]> {
   return Promise.all(
@@ -117,23 +110,7 @@ export async function countTerminal(redis: Redis, taskIds: readonly string[]): P
   let terminal = 0;
   for (let start = 0; start < taskIds.length; start += 5_000) {
     const states = await readStates(redis, taskIds.slice(start, start + 5_000));
-    terminal += states.filter((state) => isTerminal(state)).length;
+    terminal += states.filter((state) => isTerminal(state ?? '')).length;
   }
   return terminal;
-}
-
-/** Runs `work` over `items` with at most `limit` running at once; results in input order. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, work: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    for (;;) {
-      const index = next;
-      next += 1;
-      if (index >= items.length) return;
-      results[index] = await work(items[index]!, index);
-    }
-  });
-  await Promise.all(lanes);
-  return results;
 }

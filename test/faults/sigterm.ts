@@ -12,8 +12,8 @@ import { sourceName } from '../../scripts/local-stack';
 import { waitFor } from '../helpers/ports';
 import type { FaultScenario } from './context';
 import { checkInvariants } from './invariants';
-import { countTerminal, describeTasks, mapLimit } from './probes';
-import { submitUntilAccepted } from './workload';
+import { countTerminal, describeTasks } from './probes';
+import { mapLimit, submitUntilAccepted } from './workload';
 
 /** The platform's grace period (Kubernetes' terminationGracePeriodSeconds): SIGKILL after it. */
 const SUPERVISOR_GRACE_MS = 15_000;

@@ -18,7 +18,8 @@ import { createTaskManagerClient as createRawClient, readStream, type StreamOutc
 import { waitFor } from '../helpers/ports';
 import type { FaultScenario } from './context';
 import { checkInvariants } from './invariants';
-import { mapLimit, waitForConsumersIdle } from './probes';
+import { waitForConsumersIdle } from './probes';
+import { mapLimit } from './workload';
 
 const TASKS = 40;
 

@@ -88,11 +88,14 @@ export async function waitForTerminal(redis: Redis, ids: readonly string[], time
   });
 }
 
-/** A gauge of a source's /metrics (tm_source_in_flight, tm_source_held). */
-export async function readSourceGauge(port: number, gauge: 'tm_source_in_flight' | 'tm_source_held'): Promise<number> {
+/** A source's delivery gauges from one read of its /metrics (NaN when one is missing). */
+export async function readSourceGauges(port: number): Promise<{ inFlight: number; held: number }> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const line = text.split('\n').find((candidate) => candidate.startsWith(`${gauge}{`));
-  return line ? Number(line.split(' ').at(-1)) : NaN;
+  const gauge = (name: string) => {
+    const line = text.split('\n').find((candidate) => candidate.startsWith(`${name}{`));
+    return line ? Number(line.split(' ').at(-1)) : NaN;
+  };
+  return { inFlight: gauge('tm_source_in_flight'), held: gauge('tm_source_held') };
 }
 
 export type AuditEntry = { taskId: string; stage: string; action: string; attempt: number; detail: string; atMs: number };
