@@ -183,11 +183,14 @@ export function createFunctionApp(options: FunctionAppOptions): FunctionApp {
     try {
       event = toIncomingEvent(message);
     } catch (error) {
-      const refused = refuse(error);
-      res.status(refused.status).json({ error: refused.error, message: refused.message });
+      reply(res, refuse(error));
       return;
     }
-    const outcome = await handleEvent(event);
+    reply(res, await handleEvent(event));
+  }
+
+  /** 204 with no body, or the status with the error body that names the reason. */
+  function reply(res: Response, outcome: Outcome): void {
     if (outcome.status === 204) res.status(204).end();
     else res.status(outcome.status).json({ error: outcome.error, message: outcome.message });
   }
@@ -203,8 +206,7 @@ export function createFunctionApp(options: FunctionAppOptions): FunctionApp {
     try {
       elements = toIncomingBatch(message);
     } catch (error) {
-      const refused = refuse(error);
-      res.status(refused.status).json({ error: refused.error, message: refused.message });
+      reply(res, refuse(error));
       return;
     }
     const results = await Promise.all(
