@@ -11,7 +11,8 @@ import { collectEvents } from '../helpers/events';
 import { waitFor } from '../helpers/ports';
 import { replicaName, type TestStack } from '../helpers/stack';
 import { checkInvariants } from './invariants';
-import { readAudit, readSourceGauges, toRunAttempts, waitForTerminal, startFaultStack, stopFaultStack, waitForPipelineIdle } from './workload';
+import { readAudit, readSourceGauges, toRunAttempts, waitForTerminal, startFaultStack, stopFaultStack } from './workload';
+import { waitForConsumersIdle } from './probes';
 
 const ACK_WAIT_MS = 2_000;
 const PAIRS = [
@@ -55,7 +56,7 @@ describe('tasks that outlive AckWait, with two workers', () => {
     const before = await deliveriesNow();
     const { taskId } = await client.submit({ type: 'sleep', payload: { ms: 3 * ACK_WAIT_MS } });
     await waitForTerminal(stack.redis, [taskId], 60_000);
-    await waitForPipelineIdle(stack.nc);
+    await waitForConsumersIdle(stack.nc);
 
     const after = await deliveriesNow();
     const delivered = after.map((count, i) => count - before[i]!);
@@ -97,7 +98,7 @@ describe('tasks that outlive AckWait, with two workers', () => {
       results.events.map((event) => event.data as FinishedData).find((data) => data.task.taskId === taskId && data.attempts === 1),
     );
     expect(late.state).toBe('SUCCEEDED');
-    await waitForPipelineIdle(stack.nc);
+    await waitForConsumersIdle(stack.nc);
     results.stop();
 
     // The newer outcome stands: result and status are the second attempt's.

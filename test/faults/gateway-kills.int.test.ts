@@ -9,7 +9,8 @@ import { readHistory } from '../../shared/status';
 import { waitFor } from '../helpers/ports';
 import type { TestStack } from '../helpers/stack';
 import { checkInvariants } from './invariants';
-import { mapLimit, readAudit, statusSubscriptions, submitUntilAccepted, type Submitted, waitForTerminal, startFaultStack, stopFaultStack, waitForPipelineIdle } from './workload';
+import { mapLimit, readAudit, statusSubscriptions, submitUntilAccepted, type Submitted, waitForTerminal, startFaultStack, stopFaultStack } from './workload';
+import { waitForConsumersIdle } from './probes';
 
 const SUBMITS = 300;
 const WATCHERS = 200;
@@ -57,7 +58,7 @@ describe('SIGKILL of the gateway', () => {
     const ids = results.map((result) => result.taskId);
     expect(new Set(ids).size).toBe(SUBMITS);
     await waitForTerminal(stack.redis, ids, 120_000);
-    await waitForPipelineIdle(stack.nc);
+    await waitForConsumersIdle(stack.nc);
 
     // One task per key: each stored key points at an id a client holds, and no other task exists.
     // (Key names come from the contract; listing them by prefix keeps this test out of tenancy.)
@@ -105,7 +106,7 @@ describe('SIGKILL of the gateway', () => {
       for (const watcher of clients) watcher.close();
     }
 
-    await waitForPipelineIdle(stack.nc);
+    await waitForConsumersIdle(stack.nc);
     for (const [i, id] of ids.entries()) {
       const seqs = seen[i]!.map((update) => update.seq);
       const stored = (await readHistory(stack.redis, id)).map((entry) => entry.seq);

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { Redis } from 'ioredis';
-import { ALL_CONSUMERS, isTerminal, KEYS, type ConsumerSpec } from '../../shared/contract';
+import { ALL_CONSUMERS, isTerminal, type ConsumerSpec } from '../../shared/contract';
 import { waitFor } from '../helpers/ports';
 import { readStates } from './workload';
 
@@ -71,7 +71,7 @@ export async function readConsumers(nc: NatsConnection, consumers: readonly Cons
 /** Waits until no consumer has a message waiting or in flight: everything published was settled. */
 export async function waitForConsumersIdle(
   nc: NatsConnection,
-  timeoutMs = 60_000,
+  timeoutMs = 90_000,
   consumers: readonly ConsumerSpec[] = ALL_CONSUMERS,
 ): Promise<void> {
   let last: ConsumerLoad[] = [];
@@ -94,16 +94,6 @@ export async function waitForConsumersIdle(
 export async function publishRaw(nc: NatsConnection, subject: string, data: Uint8Array | string, msgID?: string): Promise<boolean> {
   const ack = await jetstream(nc).publish(subject, data, msgID === undefined ? undefined : { msgID });
   return ack.duplicate;
-}
-
-/** `<id> <state> from <stage>: <message>` per task, for failure messages. */
-export async function describeTasks(redis: Redis, taskIds: readonly string[]): Promise<string[]> {
-  return Promise.all(
-    taskIds.map(async (id) => {
-      const [state, stage, message] = await redis.hmget(KEYS.status(id), 'state', 'stage', 'message');
-      return `${id} ${state ?? 'no status'} from ${stage ?? '?'}: ${message ?? ''}`;
-    }),
-  );
 }
 
 export async function countTerminal(redis: Redis, taskIds: readonly string[]): Promise<number> {

@@ -8,7 +8,8 @@ import { KEYS } from '../../shared/contract';
 import { waitFor, waitForPort } from '../helpers/ports';
 import type { TestStack } from '../helpers/stack';
 import { checkInvariants } from './invariants';
-import { describeTasks, mapLimit, readAudit, RESTART_PROOF_RETRIES, submitUntilAccepted, type Submitted, waitForTerminal, startFaultStack, stopFaultStack, waitForPipelineIdle } from './workload';
+import { describeTasks, mapLimit, readAudit, RESTART_PROOF_RETRIES, submitUntilAccepted, type Submitted, waitForTerminal, startFaultStack, stopFaultStack } from './workload';
+import { waitForConsumersIdle } from './probes';
 
 const SUBMITS = 240;
 
@@ -51,7 +52,7 @@ describe('NATS and Redis faults', () => {
     const ids = results.map((result) => result.taskId);
     expect(new Set(ids).size).toBe(results.length);
     await waitForTerminal(stack.redis, ids, 180_000);
-    await waitForPipelineIdle(stack.nc);
+    await waitForConsumersIdle(stack.nc);
     const keyNames = await stack.redis.keys(`idempotency:*${prefix}-*`);
     expect(keyNames).toHaveLength(results.length);
     expect((await stack.redis.mget(...keyNames)).sort()).toEqual([...ids].sort());
@@ -112,7 +113,7 @@ describe('NATS and Redis faults', () => {
     console.log(`[server-faults] Redis outage: ${refused.length} submits answered UNAVAILABLE`);
 
     await waitForTerminal(stack.redis, inFlight, 180_000);
-    await waitForPipelineIdle(stack.nc);
+    await waitForConsumersIdle(stack.nc);
     const check = await checkInvariants(stack.redis, { taskIds: inFlight, expectedStates: new Map(inFlight.map((id) => [id, 'SUCCEEDED'])) });
     expect(check.violations).toEqual([]);
     // Refused submits left nothing behind.

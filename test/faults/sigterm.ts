@@ -12,8 +12,8 @@ import { sourceName } from '../../scripts/local-stack';
 import { waitFor } from '../helpers/ports';
 import type { FaultScenario } from './context';
 import { checkInvariants } from './invariants';
-import { countTerminal, describeTasks } from './probes';
-import { mapLimit, submitUntilAccepted } from './workload';
+import { countTerminal } from './probes';
+import { describeTasks, mapLimit, submitUntilAccepted } from './workload';
 
 /** The platform's grace period (Kubernetes' terminationGracePeriodSeconds): SIGKILL after it. */
 const SUPERVISOR_GRACE_MS = 15_000;
@@ -97,7 +97,7 @@ export const describeSigterm: FaultScenario = (context) => {
         mayRunTwice: inFlight,
       });
       const broken = all.filter((id) => invariants.violations.some((violation) => violation.startsWith(id)));
-      expect(invariants.violations, (await describeTasks(stack.redis, broken.slice(0, 5))).join('\n')).toEqual([]);
+      expect(invariants.violations, await describeTasks(stack.redis, stack.logs, broken.slice(0, 5))).toEqual([]);
       const twice = all.filter((id) => (invariants.runsByTask.get(id) ?? 0) > (expectedRuns.get(id) ?? 1));
       console.log(`fault 15: ${twice.length} handlers ran again after the restart (their first run was cut off)`);
       // The gateway serves again. The client's channel saw the gateway go away and may still be

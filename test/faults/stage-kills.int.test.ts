@@ -9,7 +9,8 @@ import { KEYS } from '../../shared/contract';
 import { waitFor } from '../helpers/ports';
 import type { TestStack } from '../helpers/stack';
 import { checkInvariants } from './invariants';
-import { describeTasks, mapLimit, readConsumerStates, readAudit, readDeadLetters, readStates, RESTART_PROOF_RETRIES, statusSubscriptions, toRunAttempts, waitForTerminal, startFaultStack, stopFaultStack, waitForPipelineIdle } from './workload';
+import { describeTasks, mapLimit, readAudit, readDeadLetters, readStates, RESTART_PROOF_RETRIES, statusSubscriptions, toRunAttempts, waitForTerminal, startFaultStack, stopFaultStack } from './workload';
+import { readConsumers, waitForConsumersIdle } from './probes';
 
 const TERMINAL = ['SUCCEEDED', 'FAILED', 'REJECTED', 'CANCELLED'];
 
@@ -103,11 +104,11 @@ describe('SIGKILL of every other function and every source during a run', () => 
     await waitForTerminal(stack.redis, ids, 300_000).catch(async (error: unknown) => {
       const states = await readStates(stack.redis, ids);
       const open = ids.filter((_, i) => !TERMINAL.includes(states[i] ?? ''));
-      const consumers = await readConsumerStates(stack.nc);
+      const consumers = await readConsumers(stack.nc);
       console.log(`kills ${JSON.stringify(kills)}\nconsumers ${JSON.stringify(consumers)}\n${await describeTasks(stack.redis, stack.logs, open)}`);
       throw error;
     });
-    await waitForPipelineIdle(stack.nc);
+    await waitForConsumersIdle(stack.nc);
 
     const audit = await readAudit(stack.redis);
     const runs = toRunAttempts(audit);

@@ -8,7 +8,8 @@ import { collectEvents } from '../helpers/events';
 import { waitFor } from '../helpers/ports';
 import type { TestStack } from '../helpers/stack';
 import { checkInvariants } from './invariants';
-import { readAudit, readDeadLetters, RESTART_PROOF_RETRIES, toRunAttempts, waitForTerminal, startFaultStack, stopFaultStack, waitForPipelineIdle } from './workload';
+import { readAudit, readDeadLetters, RESTART_PROOF_RETRIES, toRunAttempts, waitForTerminal, startFaultStack, stopFaultStack } from './workload';
+import { waitForConsumersIdle } from './probes';
 
 const ACK_WAIT_MS = 3_000;
 
@@ -42,7 +43,7 @@ describe('worker faults', () => {
     stack.supervisor.kill('worker', 'SIGKILL');
 
     await waitForTerminal(stack.redis, [taskId], 60_000);
-    await waitForPipelineIdle(stack.nc);
+    await waitForConsumersIdle(stack.nc);
     results.stop();
     expect(await stateOf(taskId)).toBe('SUCCEEDED');
     expect(stack.supervisor.pid('worker')).not.toBe(pidBefore);
@@ -81,7 +82,7 @@ describe('worker faults', () => {
         (await readAudit(stack.redis)).find((entry) => entry.taskId === taskId && entry.action === 'skipped.succeeded' && entry.attempt >= 2),
       60_000,
     );
-    await waitForPipelineIdle(stack.nc);
+    await waitForConsumersIdle(stack.nc);
     results.stop();
     expect(skipped.attempt).toBeGreaterThanOrEqual(2);
     expect(await stateOf(taskId)).toBe('SUCCEEDED');
@@ -110,7 +111,7 @@ describe('worker faults', () => {
     }
 
     await waitForTerminal(stack.redis, [taskId], 60_000);
-    await waitForPipelineIdle(stack.nc);
+    await waitForConsumersIdle(stack.nc);
     results.stop();
     const runs = toRunAttempts(await readAudit(stack.redis)).get(taskId) ?? [];
     expect(runs).toHaveLength(2);
@@ -139,7 +140,7 @@ describe('worker faults', () => {
     } finally {
       stack.supervisor.release('worker');
     }
-    await waitForPipelineIdle(stack.nc);
+    await waitForConsumersIdle(stack.nc);
 
     expect(await stateOf(taskId)).toBe('FAILED');
     const letters = (await readDeadLetters(stack.redis)).filter((letter) => letter.taskId === taskId);

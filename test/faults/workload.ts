@@ -1,11 +1,9 @@
 // What the fault scenarios share: a retry schedule long enough to outlive a process restart,
 // a submitting client that retries with the same idempotency key (as a real caller would),
-// waiting until every task is terminal, and reading a source's gauges and a consumer's backlog.
-import { jetstreamManager } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/transport-node';
+// waiting until every task is terminal, reading a source's gauges, and describing a broken task.
 import type { Redis } from 'ioredis';
 import { TaskManagerClientError, type SubmitInput, type TaskManagerClient } from '../../client/client';
-import { ALL_CONSUMERS, KEYS } from '../../shared/contract';
+import { KEYS } from '../../shared/contract';
 import { waitFor } from '../helpers/ports';
 import { startTestStack, type TestStack, type TestStackOptions } from '../helpers/stack';
 
@@ -149,17 +147,6 @@ export async function describeTasks(redis: Redis, logs: readonly string[], ids: 
   return parts.join('\n');
 }
 
-/** Backlog of every consumer (pending, awaiting ack, redelivered), for failure messages. */
-export async function readConsumerStates(nc: NatsConnection): Promise<Record<string, [number, number, number]>> {
-  const jsm = await jetstreamManager(nc);
-  const states: Record<string, [number, number, number]> = {};
-  for (const consumer of ALL_CONSUMERS) {
-    const info = await jsm.consumers.info(consumer.stream, consumer.durable);
-    states[consumer.durable] = [info.num_pending, info.num_ack_pending, info.num_redelivered];
-  }
-  return states;
-}
-
 let starting: Promise<TestStack> | undefined;
 
 /** startTestStack for this test file, remembered so that `stopFaultStack` stops it even when it
@@ -171,21 +158,4 @@ export function startFaultStack(options: TestStackOptions): Promise<TestStack> {
 
 export async function stopFaultStack(): Promise<void> {
   await starting?.then((stack) => stack.stop(), () => undefined);
-}
-
-/** Waits until every consumer has delivered and settled everything: audit records and dead
- * letters can trail a task's terminal status (their own stage may have been the one killed). */
-export async function waitForPipelineIdle(nc: NatsConnection, timeoutMs = 90_000): Promise<void> {
-  let last: Record<string, [number, number, number]> = {};
-  await waitFor(
-    'every consumer to be idle',
-    async () => {
-      last = await readConsumerStates(nc);
-      return Object.values(last).every(([pending, ackPending]) => pending === 0 && ackPending === 0);
-    },
-    timeoutMs,
-    250,
-  ).catch((error: unknown) => {
-    throw new Error(`${(error as Error).message}; [pending, awaiting ack, redelivered]: ${JSON.stringify(last)}`);
-  });
 }
