@@ -58,7 +58,9 @@ async function benchBullmq(): Promise<RunSummary> {
   try {
     await Promise.all([queue.waitUntilReady(), events.waitUntilReady(), worker.waitUntilReady()]);
     const runOne = async (index: number) => {
-      const job = await queue.add('noop', { index }, { removeOnComplete: true, removeOnFail: true });
+      // Finished jobs are kept: waitUntilFinished reads the job after it subscribes, and a job
+      // already removed on completion fails it with "Missing key" (this server is thrown away).
+      const job = await queue.add('noop', { index });
       await job.waitUntilFinished(events, 60_000);
     };
     await runPool(Math.min(50, TASKS), CONCURRENCY, runOne);
