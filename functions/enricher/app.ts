@@ -3,10 +3,10 @@
 // back to statuses (the same mapping as the CloudEvents runtime).
 import express, { type Request, type Response } from 'express';
 import type { Server } from 'node:http';
-import { once } from 'node:events';
 import { ValidationError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
-import { answerMalformedRequests, toErrorResponse } from '../../shared/runtime/function-app';
+import { createDrainableServer } from '../../shared/runtime/drainable-server';
+import { toErrorResponse, toRequestErrorResponse } from '../../shared/runtime/function-app';
 import type { EnrichHandler } from './handler';
 
 export type EnricherAppOptions = {
@@ -36,69 +36,36 @@ export function createEnricherApp(options: EnricherAppOptions): EnricherApp {
   const { handler, logger } = options;
   const app = express();
   app.disable('x-powered-by');
-  let draining = false;
-  let inFlight = 0;
-  let idle: (() => void) | undefined;
-  let server: Server | undefined;
-
-  app.get('/health/liveness', (_req, res) => {
-    res.status(200).json({ status: 'ok' });
-  });
-  app.get('/health/readiness', (_req, res) => {
-    res.status(draining ? 503 : 200).json({ status: draining ? 'not ready' : 'ready', draining });
-  });
+  const lifecycle = createDrainableServer();
+  lifecycle.addHealthRoutes(app);
 
   app.post(
     '/enrich',
-    (_req, res, next) => {
-      if (draining) {
-        res.status(503).set('connection', 'close').json({ error: 'DRAINING', message: 'enricher is shutting down' });
-        return;
-      }
-      next();
-    },
+    lifecycle.refuseWhileDraining('enricher'),
     // Any content type: the body is parsed as JSON below, so a wrong header still gets a clear 400.
     express.raw({ type: () => true, limit: options.bodyLimitBytes }),
-    async (req: Request, res: Response) => {
-      inFlight += 1;
-      try {
-        const answer = await handler.enrich(parseBody(req.body));
-        res.status(200).json(answer);
-      } catch (error) {
-        const response = toErrorResponse(error);
-        logger[response.status >= 500 ? 'warn' : 'info']({ status: response.status, reason: response.message }, 'enrich refused');
-        res.status(response.status).json({ error: response.code, message: response.message });
-      } finally {
-        inFlight -= 1;
-        if (inFlight === 0) idle?.();
-      }
-    },
+    (req: Request, res: Response) =>
+      lifecycle.track(async () => {
+        try {
+          res.status(200).json(await handler.enrich(parseBody(req.body)));
+        } catch (error) {
+          const response = toErrorResponse(error);
+          logger[response.status >= 500 ? 'warn' : 'info']({ status: response.status, reason: response.message }, 'enrich refused');
+          res.status(response.status).json({ error: response.code, message: response.message });
+        }
+      }),
   );
 
-  // Body parser errors (oversized, aborted) arrive here: answer with their status, not 500.
+  // Body parser errors (oversized, aborted, a bad encoding) arrive here: answer with their
+  // status, not 500, which the caller would retry.
   app.use((error: unknown, _req: Request, res: Response, _next: express.NextFunction) => {
-    const response = toErrorResponse(error);
+    const response = toRequestErrorResponse(error);
     res.status(response.status).json({ error: response.code, message: response.message });
   });
 
   return {
     app,
-    async listen(port, host = '0.0.0.0') {
-      server = app.listen(port, host);
-      answerMalformedRequests(server);
-      await once(server, 'listening');
-      return server;
-    },
-    async drain(timeoutMs) {
-      draining = true;
-      server?.close();
-      if (inFlight > 0) {
-        await Promise.race([
-          new Promise<void>((resolve) => (idle = resolve)),
-          new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref()),
-        ]);
-      }
-      server?.closeAllConnections();
-    },
+    listen: (port, host) => lifecycle.listen(app, port, host),
+    drain: (timeoutMs) => lifecycle.drain(timeoutMs),
   };
 }

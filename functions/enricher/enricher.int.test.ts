@@ -44,6 +44,21 @@ describe('enricher server', () => {
     expect(response.status).toBe(413);
   });
 
+  it('answers 400 for a corrupt gzip body and 415 for an unknown encoding (the caller must not retry them)', async () => {
+    const send = (encoding: string) =>
+      fetch(`http://127.0.0.1:${enricher.port}/enrich`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-encoding': encoding },
+        body: JSON.stringify({ taskId: 't', type: 'echo' }),
+      });
+    const corrupt = await send('gzip');
+    expect(corrupt.status).toBe(400);
+    expect(((await corrupt.json()) as { message: string }).message).toMatch(/incorrect header check|gzip|unexpected end/i);
+    const unknown = await send('compress');
+    expect(unknown.status).toBe(415);
+    expect(((await unknown.json()) as { message: string }).message).toMatch(/unsupported content encoding "compress"/);
+  });
+
   it('answers 503 when the simulated error rate strikes', async () => {
     const response = await post(failing.port, JSON.stringify({ taskId: 't', type: 'echo' }));
     expect(response.status).toBe(503);

@@ -2,13 +2,12 @@
 // structured mode, validation, error → status mapping (Knative data-plane semantics), health
 // endpoints, body size limit and drain on shutdown. A stage supplies only `handle`.
 import express, { type Request, type Response } from 'express';
-import { STATUS_CODES, type Server } from 'node:http';
-import type { Duplex } from 'node:stream';
-import { once } from 'node:events';
+import type { Server } from 'node:http';
 import { isTaskmanagerError, UnsupportedEventError, describeError } from '../errors';
 import type { WireEvent } from '../events';
 import type { Logger } from '../logger';
 import { extractTraceContext, SpanKind, withSpan, currentTraceId } from '../tracing';
+import { createDrainableServer } from './drainable-server';
 import { isBatchMode, toIncomingBatch, toIncomingEvent, type HttpMessage } from './http-message';
 
 export type HandlerContext = {
@@ -71,66 +70,18 @@ export function toRequestErrorResponse(error: unknown): { status: number; code: 
   return toErrorResponse(error);
 }
 
-/**
- * What node's HTTP parser refuses (CR, LF or another control byte in a header, headers too large,
- * bytes that are not HTTP) never reaches express, and node answers it with an empty body. Answer
- * as for every other refusal instead: the status node would use (431 for oversized headers, 408
- * for a request timeout, else 400) and a JSON body that names the problem.
- */
-export function answerMalformedRequests(server: Server): void {
-  server.on('clientError', (error: Error & { code?: string }, socket: Duplex) => {
-    if (error.code === 'ECONNRESET' || !socket.writable) {
-      socket.destroy();
-      return;
-    }
-    const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-    const body = JSON.stringify({
-      error: 'BAD_REQUEST',
-      message: `malformed HTTP request: ${error.message}${error.code ? ` (${error.code})` : ''}`,
-    });
-    socket.end(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\n` +
-        `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-    );
-  });
-}
-
 export function createFunctionApp(options: FunctionAppOptions): FunctionApp {
   const { handler, logger, component } = options;
   const app = express();
   app.disable('x-powered-by');
-  let draining = false;
-  let inFlight = 0;
-  let server: Server | undefined;
-  let idle: (() => void) | undefined;
-
-  app.get('/health/liveness', (_req, res) => {
-    res.status(200).json({ status: 'ok' });
-  });
-  app.get('/health/readiness', (_req, res) => {
-    const ready = !draining && (options.isReady?.() ?? true);
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', draining });
-  });
+  const lifecycle = createDrainableServer();
+  lifecycle.addHealthRoutes(app, options.isReady);
 
   app.post(
     '/',
-    (req, res, next) => {
-      if (draining) {
-        res.status(503).set('connection', 'close').json({ error: 'DRAINING', message: `${component} is shutting down` });
-        return;
-      }
-      next();
-    },
+    lifecycle.refuseWhileDraining(component),
     express.raw({ type: () => true, limit: options.bodyLimitBytes }),
-    async (req: Request, res: Response) => {
-      inFlight += 1;
-      try {
-        await deliver(req, res);
-      } finally {
-        inFlight -= 1;
-        if (inFlight === 0) idle?.();
-      }
-    },
+    (req: Request, res: Response) => lifecycle.track(() => deliver(req, res)),
   );
 
   /** What one event's delivery came to: 204, or the status and error body it is refused with. */
@@ -232,23 +183,8 @@ export function createFunctionApp(options: FunctionAppOptions): FunctionApp {
 
   return {
     app,
-    async listen(port, host = '0.0.0.0') {
-      server = app.listen(port, host);
-      answerMalformedRequests(server);
-      await once(server, 'listening');
-      return server;
-    },
-    async drain(timeoutMs) {
-      draining = true;
-      server?.close();
-      if (inFlight > 0) {
-        await Promise.race([
-          new Promise<void>((resolve) => (idle = resolve)),
-          new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref()),
-        ]);
-      }
-      server?.closeAllConnections();
-    },
-    inFlight: () => inFlight,
+    listen: (port, host) => lifecycle.listen(app, port, host),
+    drain: (timeoutMs) => lifecycle.drain(timeoutMs),
+    inFlight: () => lifecycle.inFlight(),
   };
 }
