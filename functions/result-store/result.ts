@@ -5,16 +5,9 @@ import { toTaskEnvelope } from '../../shared/envelope';
 import { ValidationError } from '../../shared/errors';
 import type { WireEvent } from '../../shared/events';
 
-export type StoredResult = {
-  taskId: string;
-  state: TaskOutcome;
-  /** JSON text of the output ('' when the task did not succeed). */
-  output: string;
-  error: string;
-  attempts: number;
-  startedAtMs: number;
-  finishedAtMs: number;
-};
+/** A `finished` event's data with the task reduced to its id; `output` is JSON text ('' when
+ * the task did not succeed). */
+export type StoredResult = { taskId: string } & Omit<FinishedData, 'task'>;
 
 const OUTCOMES: readonly TaskOutcome[] = ['SUCCEEDED', 'FAILED', 'CANCELLED'];
 
