@@ -1,8 +1,8 @@
 // The worker function: its handler wired to Redis (status reads, the cancel channel) and NATS.
 import type { FunctionDefinition, CommonDeps } from '../../shared/runtime/start-function';
-import { KEYS } from '../../shared/contract';
 import { readStatus } from '../../shared/status';
 import { TASK_TYPES } from '../../shared/task-types';
+import { createRedisAttemptClaims } from './attempt-claims';
 import { connectCancelSource, type RedisCancelSource } from './cancel-source';
 import { createHandler } from './handler';
 import { HANDLERS } from './handlers';
@@ -26,9 +26,9 @@ export const definition: FunctionDefinition<WorkerConfig> = {
     return createHandler({
       publisher: deps.publisher,
       readStatus: (taskId) => readStatus(deps.redis, taskId),
-      // Remembered as long as a copy of the event can still be in the stream (MaxAge).
-      claimAttempt: async (eventId, attempt) =>
-        (await deps.redis.set(KEYS.processed('worker', `${eventId}:${attempt}`), '1', 'EX', Math.ceil(deps.flow.maxAgeMs / 1000), 'NX')) === 'OK',
+      // A run's lease lasts AckWait, renewed as often as a source renews its message; an outcome
+      // is remembered as long as a copy of the event can still be in the stream (MaxAge).
+      claims: createRedisAttemptClaims(deps.redis, { leaseMs: deps.flow.ackWaitMs, keepMs: deps.flow.maxAgeMs }),
       cancels,
       handlers: HANDLERS,
       taskTypes: TASK_TYPES,

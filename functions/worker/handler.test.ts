@@ -17,6 +17,7 @@ import { createLogger } from '../../shared/logger';
 import type { Publisher } from '../../shared/nats';
 import type { HandlerContext } from '../../shared/runtime/function-app';
 import { TASK_TYPES, type TaskTypeSpec } from '../../shared/task-types';
+import { toClaimState, type AttemptClaims, type ClaimState } from './attempt-claims';
 import { createCancelRegistry } from './cancel-source';
 import { createHandler, toLastAttempt, toSecondsText, toTimeoutMs, type WorkerDeps } from './handler';
 import { HANDLERS, type TaskHandler } from './handlers';
@@ -33,6 +34,41 @@ function fakePublisher(): Publisher & { sent: Sent[] } {
       sent.push({ subject, event });
     },
   };
+}
+
+/** Claims kept in memory with the Redis ones' rules (attempt-claims.ts): one run holds the task
+ * at a time, its hold lapses after `leaseMs` of real time unless renewed; outcomes stay. */
+function memoryClaims(leaseMs = 200): AttemptClaims & { state(attempt: number): ClaimState } {
+  const runs = new Map<string, { holder: string; until: number }>();
+  const outcomes = new Map<string, string>();
+  const holder = (attempt: number, token: string) => `${attempt}:${token}`;
+  const liveRun = (eventId: string) => {
+    const run = runs.get(eventId);
+    if (run && run.until <= Date.now()) runs.delete(eventId);
+    return runs.get(eventId);
+  };
+  const stateOf = (eventId: string, attempt: number) =>
+    toClaimState({ run: liveRun(eventId)?.holder ?? null, attempt: outcomes.get(`${eventId}:${attempt}`) ?? null, ended: outcomes.get(`${eventId}:ended`) ?? null });
+  const claims: AttemptClaims = {
+    leaseMs,
+    async take(eventId, attempt, token) {
+      if (stateOf(eventId, attempt) !== undefined) return false;
+      runs.set(eventId, { holder: holder(attempt, token), until: Date.now() + leaseMs });
+      return true;
+    },
+    async renew(eventId, attempt, token) {
+      if (liveRun(eventId)?.holder === holder(attempt, token)) runs.set(eventId, { holder: holder(attempt, token), until: Date.now() + leaseMs });
+    },
+    async settle(eventId, attempt, outcome, token) {
+      outcomes.set(outcome === 'ended' ? `${eventId}:ended` : `${eventId}:${attempt}`, outcome === 'ended' ? String(attempt) : outcome);
+      await claims.release(eventId, attempt, token);
+    },
+    async release(eventId, attempt, token) {
+      if (liveRun(eventId)?.holder === holder(attempt, token)) runs.delete(eventId);
+    },
+    read: async (eventId, attempt) => stateOf(eventId, attempt),
+  };
+  return { ...claims, state: (attempt) => stateOf(EVENT_IDS.scheduled('t-1'), attempt) };
 }
 
 function envelope(overrides: Partial<TaskEnvelope> = {}): TaskEnvelope {
@@ -83,11 +119,11 @@ function setup(overrides: Partial<WorkerDeps> = {}) {
     { type: 'hang', description: 'test', payloadSchema: {}, defaultTimeoutMs: 50 },
     { type: 'stubborn', description: 'test', payloadSchema: {}, defaultTimeoutMs: 50 },
   ];
-  const claimed = new Set<string>();
+  const claims = memoryClaims();
   const deps: WorkerDeps = {
     publisher,
     readStatus,
-    claimAttempt: async (eventId, attempt) => !claimed.has(`${eventId}:${attempt}`) && Boolean(claimed.add(`${eventId}:${attempt}`)),
+    claims,
     cancels,
     handlers: HANDLERS,
     taskTypes: [...TASK_TYPES, ...extraTypes],
@@ -101,6 +137,7 @@ function setup(overrides: Partial<WorkerDeps> = {}) {
     publisher,
     cancels,
     readStatus,
+    claims,
     tick: (ms: number) => (clock += ms),
   };
 }
@@ -347,22 +384,94 @@ describe('worker handler', () => {
     });
     const first = handler.handle(scheduled(envelope()), ctx(1));
     await vi.waitFor(() => expect(runs).toEqual([1]));
-    await handler.handle(scheduled(envelope()), ctx(1));
+    // The copy waits while the first run lives (its lease is renewed), then follows its outcome.
+    let copySettled = false;
+    const copy = handler.handle(scheduled(envelope()), ctx(1)).finally(() => (copySettled = true));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(copySettled).toBe(false);
     release();
     await first;
+    await copy;
     expect(runs).toEqual([1]);
     expect(describeSent(publisher.sent)).toContain('audit skipped.duplicate #1');
     expect(finishedOf(publisher.sent)).toHaveLength(1);
-    // A redelivery (the next attempt) still runs.
-    const redelivered = handler.handle(scheduled(envelope()), ctx(2));
-    await vi.waitFor(() => expect(runs).toEqual([1, 2]));
+  });
+
+  it('a delivery of an event whose run died (its lease lapsed, no outcome) runs the task itself, whatever attempt it carries', async () => {
+    const runs: number[] = [];
+    const { handler, publisher, claims } = setup({ handlers: [{ type: 'hash', run: async (_payload, run) => (runs.push(run.attempt), 'ok') }] });
+    // The run that held attempt 1 died with its worker: nobody renews its lease.
+    expect(await claims.take(EVENT_IDS.scheduled('t-1'), 1, 'dead-run')).toBe(true);
+    await handler.handle(scheduled(envelope()), ctx(1));
+    expect(runs).toEqual([1]);
+    expect(finishedOf(publisher.sent).map((event) => (event.data as FinishedData).state)).toEqual(['SUCCEEDED']);
+    expect(claims.state(1)).toBe('ended');
+  });
+
+  it('once an attempt ended the task (its `finished` is out), a redelivery as any attempt is skipped, even before the status is terminal', async () => {
+    const runs: number[] = [];
+    const { handler, publisher } = setup({ handlers: [{ type: 'hash', run: async (_payload, run) => (runs.push(run.attempt), 'ok') }] });
+    await handler.handle(scheduled(envelope()), ctx(1));
+    // The result-store has not stored it yet (readStatus answers nothing): the worker still knows.
+    await handler.handle(scheduled(envelope()), ctx(2));
+    expect(runs).toEqual([1]);
+    expect(finishedOf(publisher.sent)).toHaveLength(1);
+    expect(describeSent(publisher.sent)).toContain('audit skipped.duplicate #2');
+  });
+
+  it('one run at a time: a delivery as the next attempt while a run lives waits for it, then follows its outcome', async () => {
+    let release!: () => void;
+    const runs: number[] = [];
+    const { handler, publisher } = setup({
+      handlers: [{ type: 'hash', run: (_payload, run) => (runs.push(run.attempt), new Promise((resolve) => (release = () => resolve('ok')))) }],
+    });
+    const first = handler.handle(scheduled(envelope()), ctx(1));
+    await vi.waitFor(() => expect(runs).toEqual([1]));
+    let nextSettled = false;
+    const next = handler.handle(scheduled(envelope()), ctx(2)).finally(() => (nextSettled = true));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(nextSettled).toBe(false);
     release();
-    await redelivered;
+    await Promise.all([first, next]);
+    expect(runs).toEqual([1]);
+    expect(finishedOf(publisher.sent)).toHaveLength(1);
+    expect(describeSent(publisher.sent)).toContain('audit skipped.duplicate #2');
+  });
+
+  it('a delivery as an attempt that already failed with attempts left answers retryable, so the next attempt comes even if the first delivery is gone', async () => {
+    const spy = hangingHandler('hash');
+    const { handler, publisher, claims } = setup({ handlers: [spy] });
+    await claims.settle(EVENT_IDS.scheduled('t-1'), 1, 'retrying', 'earlier-run');
+    await expect(handler.handle(scheduled(envelope()), ctx(1))).rejects.toBeInstanceOf(RetryableError);
+    expect(spy.runs).toBe(0);
+    expect(publisher.sent).toEqual([]);
+  });
+
+  it('a run records its outcome for later deliveries: retrying after a retryable failure, ended after the last attempt', async () => {
+    const failing: TaskHandler = { type: 'hash', run: async () => Promise.reject(new RetryableError('upstream 503')) };
+    const { handler, claims } = setup({ handlers: [failing] });
+    await expect(handler.handle(scheduled(envelope({ maxAttempts: 2 })), ctx(1))).rejects.toBeInstanceOf(RetryableError);
+    expect(claims.state(1)).toBe('retrying');
+    await handler.handle(scheduled(envelope({ maxAttempts: 2 })), ctx(2));
+    expect(claims.state(2)).toBe('ended');
+  });
+
+  it('a run that cannot publish its outcome lets go of the attempt, so a redelivery runs it again', async () => {
+    const { handler, publisher, claims } = setup();
+    const publish = publisher.publish.bind(publisher);
+    publisher.publish = async (subject, event) => {
+      if (subject === SUBJECTS.results) throw new Error('NATS unavailable');
+      await publish(subject, event);
+    };
+    await expect(handler.handle(scheduled(envelope()), ctx(1))).rejects.toThrow();
+    expect(claims.state(1)).toBeUndefined();
+    expect(claims.state(2)).toBeUndefined();
   });
 
   it('Redis down while claiming the attempt → 503-class error, nothing run', async () => {
     const spy = hangingHandler('hash');
-    const { handler } = setup({ handlers: [spy], claimAttempt: async () => Promise.reject(new Error('ECONNREFUSED')) });
+    const claims = { ...memoryClaims(), take: async () => Promise.reject(new Error('ECONNREFUSED')) };
+    const { handler } = setup({ handlers: [spy], claims });
     await expect(handler.handle(scheduled(envelope()), ctx(1))).rejects.toMatchObject({ httpStatus: 503 });
     expect(spy.runs).toBe(0);
   });

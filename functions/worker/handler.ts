@@ -3,9 +3,12 @@
 // persisted the result (DESIGN §5.5).
 // - A task that is already terminal (cancelled, or finished by an earlier delivery) is acked
 //   and skipped without running.
-// - Each attempt runs once: a second copy of the same `scheduled` event (re-published outside
-//   JetStream's duplicate window, e.g. by a scheduler redelivered minutes later) arriving as the
-//   same attempt while the first runs, or after it, is acked and skipped (`claimAttempt`).
+// - One run at a time, each attempt once (attempt-claims.ts): a run holds the task with a lease.
+//   Another delivery (a copy re-published outside JetStream's duplicate window, or a redelivery
+//   after a source crash, which can repeat the delivery count) waits while that run lives, then
+//   follows the outcome: the task ended → acked and skipped; this attempt failed with attempts
+//   left → a RetryableError, so the next attempt comes even if the run's own delivery died with
+//   its source; no outcome (the run died, its lease lapsed) → it runs the task itself.
 // - Each execution: audit `handler.started` and status RUNNING (attempt n), then the handler
 //   runs with an AbortSignal that fires on timeout (metadata.timeout_ms, else the type's
 //   default) or on cancel. Progress goes out as throttled RUNNING statuses.
@@ -37,6 +40,7 @@ import {
   TaskCancelledError,
   TaskTimedOutError,
 } from '../../shared/errors';
+import { randomUUID } from 'node:crypto';
 import type { WireEvent } from '../../shared/events';
 import type { Publisher } from '../../shared/nats';
 import { toUnavailable } from '../../shared/redis';
@@ -45,6 +49,7 @@ import type { TaskTypeSpec } from '../../shared/task-types';
 import type { CancelSource } from './cancel-source';
 import type { TaskHandler } from './handlers';
 import { createProgressReporter } from './progress';
+import type { AttemptClaims, AttemptOutcome } from './attempt-claims';
 
 export const COMPONENT = 'worker';
 
@@ -57,9 +62,8 @@ export type WorkerDeps = {
   publisher: Publisher;
   /** The task's current status (shared/status.ts readStatus over Redis in production). */
   readStatus: (taskId: string) => Promise<StoredStatus | undefined>;
-  /** Takes attempt `attempt` of event `eventId` for this delivery: false when another delivery
-   * of the same event already took it (SET NX on `processed:worker:<event id>:<attempt>`). */
-  claimAttempt: (eventId: string, attempt: number) => Promise<boolean>;
+  /** Which delivery runs each attempt (attempt-claims.ts). */
+  claims: AttemptClaims;
   cancels: CancelSource;
   handlers: readonly TaskHandler[];
   /** Default timeouts per type (shared/task-types.ts). */
@@ -117,6 +121,9 @@ function whenAborted(signal: AbortSignal): Promise<never> {
   aborted.catch(() => undefined);
   return aborted;
 }
+
+/** What a run came to: the task is done with (its `finished` is out), or it will be retried. */
+type AttemptResult = { outcome: Extract<AttemptOutcome, 'ended'> } | { outcome: 'retrying'; error: string };
 
 type Attempt = {
   task: TaskEnvelope;
@@ -186,7 +193,8 @@ export function createHandler(deps: WorkerDeps): EventHandler {
     }
   }
 
-  async function runAttempt(run: Attempt, controller: AbortController): Promise<void> {
+  /** Runs the attempt and publishes its outcome; says whether the task is done with or will retry. */
+  async function runAttempt(run: Attempt, controller: AbortController): Promise<AttemptResult> {
     const { task, attempt, last } = run;
     const { taskId } = task;
 
@@ -202,7 +210,7 @@ export function createHandler(deps: WorkerDeps): EventHandler {
     } catch (error) {
       const at = deps.now();
       await failForGood(run, 'permanent failure', describeError(error), { startedAtMs: at, finishedAtMs: at });
-      return;
+      return { outcome: 'ended' };
     }
 
     await emit.audit(taskId, 'handler.started', { attempt, detail: `type ${task.type}, attempt ${attempt} of ${last}` });
@@ -214,23 +222,81 @@ export function createHandler(deps: WorkerDeps): EventHandler {
     switch (outcome.kind) {
       case 'succeeded':
         await publishFinished(run, 'SUCCEEDED', { output: outcome.output, ...times });
-        return;
+        return { outcome: 'ended' };
       case 'cancelled':
         run.ctx.logger.info({ attempt }, 'task cancelled while running');
         await publishFinished(run, 'CANCELLED', { error: outcome.error, ...times });
-        return;
+        return { outcome: 'ended' };
       case 'permanent':
         await failForGood(run, 'permanent failure', outcome.error, times);
-        return;
+        return { outcome: 'ended' };
       case 'retryable': {
         if (attempt >= last) {
           await failForGood(run, `failed after ${attempt} attempts`, outcome.error, times);
-          return;
+          return { outcome: 'ended' };
         }
         const message = `${outcome.error}; retrying in ${toSecondsText(retryDelayMs(deps.flow, attempt))}`;
         await emit.status(taskId, 'RETRYING', { attempt, message });
-        throw new RetryableError(`attempt ${attempt} of ${last} failed: ${outcome.error}`);
+        return { outcome: 'retrying', error: `attempt ${attempt} of ${last} failed: ${outcome.error}` };
       }
+    }
+  }
+
+  /** Runs the attempt as the holder of the task: renews the lease meanwhile, records the
+   * outcome once it is published, and lets go if the run fails before publishing one. */
+  async function runClaimed(run: Attempt, controller: AbortController, token: string): Promise<void> {
+    const { claims } = deps;
+    const eventId = run.event.id;
+    const heartbeat = setInterval(() => {
+      claims.renew(eventId, run.attempt, token).catch((error: unknown) => {
+        run.ctx.logger.warn({ err: describeError(error) }, 'attempt lease not renewed');
+      });
+    }, Math.max(100, Math.floor(claims.leaseMs / 3)));
+    let result: AttemptResult;
+    try {
+      result = await runAttempt(run, controller);
+    } catch (error) {
+      // No outcome was published (NATS or Redis unavailable): a redelivery may run it again.
+      await claims.release(eventId, run.attempt, token).catch(() => undefined);
+      throw error;
+    } finally {
+      clearInterval(heartbeat);
+    }
+    await claims.settle(eventId, run.attempt, result.outcome, token).catch((error: unknown) => {
+      // The outcome is out; only a redelivery racing the lapsed lease could run it again.
+      run.ctx.logger.warn({ err: describeError(error) }, 'attempt outcome not recorded');
+    });
+    if (result.outcome === 'retrying') throw new RetryableError(result.error);
+  }
+
+  /** Another run holds the task, or the task or this attempt already has an outcome: wait while
+   * a run lives, then follow the outcome. True when this delivery should run the attempt itself
+   * (the holder died or let go). */
+  async function followHolder(run: Attempt, token: string): Promise<boolean> {
+    const { claims } = deps;
+    const { taskId } = run.task;
+    const pollMs = Math.max(50, Math.min(1_000, Math.floor(claims.leaseMs / 3)));
+    for (;;) {
+      const state = await claims.read(run.event.id, run.attempt).catch((error: unknown) => {
+        throw toUnavailable(error, `reading the claim of attempt ${run.attempt} of ${taskId}`);
+      });
+      if (state === undefined) {
+        const taken = await claims.take(run.event.id, run.attempt, token).catch((error: unknown) => {
+          throw toUnavailable(error, `claiming attempt ${run.attempt} of ${taskId}`);
+        });
+        if (taken) return true;
+        continue;
+      }
+      if (state === 'running') {
+        await new Promise((resolve) => setTimeout(resolve, pollMs));
+        continue;
+      }
+      if (state === 'retrying') {
+        throw new RetryableError(`attempt ${run.attempt} of ${run.last} already failed in another delivery of event ${run.event.id}`);
+      }
+      run.ctx.logger.info({ attempt: run.attempt }, 'another delivery of this event ended the task: skipped');
+      await emit.audit(taskId, 'skipped.duplicate', { attempt: run.attempt, detail: `event ${run.event.id} is already handled for attempt ${run.attempt}` });
+      return false;
     }
   }
 
@@ -263,15 +329,11 @@ export function createHandler(deps: WorkerDeps): EventHandler {
           await failForGood(run, `failed after ${last} attempts`, error, { startedAtMs: at, finishedAtMs: at });
           return;
         }
-        const claimed = await deps.claimAttempt(event.id, attempt).catch((error: unknown) => {
+        const token = randomUUID();
+        const claimed = await deps.claims.take(event.id, attempt, token).catch((error: unknown) => {
           throw toUnavailable(error, `claiming attempt ${attempt} of ${taskId}`);
         });
-        if (!claimed) {
-          ctx.logger.info({ attempt }, 'another delivery of this event runs or ran this attempt: skipped');
-          await emit.audit(taskId, 'skipped.duplicate', { attempt, detail: `event ${event.id} is already handled for attempt ${attempt}` });
-          return;
-        }
-        await runAttempt(run, controller);
+        if (claimed || (await followHolder(run, token))) await runClaimed(run, controller, token);
       } finally {
         unwatch();
       }

@@ -1,0 +1,87 @@
+// Which delivery of a `scheduled` event runs, and as which attempt, over Redis. Three keys per
+// event (`processed:worker:<event id>:…`):
+// - `run` = `running:<attempt>:<token>`: a live run holds the task, with a lease it renews while it
+//   runs (every AckWait / 3, as a source renews its message with +WPI). One run at a time;
+// - `<attempt>` = `retrying`: that attempt failed with attempts left (RETRYING was published);
+// - `ended` = the attempt whose final `finished` (succeeded, failed, cancelled) is out. No run
+//   starts after it, whatever the delivery's count: the result-store makes the status terminal
+//   from that `finished`, even if it is slow to.
+// Outcomes are kept as long as a copy of the event can still be in the stream (MaxAge).
+//
+// Why a lease and not a "taken for good" marker: JetStream's delivery count is not a reliable
+// attempt number after a source crash. When a source dies holding a message, the redelivery can
+// carry the count it already had (seen with nats-server 2.9). With a marker per attempt that
+// redelivery was acked as a duplicate of the run that died with it, and the task stayed RUNNING
+// for ever. With a lease, the dead run's hold lapses and the redelivery runs the task.
+import type { Redis } from 'ioredis';
+import { KEYS } from '../../shared/contract';
+
+export type AttemptOutcome = 'ended' | 'retrying';
+/** What a delivery finds for its attempt: the task ended, this attempt already failed, a live run
+ * holds the task (perhaps as another attempt), or nothing: it may run. */
+export type ClaimState = 'running' | AttemptOutcome | undefined;
+
+export type AttemptClaims = {
+  /** Starts run `token` as `attempt` for `leaseMs`; false when the task ended, this attempt
+   * already failed, or another run holds the task. */
+  take(eventId: string, attempt: number, token: string): Promise<boolean>;
+  /** Extends the lease while run `token` still holds the task. */
+  renew(eventId: string, attempt: number, token: string): Promise<void>;
+  /** Records what the attempt came to (its outcome is published by then) and ends the hold. */
+  settle(eventId: string, attempt: number, outcome: AttemptOutcome, token: string): Promise<void>;
+  /** Ends the hold of a run that failed before publishing an outcome: it may run again. */
+  release(eventId: string, attempt: number, token: string): Promise<void>;
+  read(eventId: string, attempt: number): Promise<ClaimState>;
+  /** How long a hold lasts without renewal. */
+  readonly leaseMs: number;
+};
+
+// KEYS: run, attempt, ended. ARGV: holder value, lease ms.
+const TAKE_LUA = `if redis.call('EXISTS', KEYS[3]) == 1 or redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+if redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return 1 end
+return 0`;
+const RENEW_LUA = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`;
+const RELEASE_LUA = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+
+/**
+ * The state from the three keys' values. A bare '1' under the attempt key was written before
+ * leases existed, when an attempt was marked at its start and never run again: ended.
+ */
+export function toClaimState(values: { run: string | null; attempt: string | null; ended: string | null }): ClaimState {
+  if (values.ended !== null) return 'ended';
+  if (values.attempt === 'retrying') return 'retrying';
+  if (values.attempt !== null) return 'ended';
+  return values.run === null ? undefined : 'running';
+}
+
+export function createRedisAttemptClaims(redis: Redis, options: { leaseMs: number; keepMs: number }): AttemptClaims {
+  const keys = (eventId: string, attempt: number) => {
+    const key = (suffix: string) => KEYS.processed('worker', `${eventId}:${suffix}`);
+    return [key('run'), key(String(attempt)), key('ended')] as const;
+  };
+  const holder = (attempt: number, token: string) => `running:${attempt}:${token}`;
+  return {
+    leaseMs: options.leaseMs,
+    take: async (eventId, attempt, token) =>
+      (await redis.eval(TAKE_LUA, 3, ...keys(eventId, attempt), holder(attempt, token), String(options.leaseMs))) === 1,
+    async renew(eventId, attempt, token) {
+      await redis.eval(RENEW_LUA, 1, keys(eventId, attempt)[0], holder(attempt, token), String(options.leaseMs));
+    },
+    async settle(eventId, attempt, outcome, token) {
+      const [run, attemptKey, ended] = keys(eventId, attempt);
+      const settled = redis.multi();
+      if (outcome === 'ended') settled.set(ended, String(attempt), 'PX', options.keepMs);
+      else settled.set(attemptKey, outcome, 'PX', options.keepMs);
+      settled.eval(RELEASE_LUA, 1, run, holder(attempt, token));
+      const failed = (await settled.exec())?.find(([error]) => error !== null);
+      if (failed) throw failed[0];
+    },
+    async release(eventId, attempt, token) {
+      await redis.eval(RELEASE_LUA, 1, keys(eventId, attempt)[0], holder(attempt, token));
+    },
+    async read(eventId, attempt) {
+      const [run, attemptValue, ended] = await redis.mget(...keys(eventId, attempt));
+      return toClaimState({ run: run ?? null, attempt: attemptValue ?? null, ended: ended ?? null });
+    },
+  };
+}
