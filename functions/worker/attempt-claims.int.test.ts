@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
 import { KEYS } from '../../shared/contract';
 import { waitFor } from '../../test/helpers/ports';
 import { startRedisServer, type TestServer } from '../../test/helpers/servers';
-import { createRedisAttemptClaims, toClaimState } from './attempt-claims';
+import { createRedisAttemptClaims, MAX_RUN_LEASE_MS, toClaimState, toRunLeaseMs } from './attempt-claims';
 
 describe('attempt claims on Redis', () => {
   let server: TestServer;
@@ -71,5 +71,10 @@ describe('attempt claims on Redis', () => {
     const claims = createRedisAttemptClaims(redis, { leaseMs: 200, keepMs: 1_000 });
     expect(await claims.read('e-3', 1)).toBe('ended');
     expect(await claims.take('e-3', 1, 'a')).toBe(false);
+  });
+
+  it('a run’s lease is AckWait, at most 10 s, so a worker crash delays the retry by that much at most', () => {
+    expect(toRunLeaseMs(3_000)).toBe(3_000);
+    expect(toRunLeaseMs(30_000)).toBe(MAX_RUN_LEASE_MS);
   });
 });

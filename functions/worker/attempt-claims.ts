@@ -1,7 +1,7 @@
 // Which delivery of a `scheduled` event runs, and as which attempt, over Redis. Three keys per
 // event (`processed:worker:<event id>:…`):
-// - `run` = `running:<attempt>:<token>`: a live run holds the task, with a lease it renews while it
-//   runs (every AckWait / 3, as a source renews its message with +WPI). One run at a time;
+// - `run` = `running:<attempt>:<token>`: a live run holds the task, with a lease (AckWait, at most
+//   10 s: toRunLeaseMs) it renews every third of it while it runs. One run at a time;
 // - `<attempt>` = `retrying`: that attempt failed with attempts left (RETRYING was published);
 // - `ended` = the attempt whose final `finished` (succeeded, failed, cancelled) is out. No run
 //   starts after it, whatever the delivery's count: the result-store makes the status terminal
@@ -35,6 +35,19 @@ export type AttemptClaims = {
   /** How long a hold lasts without renewal. */
   readonly leaseMs: number;
 };
+
+/** Longest hold without renewal: how soon a redelivery can run a task whose worker died. */
+export const MAX_RUN_LEASE_MS = 10_000;
+
+/**
+ * A run's lease: AckWait, but at most 10 s. A source still holding the delivery of a dead run
+ * retries it on the contract's schedule (1 s first), and that retry waits for the lease to lapse;
+ * 30 s (the default AckWait) would add that much to every recovery from a worker crash. A live
+ * run renews every third of it, so only an event loop stalled for the whole lease loses the task.
+ */
+export function toRunLeaseMs(ackWaitMs: number): number {
+  return Math.min(ackWaitMs, MAX_RUN_LEASE_MS);
+}
 
 // KEYS: run, attempt, ended. ARGV: holder value, lease ms.
 const TAKE_LUA = `if redis.call('EXISTS', KEYS[3]) == 1 or redis.call('EXISTS', KEYS[2]) == 1 then return 0 end

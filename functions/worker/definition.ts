@@ -2,7 +2,7 @@
 import type { FunctionDefinition, CommonDeps } from '../../shared/runtime/start-function';
 import { readStatus } from '../../shared/status';
 import { TASK_TYPES } from '../../shared/task-types';
-import { createRedisAttemptClaims } from './attempt-claims';
+import { createRedisAttemptClaims, toRunLeaseMs } from './attempt-claims';
 import { connectCancelSource, type RedisCancelSource } from './cancel-source';
 import { createHandler } from './handler';
 import { HANDLERS } from './handlers';
@@ -26,9 +26,8 @@ export const definition: FunctionDefinition<WorkerConfig> = {
     return createHandler({
       publisher: deps.publisher,
       readStatus: (taskId) => readStatus(deps.redis, taskId),
-      // A run's lease lasts AckWait, renewed as often as a source renews its message; an outcome
-      // is remembered as long as a copy of the event can still be in the stream (MaxAge).
-      claims: createRedisAttemptClaims(deps.redis, { leaseMs: deps.flow.ackWaitMs, keepMs: deps.flow.maxAgeMs }),
+      // An outcome is remembered as long as a copy of the event can still be in the stream (MaxAge).
+      claims: createRedisAttemptClaims(deps.redis, { leaseMs: toRunLeaseMs(deps.flow.ackWaitMs), keepMs: deps.flow.maxAgeMs }),
       cancels,
       handlers: HANDLERS,
       taskTypes: TASK_TYPES,
