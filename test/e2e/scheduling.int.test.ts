@@ -28,18 +28,23 @@ describe('scheduling', () => {
   }, 60_000);
 
   it('with the worker saturated by queued low-priority tasks, high-priority tasks submitted afterwards run before them', async () => {
-    // The blocker holds the worker's only slot while the others queue up behind it.
-    const blocker = await client.submit({ type: 'sleep', payload: { ms: 6000 }, priority: 'low' });
+    // The blocker holds the worker's only slot while the others queue up behind it; it is
+    // cancelled once every task is queued for the worker, which frees the slot (a fixed-length
+    // blocker could end before the high-priority tasks were queued on a loaded machine).
+    const blocker = await client.submit({ type: 'sleep', payload: { ms: 60_000 }, priority: 'low' });
     await waitFor('the blocker to run', async () => (await client.getTask(blocker.taskId)).status?.state === 'RUNNING');
+    const allScheduled = async (ids: string[]) => {
+      const states = await Promise.all(ids.map(async (id) => (await client.getTask(id)).status?.state));
+      return states.every((state) => state === 'SCHEDULED');
+    };
     const lows: string[] = [];
     for (let i = 0; i < 8; i += 1) lows.push((await client.submit({ type: 'sleep', payload: { ms: 50 }, priority: 'low' })).taskId);
-    await waitFor('every low task to be queued for the worker', async () => {
-      const states = await Promise.all(lows.map(async (id) => (await client.getTask(id)).status?.state));
-      return states.every((state) => state === 'SCHEDULED');
-    });
+    await waitFor('every low task to be queued for the worker', () => allScheduled(lows));
     const highs: string[] = [];
     for (let i = 0; i < 4; i += 1) highs.push((await client.submit({ type: 'sleep', payload: { ms: 50 }, priority: 'high' })).taskId);
+    await waitFor('every high task to be queued for the worker', () => allScheduled(highs));
     expect((await client.getTask(blocker.taskId)).status?.state, 'the worker must still be saturated').toBe('RUNNING');
+    expect((await client.cancel(blocker.taskId)).state).toBe('CANCELLED');
 
     const results = await Promise.all([...lows, ...highs].map((id) => client.waitForResult(id)));
     expect(results.every((r) => r.state === 'SUCCEEDED')).toBe(true);
