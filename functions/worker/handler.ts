@@ -19,6 +19,7 @@
 //   dead letter, audit `handler.failed`, `finished` FAILED, and the delivery is acked.
 // Retried (5xx): the above, and Redis/NATS being unavailable. A malformed envelope is a
 // ValidationError (400): the source dead-letters it.
+import { randomUUID } from 'node:crypto';
 import {
   EVENT_TYPES,
   isTerminal,
@@ -40,7 +41,6 @@ import {
   TaskCancelledError,
   TaskTimedOutError,
 } from '../../shared/errors';
-import { randomUUID } from 'node:crypto';
 import type { WireEvent } from '../../shared/events';
 import type { Publisher } from '../../shared/nats';
 import { toUnavailable } from '../../shared/redis';
@@ -269,28 +269,29 @@ export function createHandler(deps: WorkerDeps): EventHandler {
     if (result.outcome === 'retrying') throw new RetryableError(result.error);
   }
 
-  /** Another run holds the task, or the task or this attempt already has an outcome: wait while
-   * a run lives, then follow the outcome. True when this delivery should run the attempt itself
-   * (the holder died or let go). */
-  async function followHolder(run: Attempt, token: string): Promise<boolean> {
+  /** Takes the task for this delivery's run; when another run holds it, or the task or this
+   * attempt already has an outcome, waits while a run lives, then follows the outcome. True when
+   * this delivery runs the attempt (nobody held it, or the holder died or let go). */
+  async function acquire(run: Attempt, token: string): Promise<boolean> {
     const { claims } = deps;
     const { taskId } = run.task;
     const pollMs = Math.max(50, Math.min(1_000, Math.floor(claims.leaseMs / 3)));
-    for (;;) {
-      const state = await claims.read(run.event.id, run.attempt).catch((error: unknown) => {
+    const read = () =>
+      claims.read(run.event.id, run.attempt).catch((error: unknown) => {
         throw toUnavailable(error, `reading the claim of attempt ${run.attempt} of ${taskId}`);
       });
-      if (state === undefined) {
-        const taken = await claims.take(run.event.id, run.attempt, token).catch((error: unknown) => {
-          throw toUnavailable(error, `claiming attempt ${run.attempt} of ${taskId}`);
-        });
-        if (taken) return true;
-        continue;
-      }
-      if (state === 'running') {
+    for (;;) {
+      const taken = await claims.take(run.event.id, run.attempt, token).catch((error: unknown) => {
+        throw toUnavailable(error, `claiming attempt ${run.attempt} of ${taskId}`);
+      });
+      if (taken) return true;
+      let state = await read();
+      while (state === 'running') {
         await new Promise((resolve) => setTimeout(resolve, pollMs));
-        continue;
+        state = await read();
       }
+      // Nothing holds it any more (the holder died or let go): take it.
+      if (state === undefined) continue;
       if (state === 'retrying') {
         throw new RetryableError(`attempt ${run.attempt} of ${run.last} already failed in another delivery of event ${run.event.id}`);
       }
@@ -330,10 +331,7 @@ export function createHandler(deps: WorkerDeps): EventHandler {
           return;
         }
         const token = randomUUID();
-        const claimed = await deps.claims.take(event.id, attempt, token).catch((error: unknown) => {
-          throw toUnavailable(error, `claiming attempt ${attempt} of ${taskId}`);
-        });
-        if (claimed || (await followHolder(run, token))) await runClaimed(run, controller, token);
+        if (await acquire(run, token)) await runClaimed(run, controller, token);
       } finally {
         unwatch();
       }
