@@ -10,8 +10,8 @@ import { collectEvents } from '../helpers/events';
 import { waitFor } from '../helpers/ports';
 import type { TestStack } from '../helpers/stack';
 import { checkInvariants } from './invariants';
-import { describeTasks, type AuditEntry, readAudit, readDeadLetters, RESTART_PROOF_RETRIES, toRunAttempts, waitForTerminal, startFaultStack, stopFaultStack } from './workload';
-import { readConsumers, waitForConsumersIdle } from './probes';
+import { describeTasks, readAudit, readDeadLetters, RESTART_PROOF_RETRIES, toRunAttempts, waitForTerminal, startFaultStack, stopFaultStack } from './workload';
+import { waitForConsumersIdle } from './probes';
 
 const ACK_WAIT_MS = 3_000;
 
@@ -37,27 +37,52 @@ describe('worker faults', () => {
   /** When a redelivery does not come: where the `scheduled` message is, and what the worker
    * and its source said since `sinceLine`. */
   const explainStall = async (taskId: string, sinceLine: number) => {
-    const consumers = await readConsumers(stack.nc, CONSUMERS.worker);
     const jsm = await jetstreamManager(stack.nc);
-    const details = await Promise.all(
+    const consumers = await Promise.all(
       CONSUMERS.worker.map(async (c) => {
         const info = await jsm.consumers.info(c.stream, c.durable);
-        return `${c.durable}: delivered ${info.delivered.stream_seq}, ack floor ${info.ack_floor.stream_seq}, waiting pulls ${info.num_waiting}`;
+        return (
+          `${c.durable}: pending ${info.num_pending}, awaiting ack ${info.num_ack_pending}, redelivered ${info.num_redelivered}, ` +
+          `delivered ${info.delivered.stream_seq}, ack floor ${info.ack_floor.stream_seq}, waiting pulls ${info.num_waiting}`
+        );
       }),
     );
     const logs = stack.logs.slice(sinceLine).filter((line) => /^\[(worker|worker-source|supervisor)\]/.test(line) || line.includes(taskId));
-    return `consumers ${JSON.stringify(consumers)}\n${details.join('\n')}\n${await describeTasks(stack.redis, [], [taskId])}\nlogs since the kill:\n${logs.slice(-60).join('\n')}`;
+    return `${consumers.join('\n')}\n${await describeTasks(stack.redis, [], [taskId])}\nlogs since the kill:\n${logs.slice(-60).join('\n')}`;
   };
-  /** The audit list is newest first: what was appended after it held `before` entries. */
-  const newAuditSince = (audit: AuditEntry[], before: number) => audit.slice(0, audit.length - before);
+  /** Rejects like `waiting`, with explainStall's account added. */
+  const orExplain = <T>(waiting: Promise<T>, taskId: string, sinceLine: number): Promise<T> =>
+    waiting.catch(async (error: unknown) => {
+      throw new Error(`${(error as Error).message}\n${await explainStall(taskId, sinceLine)}`);
+    });
+  /** The first skip of `taskId` audited after the audit list held `auditBefore` entries (it is
+   * newest first): the redelivery's. */
+  const waitForRedeliverySkip = (taskId: string, auditBefore: number, sinceLine: number) =>
+    orExplain(
+      waitFor(
+        'the redelivery to be skipped',
+        async () => {
+          const audit = await readAudit(stack.redis);
+          return audit.slice(0, audit.length - auditBefore).find((entry) => entry.taskId === taskId && entry.action.startsWith('skipped.'));
+        },
+        60_000,
+      ),
+      taskId,
+      sinceLine,
+    );
+  /** A 2 s sleep task, once its handler runs. */
+  const startSleepTask = async () => {
+    const { taskId } = await client.submit({ type: 'sleep', payload: { ms: 2000 } });
+    await waitFor('the task to run', async () => (await stateOf(taskId)) === 'RUNNING');
+    return taskId;
+  };
   const finishedOf = (events: { subject?: string; data?: unknown }[], taskId: string) =>
     events.filter((event) => event.subject === taskId).map((event) => event.data as FinishedData);
 
   it('when the worker is SIGKILLed in the middle of a 2 s sleep task, the task is retried and succeeds once, with the retry’s result', async () => {
     const results = collectEvents(stack.nc, SUBJECTS.results);
     const pidBefore = stack.supervisor.pid('worker');
-    const { taskId } = await client.submit({ type: 'sleep', payload: { ms: 2000 } });
-    await waitFor('the task to run', async () => (await stateOf(taskId)) === 'RUNNING');
+    const taskId = await startSleepTask();
     stack.supervisor.kill('worker', 'SIGKILL');
 
     await waitForTerminal(stack.redis, [taskId], 60_000);
@@ -82,8 +107,7 @@ describe('worker faults', () => {
   }, 90_000);
 
   it('when the worker dies after publishing its result but before the source acked, the redelivery finds the result and does not run the handler again', async () => {
-    const { taskId } = await client.submit({ type: 'sleep', payload: { ms: 2000 } });
-    await waitFor('the task to run', async () => (await stateOf(taskId)) === 'RUNNING');
+    const taskId = await startSleepTask();
     // A stopped source cannot ack: whatever the worker answers, the delivery stays unacked.
     stack.supervisor.kill('worker-source', 'SIGSTOP');
     const results = collectEvents(stack.nc, SUBJECTS.results);
@@ -95,14 +119,7 @@ describe('worker faults', () => {
 
     // JetStream redelivers `scheduled` after AckWait; the restarted worker sees SUCCEEDED. (The
     // redelivery's count need not be 2: after a source crash JetStream can repeat a count.)
-    const skipped = await waitFor(
-      'the redelivery to be skipped',
-      async () =>
-        newAuditSince(await readAudit(stack.redis), auditBefore).find((entry) => entry.taskId === taskId && entry.action.startsWith('skipped.')),
-      60_000,
-    ).catch(async (error: unknown) => {
-      throw new Error(`${(error as Error).message}\n${await explainStall(taskId, sinceKill)}`);
-    });
+    const skipped = await waitForRedeliverySkip(taskId, auditBefore, sinceKill);
     await waitForConsumersIdle(stack.nc);
     results.stop();
     expect(skipped.action).toBe('skipped.succeeded');
@@ -116,8 +133,7 @@ describe('worker faults', () => {
   }, 90_000);
 
   it('when the worker dies after publishing its result before the result was stored, the redelivery finds the run’s outcome and does not run it again; the stored result is that run’s, with one terminal status', async () => {
-    const { taskId } = await client.submit({ type: 'sleep', payload: { ms: 2000 } });
-    await waitFor('the task to run', async () => (await stateOf(taskId)) === 'RUNNING');
+    const taskId = await startSleepTask();
     // The result-store is slow (stopped): the status cannot tell the redelivery that the run
     // finished; the worker's record of the attempt's outcome does.
     stack.supervisor.kill('result-store-source', 'SIGSTOP');
@@ -132,13 +148,7 @@ describe('worker faults', () => {
       const auditBefore = (await readAudit(stack.redis)).length;
       stack.supervisor.kill('worker', 'SIGKILL');
       stack.supervisor.kill('worker-source', 'SIGKILL');
-      await waitFor(
-        'the redelivery to be skipped',
-        async () => newAuditSince(await readAudit(stack.redis), auditBefore).some((entry) => entry.taskId === taskId && entry.action === 'skipped.duplicate'),
-        60_000,
-      ).catch(async (error: unknown) => {
-        throw new Error(`${(error as Error).message}\n${await explainStall(taskId, sinceKill)}`);
-      });
+      expect((await waitForRedeliverySkip(taskId, auditBefore, sinceKill)).action).toBe('skipped.duplicate');
       expect(await stateOf(taskId)).toBe('RUNNING');
     } finally {
       // Also when a wait above failed: nothing is left stopped for the next test.
@@ -161,8 +171,7 @@ describe('worker faults', () => {
   }, 120_000);
 
   it('when the worker and its source both die in the middle of a task, the dead run’s hold lapses and the redelivery runs the task again, once', async () => {
-    const { taskId } = await client.submit({ type: 'sleep', payload: { ms: 2000 } });
-    await waitFor('the task to run', async () => (await stateOf(taskId)) === 'RUNNING');
+    const taskId = await startSleepTask();
     // The source holding the delivery is stopped; halfway through the sleep the worker and then
     // the source die. The dead run's hold on the task lapses (no renewal) and the redelivery runs
     // it, whatever count JetStream gives it (after a source crash it can repeat one).
@@ -172,9 +181,7 @@ describe('worker faults', () => {
     stack.supervisor.kill('worker', 'SIGKILL');
     stack.supervisor.kill('worker-source', 'SIGKILL');
 
-    await waitForTerminal(stack.redis, [taskId], 60_000).catch(async (error: unknown) => {
-      throw new Error(`${(error as Error).message}\n${await explainStall(taskId, sinceKill)}`);
-    });
+    await orExplain(waitForTerminal(stack.redis, [taskId], 60_000), taskId, sinceKill);
     await waitForConsumersIdle(stack.nc);
     expect(await stateOf(taskId)).toBe('SUCCEEDED');
     const runs = toRunAttempts(await readAudit(stack.redis)).get(taskId) ?? [];
