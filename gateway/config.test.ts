@@ -20,6 +20,7 @@ describe('loadGatewayConfig', () => {
     const config = loadGatewayConfig({}, everywhere);
     expect(config).toMatchObject({
       port: GATEWAY_PORT,
+      host: '127.0.0.1',
       natsUrl: 'nats://127.0.0.1:4222',
       redisUrl: 'redis://127.0.0.1:6379',
       maxPayloadBytes: 262_144,
@@ -33,10 +34,10 @@ describe('loadGatewayConfig', () => {
 
   it('reads overrides', () => {
     const config = loadGatewayConfig(
-      { PORT: '0', NATS_URL: 'nats://n:1', REDIS_URL: 'redis://r:2', TM_MAX_PAYLOAD_BYTES: '1000', TM_GRPC_MAX_RECEIVE_BYTES: '8192', TM_IDEMPOTENCY_TTL_SECONDS: '60', LOG_LEVEL: 'debug' },
+      { PORT: '0', HOST: '::', NATS_URL: 'nats://n:1', REDIS_URL: 'redis://r:2', TM_MAX_PAYLOAD_BYTES: '1000', TM_GRPC_MAX_RECEIVE_BYTES: '8192', TM_IDEMPOTENCY_TTL_SECONDS: '60', LOG_LEVEL: 'debug' },
       everywhere,
     );
-    expect(config).toMatchObject({ port: 0, natsUrl: 'nats://n:1', redisUrl: 'redis://r:2', maxPayloadBytes: 1000, grpcMaxReceiveBytes: 8192, idempotencyTtlSeconds: 60, logLevel: 'debug' });
+    expect(config).toMatchObject({ port: 0, host: '::', natsUrl: 'nats://n:1', redisUrl: 'redis://r:2', maxPayloadBytes: 1000, grpcMaxReceiveBytes: 8192, idempotencyTtlSeconds: 60, logLevel: 'debug' });
   });
 
   it('refuses a gRPC receive limit above NATS max_payload, and a payload limit that gRPC would cut off', () => {

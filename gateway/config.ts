@@ -2,7 +2,7 @@
 // entry file passes process.env, the script path and the working directory.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { createEnvReader, readConnectionSettings, type Env, type EnvReader, type NatsSettings, type RedisSettings } from '../shared/config';
+import { createEnvReader, readConnectionSettings, readListenHost, type Env, type EnvReader, type NatsSettings, type RedisSettings } from '../shared/config';
 import { describeError } from '../shared/errors';
 import { GATEWAY_PORT } from '../shared/topology';
 import { parseApiKeys, type ApiKey, type KeySource } from './auth';
@@ -13,6 +13,8 @@ export const NATS_MAX_PAYLOAD_BYTES = 1024 * 1024;
 
 export type GatewayConfig = {
   readonly port: number;
+  /** Address the gRPC server binds (HOST; loopback by default). */
+  readonly host: string;
   readonly natsUrl: string;
   /** Without credentials. */
   readonly redisUrl: string;
@@ -66,6 +68,7 @@ export function loadGatewayConfig(env: Env, paths: PathContext): GatewayConfig {
   const reader = createEnvReader(env);
   const exists = paths.exists ?? existsSync;
   const port = reader.int('PORT', GATEWAY_PORT, { min: 0, max: 65_535 });
+  const host = readListenHost(reader);
   const connections = readConnectionSettings(reader);
   const grpcMaxReceiveBytes = reader.int('TM_GRPC_MAX_RECEIVE_BYTES', NATS_MAX_PAYLOAD_BYTES, {
     min: 4096,
@@ -102,6 +105,7 @@ export function loadGatewayConfig(env: Env, paths: PathContext): GatewayConfig {
 
   return Object.freeze({
     port,
+    host,
     natsUrl: connections.natsUrl,
     redisUrl: connections.redisUrl,
     nats: connections.nats,

@@ -190,9 +190,11 @@ export type RunningGateway = {
   stop(): Promise<void>;
 };
 
-function bind(server: grpc.Server, port: number): Promise<number> {
+function bind(server: grpc.Server, host: string, port: number): Promise<number> {
+  // An IPv6 address goes in brackets, as in a URL (grpc-js parses "[::1]:50051").
+  const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
   return new Promise((resolve, reject) => {
-    server.bindAsync(`0.0.0.0:${port}`, grpc.ServerCredentials.createInsecure(), (error, bound) =>
+    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (error, bound) =>
       error ? reject(error) : resolve(bound),
     );
   });
@@ -265,8 +267,8 @@ export async function startGateway(
       logger,
     }),
   });
-  const port = await bind(gateway.server, config.port);
-  logger.info({ port }, 'gateway listening');
+  const port = await bind(gateway.server, config.host, config.port);
+  logger.info({ host: config.host, port }, 'gateway listening');
 
   let stopped: Promise<void> | undefined;
   return {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createEnvReader, readConnectionSettings, readFlowSettings } from './config';
+import { createEnvReader, readConnectionSettings, readFlowSettings, readListenHost } from './config';
 import { DEFAULT_FLOW_SETTINGS } from './contract';
 import { ConfigError } from './errors';
 
@@ -71,6 +71,35 @@ describe('readFlowSettings', () => {
     const reader = createEnvReader({ TM_MAX_DELIVER: '101', TM_ACK_WAIT_MS: '-5' });
     readFlowSettings(reader);
     expect(() => reader.finish()).toThrow(/TM_ACK_WAIT_MS must be >= 1000[\s\S]*TM_MAX_DELIVER must be <= 100/);
+  });
+});
+
+describe('readListenHost', () => {
+  const hostOf = (env: Record<string, string>) => {
+    const reader = createEnvReader(env);
+    const host = readListenHost(reader);
+    reader.finish();
+    return host;
+  };
+
+  it('listens on loopback only when HOST is not set (npm start), and on what HOST says otherwise', () => {
+    expect(hostOf({})).toBe('127.0.0.1');
+    expect(hostOf({ HOST: '  ' })).toBe('127.0.0.1');
+    expect(['0.0.0.0', '::', '::1', '192.0.2.7', 'localhost', 'my-host.example'].map((HOST) => hostOf({ HOST }))).toEqual([
+      '0.0.0.0',
+      '::',
+      '::1',
+      '192.0.2.7',
+      'localhost',
+      'my-host.example',
+    ]);
+  });
+
+  it('refuses a HOST that is neither an address nor a host name, naming it', () => {
+    expect(problemsOf(() => hostOf({ HOST: 'http://0.0.0.0' }))).toEqual([
+      'HOST must be an IP address or a host name (e.g. 127.0.0.1, 0.0.0.0, ::), got "http://0.0.0.0"',
+    ]);
+    expect(problemsOf(() => hostOf({ HOST: '0.0.0.0:8080' }))).toHaveLength(1);
   });
 });
 

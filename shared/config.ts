@@ -1,6 +1,7 @@
 // Config parsing: pure functions over an environment object. `createEnvReader` collects every
 // problem so that a misconfigured process reports all of them at once, then `finish` throws a
 // single ConfigError. Only entry files pass `process.env` in.
+import { isIP } from 'node:net';
 import { ConfigError } from './errors';
 import { DEFAULT_FLOW_SETTINGS, type FlowSettings } from './contract';
 import { Secret } from './secret';
@@ -117,6 +118,22 @@ export function readFlowSettings(reader: EnvReader): FlowSettings {
     maxBytes: reader.int('TM_STREAM_MAX_BYTES', defaults.maxBytes, { min: 1024 }),
     duplicateWindowMs: reader.int('TM_DUPLICATE_WINDOW_MS', defaults.duplicateWindowMs, { min: 1_000 }),
   });
+}
+
+/** Where a process listens when HOST is not set: this machine only (`npm start`). */
+export const DEFAULT_LISTEN_HOST = '127.0.0.1';
+
+/**
+ * The address every listener of a process binds (HOST): loopback by default, so a developer's
+ * stack is not reachable from the network; the image sets HOST=0.0.0.0, as a container must
+ * answer on its pod or container address.
+ */
+export function readListenHost(reader: EnvReader): string {
+  const host = reader.string('HOST', DEFAULT_LISTEN_HOST);
+  if (isIP(host) === 0 && !/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(host)) {
+    reader.problem(`HOST must be an IP address or a host name (e.g. 127.0.0.1, 0.0.0.0, ::), got "${host}"`);
+  }
+  return host;
 }
 
 /** A certificate or key file named by an environment variable (read when connecting, so that a

@@ -24,6 +24,7 @@ describe('loadSourceConfig', () => {
     expect(config.consumers.map((c) => c.durable)).toEqual(['worker-high', 'worker-medium', 'worker-low']);
     expect(config.maxInFlight).toBe(worker.maxInFlight);
     expect(config.port).toBe(worker.sourcePort);
+    expect(config.host).toBe('127.0.0.1');
     expect(config.requestTimeoutMs).toBe(worker.requestTimeoutMs);
     expect(config.component).toBe('source-worker');
     expect(config.flow.maxDeliver).toBe(5);
@@ -46,10 +47,11 @@ describe('loadSourceConfig', () => {
       TM_SOURCE_MAX_IN_FLIGHT: '3',
       TM_SOURCE_REQUEST_TIMEOUT_MS: '1500',
       PORT: '0',
+      HOST: '0.0.0.0',
       TM_RETRY_DELAYS_MS: '100,200',
       TM_ACK_WAIT_MS: '2000',
     });
-    expect(config).toMatchObject({ maxInFlight: 3, requestTimeoutMs: 1500, port: 0 });
+    expect(config).toMatchObject({ maxInFlight: 3, requestTimeoutMs: 1500, port: 0, host: '0.0.0.0' });
     expect(config.flow.retryDelaysMs).toEqual([100, 200]);
     expect(config.flow.ackWaitMs).toBe(2000);
   });

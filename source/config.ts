@@ -1,7 +1,7 @@
 // The source's one validated, frozen config, read from the environment by a pure function that
 // lists every problem at once (DESIGN §6: the same settings on Knative, compose and plain
 // Kubernetes). Only source/index.ts passes `process.env` in.
-import { createEnvReader, readFlowSettings, readNatsSettings, type Env, type NatsSettings } from '../shared/config';
+import { createEnvReader, readFlowSettings, readListenHost, readNatsSettings, type Env, type NatsSettings } from '../shared/config';
 import { ALL_CONSUMERS, type ConsumerSpec, type FlowSettings } from '../shared/contract';
 import { FUNCTIONS, type FunctionName, type FunctionSpec } from '../shared/topology';
 
@@ -26,6 +26,8 @@ export type SourceConfig = Readonly<{
   pollExpiresMs: number;
   /** Port of /healthz and /metrics. */
   port: number;
+  /** Address /healthz and /metrics bind (HOST; loopback by default). */
+  host: string;
   shutdownGraceMs: number;
   logLevel: string;
   flow: FlowSettings;
@@ -90,6 +92,7 @@ export function loadSourceConfig(env: Env): SourceConfig {
   const batchMaxEvents = reader.int('TM_SOURCE_BATCH_MAX_EVENTS', spec?.batchMaxEvents ?? 1, { min: 1, max: 1_000 });
   const pollExpiresMs = reader.int('TM_SOURCE_POLL_EXPIRES_MS', 5_000, { min: 100, max: 60_000 });
   const port = reader.int('PORT', spec?.sourcePort ?? 0, { min: 0, max: 65_535 });
+  const host = readListenHost(reader);
   const shutdownGraceMs = reader.int('TM_SHUTDOWN_GRACE_MS', 25_000, { min: 0 });
   const logLevel = reader.string('LOG_LEVEL', 'info');
   if (!LOG_LEVELS.includes(logLevel)) reader.problem(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
@@ -108,6 +111,7 @@ export function loadSourceConfig(env: Env): SourceConfig {
     batchMaxEvents,
     pollExpiresMs,
     port,
+    host,
     shutdownGraceMs,
     logLevel,
     flow,

@@ -164,7 +164,7 @@ export async function startSource(config: SourceConfig, deps: SourceDeps): Promi
     res.writeHead(404, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ error: 'NOT_FOUND', message: `no route ${req.method} ${path}` }));
   });
-  server.listen(config.port, '0.0.0.0');
+  server.listen(config.port, config.host);
   try {
     await once(server, 'listening');
   } catch (error) {
@@ -181,7 +181,7 @@ export async function startSource(config: SourceConfig, deps: SourceDeps): Promi
     if (reachable && !draining) dispatcher.start();
   });
   logger.info(
-    { port, sink: config.sink, consumers: consumers.map((c) => c.durable), maxInFlight: config.maxInFlight },
+    { host: config.host, port, sink: config.sink, consumers: consumers.map((c) => c.durable), maxInFlight: config.maxInFlight },
     'source started',
   );
 

@@ -17,7 +17,7 @@ export type EnricherAppOptions = {
 
 export type EnricherApp = {
   app: express.Express;
-  listen(port: number, host?: string): Promise<Server>;
+  listen(port: number, host: string): Promise<Server>;
   /** Stops taking calls (readiness fails, new calls get 503) and waits for in-flight ones. */
   drain(timeoutMs: number): Promise<void>;
 };

@@ -1,7 +1,7 @@
 // Wires the enricher from its environment: validated settings, the handler with real time and
 // randomness, the HTTP app. Returns a `stop` so the entry file (and tests) own the process.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createEnvReader, type Env, type EnvReader } from '../../shared/config';
+import { createEnvReader, readListenHost, type Env, type EnvReader } from '../../shared/config';
 import { createLogger } from '../../shared/logger';
 import { findFunction } from '../../shared/topology';
 import { createEnricherApp } from './app';
@@ -9,6 +9,7 @@ import { createHandler, type EnricherConfig, type EnricherDeps } from './handler
 
 export type EnricherSettings = EnricherConfig & {
   port: number;
+  host: string;
   bodyLimitBytes: number;
   graceMs: number;
   logLevel: string;
@@ -17,6 +18,7 @@ export type EnricherSettings = EnricherConfig & {
 export function readEnricherSettings(reader: EnvReader): EnricherSettings {
   return {
     port: reader.int('PORT', findFunction('enricher').port, { min: 0, max: 65535 }),
+    host: readListenHost(reader),
     latencyMs: reader.int('ENRICHER_LATENCY_MS', 0, { min: 0, max: 600_000 }),
     errorRate: reader.number('ENRICHER_ERROR_RATE', 0, { min: 0, max: 1 }),
     bodyLimitBytes: reader.int('ENRICHER_BODY_LIMIT_BYTES', 64 * 1024, { min: 1024 }),
@@ -43,10 +45,10 @@ export async function startEnricher(
     sleep: overrides.sleep ?? ((ms) => sleep(ms)),
   });
   const app = createEnricherApp({ handler, logger, bodyLimitBytes: settings.bodyLimitBytes });
-  const server = await app.listen(settings.port);
+  const server = await app.listen(settings.port, settings.host);
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : settings.port;
-  logger.info({ port, latencyMs: settings.latencyMs, errorRate: settings.errorRate }, 'enricher listening');
+  logger.info({ host: settings.host, port, latencyMs: settings.latencyMs, errorRate: settings.errorRate }, 'enricher listening');
   return {
     port,
     async stop() {

@@ -15,7 +15,8 @@ export type DrainableServer = {
   /** Runs one request's work, counted as in flight until it settles. */
   track<T>(work: () => Promise<T>): Promise<T>;
   inFlight(): number;
-  listen(app: express.Express, port: number, host?: string): Promise<Server>;
+  /** Binds `host` (HOST, loopback unless a deployment opens it: shared/config.ts readListenHost). */
+  listen(app: express.Express, port: number, host: string): Promise<Server>;
   /** Stops taking requests and waits for the in-flight ones, at most `timeoutMs`. */
   drain(timeoutMs: number): Promise<void>;
 };
@@ -77,7 +78,7 @@ export function createDrainableServer(): DrainableServer {
       }
     },
     inFlight: () => inFlight,
-    async listen(app, port, host = '0.0.0.0') {
+    async listen(app, port, host) {
       server = app.listen(port, host);
       answerMalformedRequests(server);
       await once(server, 'listening');

@@ -38,7 +38,7 @@ export type FunctionAppOptions = {
 
 export type FunctionApp = {
   app: express.Express;
-  listen(port: number, host?: string): Promise<Server>;
+  listen(port: number, host: string): Promise<Server>;
   /** Stops taking events (readiness fails, new requests get 503), waits for in-flight ones. */
   drain(timeoutMs: number): Promise<void>;
   inFlight(): number;

@@ -1,7 +1,7 @@
 // What every function's entry file calls: read the common config, connect NATS and Redis,
 // build the stage's handler from its deps, serve it, and drain on shutdown. The entry file
 // owns process concerns (signals, exit codes); this module only returns a `stop`.
-import { createEnvReader, readConnectionSettings, readFlowSettings, type Env, type EnvReader } from '../config';
+import { createEnvReader, readConnectionSettings, readFlowSettings, readListenHost, type Env, type EnvReader } from '../config';
 import type { FlowSettings } from '../contract';
 import { createLogger, type Logger } from '../logger';
 import { connectNats, createPublisher, type NatsConnection, type Publisher } from '../nats';
@@ -37,6 +37,7 @@ export async function startFunction<C>(definition: FunctionDefinition<C>, env: E
   const reader = createEnvReader(env);
   const spec = findFunction(definition.name);
   const port = reader.int('PORT', spec.port, { min: 0, max: 65535 });
+  const host = readListenHost(reader);
   const connections = readConnectionSettings(reader);
   const flow = readFlowSettings(reader);
   const bodyLimitBytes = reader.int('TM_BODY_LIMIT_BYTES', 1024 * 1024, { min: 1024 });
@@ -58,11 +59,11 @@ export async function startFunction<C>(definition: FunctionDefinition<C>, env: E
     isReady: () => !nats.isClosed() && redis.status === 'ready',
   });
   definition.routes?.(app.app, deps, stageConfig);
-  const server = await app.listen(port);
+  const server = await app.listen(port, host);
   const address = server.address();
   const boundPort = typeof address === 'object' && address ? address.port : port;
   const stopBackground = definition.startBackground?.(deps, stageConfig);
-  logger.info({ port: boundPort }, `${definition.name} listening`);
+  logger.info({ host, port: boundPort }, `${definition.name} listening`);
 
   return {
     port: boundPort,
