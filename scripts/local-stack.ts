@@ -17,6 +17,10 @@ export type LocalStackOptions = {
   distDir: string;
   natsUrl: string;
   redisUrl: string;
+  /** The address every process listens on, given to each as HOST (`npm start`: 127.0.0.1 unless
+   * HOST says otherwise); the processes reach each other through it. Absent (the deployment
+   * checks): no HOST, and they reach each other through 127.0.0.1. */
+  host?: string;
   /** Port overrides by process name (tests use free ports); defaults come from the topology. */
   ports?: Readonly<Record<string, number>>;
   /** Extra environment for every process (e.g. scaled-down retry delays in tests). */
@@ -34,13 +38,30 @@ function bundleArgs(distDir: string, bundle: string): string[] {
   return ['--enable-source-maps', '--require', join(distDir, 'telemetry.cjs'), join(distDir, bundle)];
 }
 
+/** Whether `host` means every interface (0.0.0.0, ::) rather than one address. */
+export function isAnyAddress(host: string): boolean {
+  return host === '0.0.0.0' || host === '::' || host === '[::]';
+}
+
+/** Where a process of the stack reaches another that listens on `host`, as URL host. */
+export function toDialHost(host: string | undefined): string {
+  if (host === undefined || isAnyAddress(host)) return '127.0.0.1';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
 export function sourceName(fn: FunctionSpec): string {
   return `${fn.name}-source`;
 }
 
 export function toLocalStack(options: LocalStackOptions): ProcessSpec[] {
   const port = (name: string, fallback: number) => options.ports?.[name] ?? fallback;
-  const common = { NATS_URL: options.natsUrl, REDIS_URL: options.redisUrl, ...options.env };
+  const common = {
+    NATS_URL: options.natsUrl,
+    REDIS_URL: options.redisUrl,
+    ...(options.host !== undefined ? { HOST: options.host } : {}),
+    ...options.env,
+  };
+  const dialHost = toDialHost(options.host);
   const credentialsOf = (name: string): Record<string, string> => {
     const credentials = options.natsCredentials?.[name];
     return credentials ? { NATS_USER: credentials.user, NATS_PASSWORD: credentials.password } : {};
@@ -58,7 +79,7 @@ export function toLocalStack(options: LocalStackOptions): ProcessSpec[] {
     { name: 'setup', args: bundleArgs(options.distDir, 'setup.cjs'), env: withName('setup', {}), oneShot: true },
   ];
   const enricher = FUNCTIONS.find((fn) => fn.name === 'enricher');
-  const enricherUrl = `http://127.0.0.1:${port('enricher', enricher?.port ?? 8100)}`;
+  const enricherUrl = `http://${dialHost}:${port('enricher', enricher?.port ?? 8100)}`;
   for (const fn of FUNCTIONS) {
     const fnPort = port(fn.name, fn.port);
     specs.push({
@@ -72,7 +93,7 @@ export function toLocalStack(options: LocalStackOptions): ProcessSpec[] {
       args: bundleArgs(options.distDir, 'source.cjs'),
       env: withName(sourceName(fn), {
         PORT: String(port(sourceName(fn), fn.sourcePort)),
-        K_SINK: `http://127.0.0.1:${fnPort}/`,
+        K_SINK: `http://${dialHost}:${fnPort}/`,
         TM_SOURCE_FUNCTION: fn.name,
       }),
     });

@@ -4,13 +4,15 @@
 //
 // Environment (all optional): TM_REDIS_PORT (6379), TM_NATS_PORT (4222), TM_DATA_DIR (.data),
 // TM_PORT_OFFSET (added to every port of the topology, e.g. to run two stacks side by side),
-// plus anything the components read (LOG_LEVEL, TM_RETRY_DELAYS_MS, ...).
+// HOST (the address every process listens on, 127.0.0.1), plus anything the components read
+// (LOG_LEVEL, TM_RETRY_DELAYS_MS, ...).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
+import { createEnvReader, readListenHost } from '../shared/config';
 import { FUNCTIONS, GATEWAY_PORT } from '../shared/topology';
-import { sourceName, toLocalStack } from './local-stack';
+import { sourceName, toDialHost, toLocalStack } from './local-stack';
 import { createSupervisor } from './supervisor';
 
 const env = process.env;
@@ -22,9 +24,9 @@ const distDir = resolve(__dirname);
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
 
-function isOpen(port: number): Promise<boolean> {
+function isOpen(port: number, address = '127.0.0.1'): Promise<boolean> {
   return new Promise((done) => {
-    const socket = connect(port, '127.0.0.1');
+    const socket = connect(port, address.replace(/^\[(.*)\]$/, '$1'));
     socket.once('connect', () => {
       socket.destroy();
       done(true);
@@ -60,20 +62,31 @@ async function ensureServer(what: string, binary: string, pkg: string, port: num
   return child;
 }
 
+/** HOST, validated as every component validates it: a bad value stops here, not in 16 restart loops. */
+function readHost(): string {
+  const reader = createEnvReader(env);
+  const host = readListenHost(reader);
+  reader.finish();
+  return host;
+}
+
 /** Every function answers its readiness probe and the gateway accepts connections. */
-async function waitReady(ports: Record<string, number>): Promise<void> {
+async function waitReady(ports: Record<string, number>, dialHost: string): Promise<void> {
   // Generous: seventeen processes start at once, and a busy two-core machine is slow to load them.
   const deadline = Date.now() + 150_000;
-  const urls = FUNCTIONS.map((fn) => `http://127.0.0.1:${ports[fn.name]}/health/readiness`);
+  const urls = FUNCTIONS.map((fn) => `http://${dialHost}:${ports[fn.name]}/health/readiness`);
   for (;;) {
     const ready = await Promise.all(urls.map((url) => fetch(url).then((r) => r.ok, () => false)));
-    if (ready.every(Boolean) && (await isOpen(ports.gateway!))) return;
+    if (ready.every(Boolean) && (await isOpen(ports.gateway!, dialHost))) return;
     if (Date.now() > deadline) throw new Error('the stack did not become ready within 150 s (see the logs above)');
     await new Promise((r) => setTimeout(r, 200));
   }
 }
 
 async function main(): Promise<void> {
+  const host = readHost();
+  // Where this script reaches the listeners: 127.0.0.1 when they are on every interface.
+  const dialHost = toDialHost(host);
   const servers: ChildProcess[] = [];
   mkdirSync(join(dataDir, 'redis'), { recursive: true });
   mkdirSync(join(dataDir, 'nats'), { recursive: true });
@@ -96,6 +109,7 @@ async function main(): Promise<void> {
     distDir,
     natsUrl: `nats://127.0.0.1:${natsPort}`,
     redisUrl: `redis://127.0.0.1:${redisPort}`,
+    host,
     ports,
   });
   const supervisor = createSupervisor({ specs, log });
@@ -120,7 +134,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void stop());
 
   await supervisor.start();
-  await waitReady(ports);
+  await waitReady(ports, dialHost);
   log(`[start] Taskmanager is up: gRPC on localhost:${ports.gateway}. Try: npx tm demo${offset ? ` --address localhost:${ports.gateway}` : ''}`);
 }
 

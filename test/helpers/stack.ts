@@ -95,6 +95,8 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     distDir,
     natsUrl: nats.url,
     redisUrl: redisServer.url,
+    // As `npm start` without HOST (and whatever HOST the test runner's shell has).
+    host: '127.0.0.1',
     ports,
     env: { ...FAST_FLOW_ENV, ...options.env },
     ...(options.processEnv ? { processEnv: options.processEnv } : {}),

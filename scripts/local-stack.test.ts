@@ -1,0 +1,27 @@
+// The local stack's processes and where they listen (HOST) and reach each other.
+import { describe, expect, it } from 'vitest';
+import { toDialHost, toLocalStack, type ProcessSpec } from './local-stack';
+
+const BASE = { distDir: '/dist', natsUrl: 'nats://127.0.0.1:4222', redisUrl: 'redis://127.0.0.1:6379' };
+const byName = (specs: readonly ProcessSpec[], name: string) => specs.find((spec) => spec.name === name)!.env;
+
+describe('toLocalStack and HOST', () => {
+  it('gives every process the host to listen on, and has them reach each other through it', () => {
+    const specs = toLocalStack({ ...BASE, host: '127.0.0.1' });
+    expect(specs.every((spec) => spec.env.HOST === '127.0.0.1')).toBe(true);
+    expect(byName(specs, 'worker-source').K_SINK).toBe('http://127.0.0.1:8103/');
+    expect(byName(specs, 'ingest').ENRICHER_URL).toBe('http://127.0.0.1:8100');
+  });
+
+  it('reaches processes on every interface through 127.0.0.1, and an IPv6 address in brackets', () => {
+    expect(byName(toLocalStack({ ...BASE, host: '0.0.0.0' }), 'worker-source').K_SINK).toBe('http://127.0.0.1:8103/');
+    expect(byName(toLocalStack({ ...BASE, host: '::1' }), 'worker-source').K_SINK).toBe('http://[::1]:8103/');
+    expect(['::', '0.0.0.0', '192.0.2.7', 'fd00::2'].map(toDialHost)).toEqual(['127.0.0.1', '127.0.0.1', '192.0.2.7', '[fd00::2]']);
+  });
+
+  it('sets no HOST without a host (the deployments: the image sets it)', () => {
+    const specs = toLocalStack(BASE);
+    expect(specs.some((spec) => 'HOST' in spec.env)).toBe(false);
+    expect(byName(specs, 'worker-source').K_SINK).toBe('http://127.0.0.1:8103/');
+  });
+});
