@@ -26,6 +26,9 @@ RUN npm run build \
 # ---- runtime ----
 FROM node:24-slim
 ENV NODE_ENV=production
+# Every process listens on all interfaces in a container: compose, Kubernetes probes and Services
+# reach it at the container's address. (Without HOST the code binds 127.0.0.1, for `npm start`.)
+ENV HOST=0.0.0.0
 WORKDIR /app
 # Owned by root and read-only for the process: nothing in /app is written at run time.
 COPY --from=build /app/node_modules ./node_modules

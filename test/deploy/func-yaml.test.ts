@@ -9,6 +9,7 @@ import { parse } from 'yaml';
 import { FUNCTIONS } from '../../shared/topology';
 import { currentTopology, NAMESPACE } from './kube-drift';
 import { find, podTemplateOf, renderObjects, type EnvVar } from './kube-manifests';
+import { readImagePlan, toImageEnv } from './image-layout';
 import { formatErrors, SCHEMAS_DIR, withoutSchemaKeyword } from './kube-schemas';
 
 type FuncYaml = {
@@ -71,11 +72,15 @@ describe('func.yaml', () => {
     expect(func.deploy?.healthEndpoints).toEqual({ liveness: '/health/liveness', readiness: '/health/readiness' });
   });
 
-  it('runs with the environment of the same function in knative/ (PORT is set by Knative)', () => {
+  it('runs with the environment of the same function in knative/ (PORT is set by Knative), plus the image\'s HOST', () => {
     const ksvc = find(renderObjects('knative'), 'Service', func.name, 'serving.knative.dev');
     const container = podTemplateOf(ksvc!)!.spec.containers[0]!;
     const expected = (container.env ?? []).map((variable) => ({ name: variable.name, value: toFuncEnvValue(variable) }));
-    expect(func.run?.envs).toEqual(expected);
+    // The buildpack image is not the Dockerfile's: what the Dockerfile's ENV gives every container
+    // (listening on all interfaces), func.yaml must set itself. Paketo sets NODE_ENV=production.
+    const host = toImageEnv(readImagePlan().finalStage).HOST;
+    expect(host).toBe('0.0.0.0');
+    expect(func.run?.envs).toEqual([...expected, { name: 'HOST', value: host }]);
   });
 
   it('is built by `npm run build` and started by the Procfile with the local stack\'s command', () => {

@@ -66,6 +66,21 @@ export function readImagePlan(file = resolve('Dockerfile')): ImagePlan {
   return { buildStage, finalStage, pruneRoots, removedFromDist };
 }
 
+/** The environment a stage's ENV instructions set (`ENV KEY=value …` and the old `ENV KEY value`). */
+export function toImageEnv(stage: Stage): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const { keyword, args } of stage.instructions) {
+    if (keyword !== 'ENV') continue;
+    if (!args.includes('=')) {
+      const [key = '', ...value] = args.split(/\s+/);
+      env[key] = value.join(' ');
+      continue;
+    }
+    for (const match of args.matchAll(/([A-Za-z_][A-Za-z0-9_]*)=("[^"]*"|\S*)/g)) env[match[1]!] = match[2]!.replace(/^"(.*)"$/, '$1');
+  }
+  return env;
+}
+
 export type ImageLayout = { appDir: string; distDir: string; cleanup(): void };
 
 /** A copy of /app as the image has it: dist/ from the build (minus what the Dockerfile removes)

@@ -8,13 +8,16 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { nonLoopbackAddresses, tryConnect } from '../helpers/listeners';
 import { getFreePort, waitFor } from '../helpers/ports';
 import { startConfiguredNatsServer, startRedisServer, type TestServer } from '../helpers/servers';
 import { loadCompose, toEnvironment, type ComposeService } from './compose-drift';
-import { createImageLayout, type ImageLayout } from './image-layout';
+import { createImageLayout, readImagePlan, toImageEnv, type ImageLayout } from './image-layout';
 
 const compose = loadCompose(resolve('docker-compose.yml'));
 const RUNNING = ['enricher', 'worker', 'worker-source', 'gateway'] as const;
+/** What the image's ENV gives every container (NODE_ENV, HOST=0.0.0.0). */
+const IMAGE_ENV = toImageEnv(readImagePlan().finalStage);
 
 /** Compose's `${VAR:-default}` with nothing set in the environment: the default. */
 function interpolate(value: string): string {
@@ -57,7 +60,7 @@ describe('the image layout runs the compose services and passes their healthchec
       const sink = new URL(env.K_SINK);
       env.K_SINK = `http://127.0.0.1:${ports[sink.hostname]}${sink.pathname}`;
     }
-    return { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...env };
+    return { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...IMAGE_ENV, ...env };
   }
 
   /** `node <args>` of the service's compose command, with /app being the layout. */
@@ -125,6 +128,14 @@ describe('the image layout runs the compose services and passes their healthchec
     }
     expect(children.filter((c) => c.exitCode !== null).length).toBe(1); // only setup has ended
   }, 180_000);
+
+  it('listens on every interface as the image runs it (HOST=0.0.0.0), not on loopback only', async (ctx) => {
+    const addresses = nonLoopbackAddresses().filter((address) => address.family === 'IPv4');
+    if (addresses.length === 0) ctx.skip('this machine has no non-loopback IPv4 address to reach the processes through');
+    for (const name of RUNNING) {
+      for (const { host } of addresses) expect(await tryConnect(host, ports[name]!), `${name} via ${host}`).toBe('connected');
+    }
+  });
 
   it('fails every probe when nothing listens', async () => {
     const port = await getFreePort();

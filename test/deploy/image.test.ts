@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { pruneNodeModules, resolveInLock, runtimeClosure, type Lockfile } from '../../scripts/runtime-deps';
 import { loadCompose } from './compose-drift';
-import { readImagePlan } from './image-layout';
+import { readImagePlan, toImageEnv } from './image-layout';
 
 const plan = readImagePlan();
 const packageJson = JSON.parse(readFileSync(resolve('package.json'), 'utf8')) as {
@@ -66,6 +66,16 @@ describe('Dockerfile', () => {
       const text = readFileSync(resolve('dist', file), 'utf8');
       for (const name of absent) expect(text.includes(`require("${name}")`), `${file} requires ${name}`).toBe(false);
     }
+  });
+
+  it('makes every process listen on all interfaces in a container (the code alone binds 127.0.0.1)', () => {
+    // compose, Kubernetes probes and Services reach a container at its own address.
+    expect(toImageEnv(plan.finalStage)).toMatchObject({ NODE_ENV: 'production', HOST: '0.0.0.0' });
+  });
+
+  it('reads ENV in both of its forms', () => {
+    const stage = { from: 'x', instructions: [{ keyword: 'ENV', args: 'A=1 B="two words"' }, { keyword: 'ENV', args: 'C three four' }] };
+    expect(toImageEnv(stage)).toEqual({ A: '1', B: 'two words', C: 'three four' });
   });
 
   it('starts the gateway by default with the command compose uses for it', () => {
