@@ -4,8 +4,9 @@
 //
 // Environment (all optional): TM_REDIS_PORT (6379), TM_NATS_PORT (4222), TM_DATA_DIR (.data),
 // TM_PORT_OFFSET (added to every port of the topology, e.g. to run two stacks side by side),
-// HOST (the address every process listens on, 127.0.0.1), plus anything the components read
-// (LOG_LEVEL, TM_RETRY_DELAYS_MS, ...).
+// HOST (the address every process listens on, 127.0.0.1), LOG_FORMAT (json or pretty; default:
+// pretty on a terminal, json otherwise; NO_COLOR turns colours off), plus anything the
+// components read (LOG_LEVEL, TM_RETRY_DELAYS_MS, ...).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -13,6 +14,7 @@ import { join, resolve } from 'node:path';
 import { createEnvReader, readListenHost } from '../shared/config';
 import { FUNCTIONS, GATEWAY_PORT } from '../shared/topology';
 import { sourceName, toDialHost, toLocalStack } from './local-stack';
+import { chooseLogFormat, formatLogLine } from './log-format';
 import { createSupervisor } from './supervisor';
 
 const env = process.env;
@@ -84,6 +86,7 @@ async function waitReady(ports: Record<string, number>, dialHost: string): Promi
 }
 
 async function main(): Promise<void> {
+  const logFormat = chooseLogFormat(Boolean(process.stdout.isTTY), env);
   const host = readHost();
   // Where this script reaches the listeners: 127.0.0.1 when they are on every interface.
   const dialHost = toDialHost(host);
@@ -112,7 +115,7 @@ async function main(): Promise<void> {
     host,
     ports,
   });
-  const supervisor = createSupervisor({ specs, log });
+  const supervisor = createSupervisor({ specs, log, format: (name, line) => formatLogLine(name, line, logFormat) });
 
   let stopping = false;
   const stop = async () => {

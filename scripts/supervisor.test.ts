@@ -1,5 +1,5 @@
 // The supervisor's hold/release (fault tests keep a function down past the retry schedule):
-// a held process that dies stays down, and release starts it again.
+// a held process that dies stays down, and release starts it again. And its output lines.
 import { afterEach, describe, expect, it } from 'vitest';
 import { waitFor } from '../test/helpers/ports';
 import { createSupervisor, type Supervisor } from './supervisor';
@@ -49,5 +49,21 @@ describe('supervisor hold and release', () => {
     supervisor.release('idle');
     expect(supervisor.pid('idle')).toBe(first);
     expect(supervisor.restarts('idle')).toBe(0);
+  });
+});
+
+describe('supervisor output', () => {
+  let supervisor: Supervisor | undefined;
+  afterEach(async () => {
+    await supervisor?.stop(1_000);
+  });
+
+  it('passes every output line of a process through the formatter it is given', async () => {
+    const lines: string[] = [];
+    const talker = { name: 'talker', args: ['-e', 'console.log("one"); console.error("two"); setInterval(() => {}, 1000)'], env: {} };
+    supervisor = createSupervisor({ specs: [talker], log: (line) => lines.push(line), format: (name, line) => `<${name}|${line}>` });
+    await supervisor.start();
+    await waitFor('both lines', () => lines.filter((line) => line.startsWith('<talker|')).length === 2);
+    expect(lines.filter((line) => line.startsWith('<talker|')).sort()).toEqual(['<talker|one>', '<talker|two>']);
   });
 });

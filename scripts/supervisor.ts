@@ -12,6 +12,8 @@ export type SupervisorOptions = {
   specs: readonly ProcessSpec[];
   /** Receives every output line, prefixed with the process name. */
   log: (line: string) => void;
+  /** Turns one output line of a process into the line logged (default: `[name] line`). */
+  format?: (name: string, line: string) => string;
   /** Restart processes that exit unexpectedly (default true). */
   restart?: boolean;
   nodePath?: string;
@@ -42,10 +44,11 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
   const held = new Set<string>();
   let stopping = false;
 
+  const format = options.format ?? ((name: string, line: string) => `[${name}] ${line}`);
   const pipe = (name: string, stream: NodeJS.ReadableStream | null) => {
     if (!stream) return;
     const lines = createInterface({ input: stream });
-    lines.on('line', (line) => options.log(`[${name}] ${line}`));
+    lines.on('line', (line) => options.log(format(name, line)));
   };
 
   const spawnProcess = (spec: ProcessSpec): ChildProcess => {

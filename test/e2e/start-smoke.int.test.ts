@@ -92,6 +92,11 @@ describe('npm start', () => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
+  it('writes the processes\' own JSON lines, prefixed with their names, when its output is not a terminal', () => {
+    // LOG_LEVEL=warn: the gateway's warning that authentication is off is one of the few lines.
+    expect(output).toMatch(/^\[gateway\] \{"level":40,.*authentication is OFF/m);
+  });
+
   it('listens on 127.0.0.1 only: every function, source and the gateway answer there and on no other address of this machine', async (ctx) => {
     const listeners = stackPorts(offset);
     expect(listeners.map((l) => l.name)).toEqual(expect.arrayContaining(['gateway', 'enricher', 'worker', 'worker-source']));
