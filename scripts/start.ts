@@ -6,15 +6,16 @@
 // TM_PORT_OFFSET (added to every port of the topology, e.g. to run two stacks side by side),
 // HOST (the address every process listens on, 127.0.0.1), LOG_FORMAT (json or pretty; default:
 // pretty on a terminal, json otherwise; NO_COLOR turns colours off), plus anything the
-// components read (LOG_LEVEL, TM_RETRY_DELAYS_MS, ...).
+// components read (LOG_LEVEL, TM_API_KEYS, TM_RETRY_DELAYS_MS, ...).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
 import { createEnvReader, readListenHost } from '../shared/config';
 import { FUNCTIONS, GATEWAY_PORT } from '../shared/topology';
-import { sourceName, toDialHost, toLocalStack } from './local-stack';
+import { isAnyAddress, sourceName, toDialHost, toLocalStack } from './local-stack';
 import { chooseLogFormat, formatLogLine } from './log-format';
+import { isLoopback, toBanner } from './start-banner';
 import { createSupervisor } from './supervisor';
 
 const env = process.env;
@@ -138,7 +139,17 @@ async function main(): Promise<void> {
 
   await supervisor.start();
   await waitReady(ports, dialHost);
-  log(`[start] Taskmanager is up: gRPC on localhost:${ports.gateway}. Try: npx tm demo${offset ? ` --address localhost:${ports.gateway}` : ''}`);
+  const gateway = specs.find((spec) => spec.name === 'gateway');
+  const banner = toBanner({
+    host,
+    // The client's default, localhost, reaches a gateway on 127.0.0.1, ::1 or every interface.
+    gatewayAddress: `${isLoopback(host) || isAnyAddress(host) ? 'localhost' : dialHost}:${ports.gateway}`,
+    customAddress: offset !== 0 || !(isLoopback(host) || isAnyAddress(host)),
+    gatewayEnv: { ...env, ...gateway?.env },
+  });
+  for (const line of banner) {
+    log(`[start] ${line.alert && logFormat.color ? `\u001b[1;33m${line.text}\u001b[0m` : line.text}`);
+  }
 }
 
 main().catch((error: unknown) => {

@@ -1,5 +1,6 @@
 // `npm start` as a user runs it (the npm script itself, so a wrong script name fails here): it starts its own Redis and NATS from PATH when none answer,
-// listens on 127.0.0.1 only, the demo completes against it, and Ctrl-C (SIGINT to the whole process group, as a terminal
+// says in its banner where it listens and that authentication is off, listens on 127.0.0.1 only,
+// the demo completes against it, and Ctrl-C (SIGINT to the whole process group, as a terminal
 // sends it) stops everything, leaving no process behind.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -90,6 +91,12 @@ describe('npm start', () => {
   afterAll(() => {
     if (start?.pid && isAlive(start.pid)) process.kill(-start.pid, 'SIGKILL');
     rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('says in its banner that it listens on 127.0.0.1 only and that authentication is off, with how to turn it on', () => {
+    const banner = output.slice(output.indexOf('Taskmanager is up'));
+    expect(banner).toMatch(/\[start\] Listeners: on 127\.0\.0\.1 only/);
+    expect(banner).toMatch(/\[start\] Authentication: OFF: .*TM_API_KEYS=<tenant>:<key.*TM_API_KEYS_FILE.*TM_TOKEN/);
   });
 
   it('writes the processes\' own JSON lines, prefixed with their names, when its output is not a terminal', () => {
