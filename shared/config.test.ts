@@ -163,7 +163,7 @@ describe('createEnvReader', () => {
       natsUrl: 'nats://127.0.0.1:4222',
       redisUrl: 'redis://127.0.0.1:6379',
       nats: { url: 'nats://127.0.0.1:4222', auth: { kind: 'none' }, tls: undefined },
-      redis: { url: 'redis://127.0.0.1:6379', username: undefined, password: undefined, tls: undefined },
+      redis: { url: 'redis://127.0.0.1:6379', username: undefined, password: undefined, tls: undefined, keyPrefix: 'tm:' },
     });
     reader.finish();
   });

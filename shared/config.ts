@@ -159,6 +159,8 @@ export type RedisSettings = Readonly<{
   username: string | undefined;
   password: Secret | undefined;
   tls: Readonly<{ ca?: TlsFile }> | undefined;
+  /** TM_REDIS_PREFIX: starts every key and pub/sub channel name (default `tm:`). */
+  keyPrefix: string;
 }>;
 
 export type ConnectionSettings = Readonly<{
@@ -207,6 +209,31 @@ export function readNatsSettings(reader: EnvReader): NatsSettings {
   }
   const tls = ca || cert || key ? { ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) } : undefined;
   return Object.freeze({ url, auth, tls });
+}
+
+/** What every key and pub/sub channel name starts with unless TM_REDIS_PREFIX says otherwise. */
+export const DEFAULT_REDIS_KEY_PREFIX = 'tm:';
+export const MAX_REDIS_KEY_PREFIX_LENGTH = 64;
+const REDIS_KEY_PREFIX_PATTERN = /^[A-Za-z0-9_.:-]+$/;
+
+/**
+ * TM_REDIS_PREFIX, the namespace of the system in a Redis it may share with an application.
+ * Unset or empty means the default `tm:` (as for every variable here: there is no unprefixed
+ * mode). Letters, digits and `_ - . :` only: no whitespace or control characters, and no glob
+ * characters (`* ? [ ] \`), so `SCAN MATCH <prefix>*` and `PUBSUB CHANNELS <prefix>*` match
+ * exactly the system's names.
+ */
+export function readRedisKeyPrefix(reader: EnvReader): string {
+  const prefix = reader.string('TM_REDIS_PREFIX', DEFAULT_REDIS_KEY_PREFIX);
+  if (!REDIS_KEY_PREFIX_PATTERN.test(prefix)) {
+    reader.problem(`TM_REDIS_PREFIX may hold letters, digits, "_", "-", "." and ":" only, got ${JSON.stringify(prefix)}`);
+    return DEFAULT_REDIS_KEY_PREFIX;
+  }
+  if (prefix.length > MAX_REDIS_KEY_PREFIX_LENGTH) {
+    reader.problem(`TM_REDIS_PREFIX must be at most ${MAX_REDIS_KEY_PREFIX_LENGTH} characters, got ${prefix.length}`);
+    return DEFAULT_REDIS_KEY_PREFIX;
+  }
+  return prefix;
 }
 
 /**
@@ -261,6 +288,7 @@ export function readRedisSettings(reader: EnvReader): RedisSettings {
     username: username === '' ? undefined : username,
     password: password === '' ? undefined : new Secret(password),
     tls: ca ? { ca } : undefined,
+    keyPrefix: readRedisKeyPrefix(reader),
   });
 }
 

@@ -4,7 +4,7 @@ import { Writable } from 'node:stream';
 import { inspect } from 'node:util';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { createEnvReader, readConnectionSettings, readNatsSettings, readRedisSettings, type Env } from './config';
+import { createEnvReader, MAX_REDIS_KEY_PREFIX_LENGTH, readConnectionSettings, readNatsSettings, readRedisSettings, type Env } from './config';
 import { ConfigError } from './errors';
 import { toInboxPrefix, toNatsAuthOptions } from './nats';
 import { toRedisAuthOptions } from './redis';
@@ -97,6 +97,26 @@ describe('readRedisSettings', () => {
     expect(problems({ REDIS_URL: 'not a url' })).toEqual(['REDIS_URL must be a URL, got "not a url"']);
     const broken = problems({ REDIS_URL: `redis//user:${SECRET}@r` });
     expect(broken).toEqual(['REDIS_URL must be a URL, (the value is not shown: it may hold a password)']);
+  });
+});
+
+describe('TM_REDIS_PREFIX', () => {
+  it('defaults to tm: when unset or blank, and takes a custom prefix (trimmed)', () => {
+    expect(read({}, readRedisSettings).keyPrefix).toBe('tm:');
+    expect(read({ TM_REDIS_PREFIX: '  ' }, readRedisSettings).keyPrefix).toBe('tm:');
+    expect(read({ TM_REDIS_PREFIX: 'app1:' }, readRedisSettings).keyPrefix).toBe('app1:');
+    expect(read({ TM_REDIS_PREFIX: ' prod.task-manager_2: ' }, readRedisSettings).keyPrefix).toBe('prod.task-manager_2:');
+    expect(read({ TM_REDIS_PREFIX: 'x'.repeat(MAX_REDIS_KEY_PREFIX_LENGTH) }, readConnectionSettings).redis.keyPrefix).toHaveLength(64);
+  });
+
+  it('refuses whitespace, control and glob characters and an overlong prefix, naming the variable', () => {
+    const problems = (value: string) => problemsOf({ TM_REDIS_PREFIX: value }, readRedisSettings);
+    const allowed = 'TM_REDIS_PREFIX may hold letters, digits, "_", "-", "." and ":" only';
+    expect(problems('my app:')).toEqual([`${allowed}, got "my app:"`]);
+    expect(problems('tm\n:')).toEqual([`${allowed}, got "tm\\n:"`]);
+    expect(problems('a\u0007b')).toEqual([`${allowed}, got "a\\u0007b"`]);
+    for (const glob of ['tm*', 'tm?', 'tm[1]', 'tm\\:']) expect(problems(glob)[0]).toMatch(/^TM_REDIS_PREFIX may hold/);
+    expect(problems('x'.repeat(65))).toEqual(['TM_REDIS_PREFIX must be at most 64 characters, got 65']);
   });
 });
 
