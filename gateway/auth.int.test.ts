@@ -8,7 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTaskManagerClient, TaskManagerClientError, type TaskManagerClient } from '../client/client';
-import { createEnvReader, readFlowSettings } from '../shared/config';
+import { createEnvReader, DEFAULT_REDIS_KEY_PREFIX, readFlowSettings } from '../shared/config';
 import { KEYS, SUBJECTS, type TaskEnvelope } from '../shared/contract';
 import { createLogger } from '../shared/logger';
 import { setupFlow } from '../shared/nats';
@@ -65,7 +65,7 @@ beforeAll(async () => {
   [natsServer, redisServer] = await Promise.all([startNatsServer(), startRedisServer()]);
   nc = await connect({ servers: natsServer.url });
   await setupFlow(nc, readFlowSettings(createEnvReader({})), logger);
-  redis = await connectRedis({ url: redisServer.url, name: 'auth-test', logger });
+  redis = await connectRedis({ url: redisServer.url, keyPrefix: DEFAULT_REDIS_KEY_PREFIX, name: 'auth-test', logger });
   keyDir = mkdtempSync(join(tmpdir(), 'tm-keys-'));
   const keyFile = join(keyDir, 'api-keys');
   writeFileSync(keyFile, `# mounted secret: tenant:key per line\nglobex:${GLOBEX_KEY}\n`);

@@ -4,14 +4,15 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEnvReader, readFlowSettings } from '../shared/config';
+import { createEnvReader, DEFAULT_REDIS_KEY_PREFIX, readFlowSettings } from '../shared/config';
 import { KEYS, SUBJECTS, type StatusUpdate } from '../shared/contract';
 import { createLogger } from '../shared/logger';
 import { setupFlow } from '../shared/nats';
-import { connectRedis, type Redis } from '../shared/redis';
+import { connectRedis, toChannel, type Redis } from '../shared/redis';
 import { applyStatus } from '../shared/status';
 import { collectEvents } from '../test/helpers/events';
 import { waitFor } from '../test/helpers/ports';
+import { keysMatching } from '../test/helpers/redis-keys';
 import { startNatsServer, startRedisServer, type TestServer } from '../test/helpers/servers';
 import { loadGatewayConfig } from './config';
 import { startGateway, type RunningGateway } from './server';
@@ -33,7 +34,7 @@ async function setUp(flowEnv: Record<string, string> = {}): Promise<Setup> {
   const [natsServer, redisServer] = await Promise.all([startNatsServer(), startRedisServer({ appendOnly: true })]);
   const nc = await connect({ servers: natsServer.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
   await setupFlow(nc, readFlowSettings(createEnvReader(flowEnv)), logger);
-  const redis = await connectRedis({ url: redisServer.url, name: 'test', logger });
+  const redis = await connectRedis({ url: redisServer.url, keyPrefix: DEFAULT_REDIS_KEY_PREFIX, name: 'test', logger });
   let next = 0;
   const config = loadGatewayConfig(
     { PORT: '0', NATS_URL: natsServer.url, REDIS_URL: redisServer.url, TM_SHUTDOWN_GRACE_MS: '1000' },
@@ -54,7 +55,7 @@ async function tearDown(setup: Setup | undefined): Promise<void> {
   await setup.redisServer.stop();
 }
 
-const taskKeys = (redis: Redis) => redis.keys('task*');
+const taskKeys = (redis: Redis) => keysMatching(redis, 'task*');
 const health = (address: string) => checkHealth(address).catch(() => 'UNREACHABLE');
 
 describe('when a dependency goes away', () => {
@@ -112,7 +113,7 @@ describe('when a dependency goes away', () => {
     await s.redisServer.restart();
     await waitFor('health SERVING', async () => (await health(s.address)) === 'SERVING');
     await waitFor('the hub to resubscribe', async () => {
-      const [, count] = (await s.redis.pubsub('NUMSUB', KEYS.statusChannel(id))) as [string, number];
+      const [, count] = (await s.redis.pubsub('NUMSUB', toChannel(s.redis, KEYS.statusChannel(id)))) as [string, number];
       return count === 1;
     });
     const update = (state: StatusUpdate['state']) =>

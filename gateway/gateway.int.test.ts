@@ -6,13 +6,13 @@ import { context, propagation, trace } from '@opentelemetry/api';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEnvReader, readFlowSettings } from '../shared/config';
+import { createEnvReader, DEFAULT_REDIS_KEY_PREFIX, readFlowSettings } from '../shared/config';
 import { EVENT_TYPES, KEYS, SUBJECTS, type StatusUpdate, type TaskEnvelope } from '../shared/contract';
 import { EVENT_IDS } from '../shared/emit';
 import { BacklogFullError, DependencyUnavailableError } from '../shared/errors';
 import { createLogger } from '../shared/logger';
 import { setupFlow, type Publisher } from '../shared/nats';
-import { connectRedis, type Redis } from '../shared/redis';
+import { connectRedis, toChannel, type Redis } from '../shared/redis';
 import { applyStatus } from '../shared/status';
 import { collectEvents, type EventCollector } from '../test/helpers/events';
 import { waitFor } from '../test/helpers/ports';
@@ -55,7 +55,7 @@ beforeAll(async () => {
   [natsServer, redisServer] = await Promise.all([startNatsServer(), startRedisServer()]);
   nc = await connect({ servers: natsServer.url });
   await setupFlow(nc, readFlowSettings(createEnvReader({})), logger);
-  redis = await connectRedis({ url: redisServer.url, name: 'test', logger });
+  redis = await connectRedis({ url: redisServer.url, keyPrefix: DEFAULT_REDIS_KEY_PREFIX, name: 'test', logger });
   gateway = await startGateway(configFor(), logger);
   client = createTaskManagerClient(`127.0.0.1:${gateway.port}`);
   ingest = collectEvents(nc, SUBJECTS.ingest);
@@ -254,7 +254,7 @@ describe('GetTask, GetResult and CancelTask', () => {
     const listener = redis.duplicate({ enableOfflineQueue: true });
     const cancelled: string[] = [];
     listener.on('message', (_channel: string, message: string) => cancelled.push(message));
-    await listener.subscribe(KEYS.cancelChannel);
+    await listener.subscribe(toChannel(redis, KEYS.cancelChannel));
     const audit = collectEvents(nc, SUBJECTS.audit);
     try {
       expect(await client.cancelTask(id)).toEqual({ task_id: id, state: 'CANCELLED' });
@@ -355,7 +355,7 @@ describe('StreamStatus', () => {
     expect(gateway.hub.listenerCount()).toBe(50);
     const subscribed = (await redis.client('LIST') as string).split('\n').filter((line) => /\bsub=[1-9]/.test(line));
     expect(subscribed).toHaveLength(1);
-    expect(await redis.pubsub('NUMSUB', KEYS.statusChannel(id))).toEqual([KEYS.statusChannel(id), 1]);
+    expect(await redis.pubsub('NUMSUB', toChannel(redis, KEYS.statusChannel(id)))).toEqual([toChannel(redis, KEYS.statusChannel(id)), 1]);
 
     await setStatus(id, 'VALIDATED');
     await waitFor('the change to reach every stream', () => received.every((states) => states[1] === 'VALIDATED'));
@@ -363,7 +363,7 @@ describe('StreamStatus', () => {
     for (const stream of streams) stream.cancel();
     await waitFor('the hub to release the channel', () => gateway.hub.subscriptionCount() === 0 && gateway.hub.listenerCount() === 0);
     await waitFor('redis to drop the subscription', async () => {
-      const [, count] = (await redis.pubsub('NUMSUB', KEYS.statusChannel(id))) as [string, number];
+      const [, count] = (await redis.pubsub('NUMSUB', toChannel(redis, KEYS.statusChannel(id)))) as [string, number];
       return count === 0;
     });
   });

@@ -27,7 +27,7 @@ import { DependencyUnavailableError, NotFoundError, ValidationError, describeErr
 import { createEvent } from '../shared/events';
 import type { Logger } from '../shared/logger';
 import type { Publisher } from '../shared/nats';
-import type { Redis } from '../shared/redis';
+import { toChannel, type Redis } from '../shared/redis';
 import { applyStatus, readHistory, readStatus } from '../shared/status';
 import { SpanKind, withSpan } from '../shared/tracing';
 import { DEFAULT_TENANT } from './auth';
@@ -364,7 +364,7 @@ export function createTaskManagerService(deps: ServiceDeps): TaskManagerService 
         throw new FailedPreconditionError(`task ${taskId} is already ${now?.state ?? 'finished'} and cannot be cancelled`);
       }
       // A worker running it aborts on this message; the other stages skip cancelled tasks.
-      await redis.publish(KEYS.cancelChannel, taskId);
+      await redis.publish(toChannel(redis, KEYS.cancelChannel), taskId);
       // The cancellation is already final; a lost audit record must not turn it into an error.
       await emitter.audit(taskId, 'task.cancelled', { attempt, detail: 'cancelled by client' }).catch((error: unknown) => {
         logger.warn({ taskId, err: describeError(error) }, 'could not publish the cancel audit event');

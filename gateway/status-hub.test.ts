@@ -7,12 +7,13 @@ import { createStatusHub, type StatusListener, type SubscriberConnection } from 
 const logger = createLogger('status-hub-test', 'silent');
 
 /** A subscriber connection that records commands and lets the test deliver messages. */
-function createFakeConnection() {
+function createFakeConnection(keyPrefix = '') {
   const emitter = new EventEmitter();
   const calls: string[] = [];
   let failNext = false;
   const connection: SubscriberConnection & { status: string } = {
     status: 'ready',
+    options: { keyPrefix },
     async subscribe(channel) {
       calls.push(`subscribe ${channel}`);
       if (failNext) {
@@ -72,6 +73,18 @@ describe('status hub', () => {
     expect(a.messages).toEqual(['m1']);
     expect(b.messages).toEqual(['m1']);
     expect(other.messages).toEqual([]);
+  });
+
+  it('with a key prefix, subscribes and releases the prefixed channel and delivers its messages', async () => {
+    const fake = createFakeConnection('app1:');
+    const hub = createStatusHub(fake.connection, logger);
+    const watcher = recordingListener();
+    const release = await hub.subscribe('task_status:1', watcher.listener);
+    fake.deliver('task_status:1', 'unprefixed: an application on the same Redis');
+    fake.deliver('app1:task_status:1', 'm1');
+    expect(watcher.messages).toEqual(['m1']);
+    release();
+    expect(fake.calls).toEqual(['subscribe app1:task_status:1', 'unsubscribe app1:task_status:1']);
   });
 
   it('unsubscribes when the last listener leaves, once, and subscribes again for a new listener', async () => {

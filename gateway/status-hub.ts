@@ -8,7 +8,7 @@
 // when the subscriptions are back) and then tells every listener to resync, i.e. read what it
 // missed from the task's history.
 import { Redis } from 'ioredis';
-import { toUnavailable } from '../shared/redis';
+import { toChannel, toUnavailable } from '../shared/redis';
 import type { Logger } from '../shared/logger';
 
 export type StatusListener = {
@@ -20,6 +20,8 @@ export type StatusListener = {
 /** The part of an ioredis subscriber connection the hub uses (a fake in unit tests). */
 export type SubscriberConnection = {
   readonly status: string;
+  /** The key prefix, which the hub puts before channel names too (ioredis does not). */
+  readonly options: { readonly keyPrefix?: string | undefined };
   subscribe(channel: string): Promise<unknown>;
   unsubscribe(channel: string): Promise<unknown>;
   on(event: 'message', listener: (channel: string, message: string) => void): unknown;
@@ -27,7 +29,8 @@ export type SubscriberConnection = {
 };
 
 export type StatusHub = {
-  /** Resolves once Redis confirmed the subscription; the returned function releases it. */
+  /** Resolves once Redis confirmed the subscription of `channel` (a KEYS channel name, which the
+   * hub prefixes); the returned function releases it. */
   subscribe(channel: string, listener: StatusListener): Promise<() => void>;
   /** Channels currently subscribed. */
   subscriptionCount(): number;
@@ -78,7 +81,8 @@ export function createStatusHub(connection: SubscriberConnection, logger: Logger
   });
 
   return {
-    async subscribe(name, listener) {
+    async subscribe(channel, listener) {
+      const name = toChannel(connection, channel);
       let entry = channels.get(name);
       if (!entry) {
         const created: Channel = { listeners: new Set(), ready: Promise.resolve() };

@@ -1,5 +1,11 @@
 // Redis connection and the Lua scripts for every write that must be atomic. Each script opens
 // with a header listing its KEYS, ARGV and return value.
+//
+// Every client carries the key prefix (TM_REDIS_PREFIX) as ioredis's `keyPrefix`, which prefixes
+// the keys of each command, of MULTI and pipelines, and the KEYS of scripts. It does not touch
+// pub/sub channels (name them with `toChannel`), KEYS/SCAN patterns, or keys a script would
+// build from ARGV: so scripts take every key they touch in KEYS
+// (docs/decisions/0010-redis-key-prefix.md).
 import { Redis, type RedisOptions as RedisClientOptions, type Result } from 'ioredis';
 import type { RedisSettings } from './config';
 import { ConfigError, DependencyUnavailableError, describeError } from './errors';
@@ -15,6 +21,8 @@ export type RedisOptions = {
   username?: string | undefined;
   password?: Secret | undefined;
   tls?: RedisSettings['tls'];
+  /** Prepended to every key (RedisSettings.keyPrefix). */
+  keyPrefix: string;
   name: string;
   logger: Logger;
 };
@@ -41,6 +49,7 @@ const AUTH_REPLY = /^(WRONGPASS|NOAUTH|NOPERM)\b|invalid username-password|AUTH 
 export async function connectRedis(options: RedisOptions): Promise<Redis> {
   const redis = new Redis(options.url, {
     connectionName: options.name,
+    keyPrefix: options.keyPrefix,
     lazyConnect: true,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
@@ -87,7 +96,16 @@ async function connectWithRetry(redis: Redis, options: RedisOptions, authFailure
   }
 }
 
-/** A second connection in subscriber mode (ioredis cannot mix pub/sub and commands). */
+/**
+ * The pub/sub channel `name` (a KEYS channel) under the client's key prefix. ioredis prefixes
+ * keys only: PUBLISH, SUBSCRIBE and PUBSUB take channels, which it sends as they are.
+ */
+export function toChannel(redis: { readonly options: { readonly keyPrefix?: string | undefined } }, name: string): string {
+  return `${redis.options.keyPrefix ?? ''}${name}`;
+}
+
+/** A second connection in subscriber mode (ioredis cannot mix pub/sub and commands); it keeps the
+ * key prefix, so `toChannel` names the same channels on both. */
 export function duplicateForSubscribe(redis: Redis): Redis {
   const subscriber = redis.duplicate({ enableOfflineQueue: true, lazyConnect: false });
   subscriber.on('error', () => undefined);
@@ -100,7 +118,8 @@ export function toUnavailable(error: unknown, what: string): DependencyUnavailab
 
 /**
  * KEYS[1] status hash, KEYS[2] history list
- * ARGV state, stage, attempt, message, progress, updatedAtMs, rankPhase, rankSub, channel
+ * ARGV state, stage, attempt, message, progress, updatedAtMs, rankPhase, rankSub, channel (a
+ * channel, not a key: the caller prefixes it, see toChannel)
  * Returns the new sequence number, or 0 when the update is not newer than the current status
  * (older, duplicate, or the task is already terminal): status never moves backwards.
  */

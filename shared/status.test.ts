@@ -140,9 +140,10 @@ describe('toRank', () => {
 });
 
 describe('applyStatus', () => {
-  it('calls the Lua script with the keys, the update and its rank in the documented ARGV order', async () => {
+  it('calls the Lua script with the keys, the update, its rank and the prefixed channel in the documented ARGV order', async () => {
     const script = vi.fn(async () => 4);
-    const redis = { applyStatus: script } as unknown as Redis;
+    // The client prefixes the KEYS itself; the channel is an ARGV, so applyStatus prefixes it.
+    const redis = { applyStatus: script, options: { keyPrefix: 'app1:' } } as unknown as Redis;
     const update: StatusUpdate = { taskId: 't-7', state: 'RETRYING', stage: 'worker', attempt: 2, message: 'boom', progress: 30, updatedAtMs: 123 };
     await expect(applyStatus(redis, update)).resolves.toBe(4);
     expect(script).toHaveBeenCalledWith(
@@ -156,7 +157,7 @@ describe('applyStatus', () => {
       123,
       5,
       1,
-      KEYS.statusChannel('t-7'),
+      `app1:${KEYS.statusChannel('t-7')}`,
     );
   });
 });

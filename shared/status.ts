@@ -3,7 +3,7 @@
 // (phase, attempt, RUNNING < RETRYING, progress): a RUNNING of attempt 2 is newer than a
 // RETRYING of attempt 1, and nothing is newer than a terminal state.
 import { isTerminal, KEYS, type StatusUpdate, type StoredStatus, type TaskStateName } from './contract';
-import type { Redis } from './redis';
+import { toChannel, type Redis } from './redis';
 
 const PHASES: Record<TaskStateName, number> = {
   QUEUED: 1,
@@ -50,7 +50,7 @@ export async function applyStatus(redis: Redis, update: StatusUpdate): Promise<n
     update.updatedAtMs,
     rank.phase,
     rank.sub,
-    KEYS.statusChannel(update.taskId),
+    toChannel(redis, KEYS.statusChannel(update.taskId)),
   );
 }
 

@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { DEFAULT_REDIS_KEY_PREFIX } from '../../shared/config';
 import { EVENT_TYPES, KEYS, type AuditData } from '../../shared/contract';
 import { EVENT_IDS } from '../../shared/emit';
 import { createEvent, type WireEvent } from '../../shared/events';
@@ -42,7 +43,7 @@ describe('audit (real Redis)', () => {
       TM_AUDIT_MAX: String(CAP),
     });
     url = `http://127.0.0.1:${audit.port}/`;
-    redis = await connectRedis({ url: redisServer.url, name: 'test', logger: createLogger('test', 'silent') });
+    redis = await connectRedis({ url: redisServer.url, keyPrefix: DEFAULT_REDIS_KEY_PREFIX, name: 'test', logger: createLogger('test', 'silent') });
   });
 
   afterAll(async () => {

@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { DEFAULT_REDIS_KEY_PREFIX } from '../../shared/config';
 import { EVENT_TYPES, KEYS, type DeadLetterData } from '../../shared/contract';
 import { EVENT_IDS } from '../../shared/emit';
 import { createEvent, type WireEvent } from '../../shared/events';
@@ -39,7 +40,7 @@ describe('deadletter (real Redis)', () => {
     redisServer = await startRedisServer();
     deadletter = await startFunction(definition, { PORT: '0', NATS_URL: nats.url, REDIS_URL: redisServer.url, LOG_LEVEL: 'silent' });
     url = `http://127.0.0.1:${deadletter.port}/`;
-    redis = await connectRedis({ url: redisServer.url, name: 'test', logger: createLogger('test', 'silent') });
+    redis = await connectRedis({ url: redisServer.url, keyPrefix: DEFAULT_REDIS_KEY_PREFIX, name: 'test', logger: createLogger('test', 'silent') });
   });
 
   afterAll(async () => {

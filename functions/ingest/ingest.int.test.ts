@@ -6,7 +6,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEnvReader, readFlowSettings } from '../../shared/config';
+import { createEnvReader, DEFAULT_REDIS_KEY_PREFIX, readFlowSettings } from '../../shared/config';
 import {
   EVENT_TYPES,
   STREAM_EVENTS,
@@ -85,7 +85,7 @@ describe('ingest (real NATS, Redis and enricher)', () => {
     redisServer = await startRedisServer();
     nc = await connect({ servers: natsServer.url });
     await setupFlow(nc, readFlowSettings(createEnvReader({})), logger);
-    redis = new Redis(redisServer.url);
+    redis = new Redis(redisServer.url, { keyPrefix: DEFAULT_REDIS_KEY_PREFIX });
     defineScripts(redis);
     enricher = await startEnricher({ PORT: '0', LOG_LEVEL: 'silent' });
     failingEnricher = await startEnricher({ PORT: '0', LOG_LEVEL: 'silent', ENRICHER_ERROR_RATE: '1' });

@@ -4,11 +4,12 @@ import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_REDIS_KEY_PREFIX } from '../../shared/config';
 import { EVENT_TYPES, KEYS, TERMINAL_STATES, type StatusUpdate, type StoredStatus, type TaskStateName } from '../../shared/contract';
 import { EVENT_IDS } from '../../shared/emit';
 import { createEvent, type WireEvent } from '../../shared/events';
 import { createLogger } from '../../shared/logger';
-import { connectRedis } from '../../shared/redis';
+import { connectRedis, toChannel } from '../../shared/redis';
 import type { RunningFunction } from '../../shared/runtime/start-function';
 import { startFunction } from '../../shared/runtime/start-function';
 import { applyStatus, isNewer, readHistory, readStatus } from '../../shared/status';
@@ -35,10 +36,10 @@ const rankOf = (s: Pick<StoredStatus, 'state' | 'attempt' | 'progress'>) => `${s
 
 /** Every message PUBLISHed on a task's status channel, parsed. */
 async function subscribeToStatus(url: string, taskId: string): Promise<{ messages: StoredStatus[]; close(): void }> {
-  const subscriber = new Redis(url);
+  const subscriber = new Redis(url, { keyPrefix: DEFAULT_REDIS_KEY_PREFIX });
   const messages: StoredStatus[] = [];
   subscriber.on('message', (_channel: string, json: string) => messages.push({ ...(JSON.parse(json) as StoredStatus), taskId }));
-  await subscriber.subscribe(KEYS.statusChannel(taskId));
+  await subscriber.subscribe(toChannel(subscriber, KEYS.statusChannel(taskId)));
   return { messages, close: () => subscriber.disconnect() };
 }
 
@@ -69,7 +70,7 @@ describe('notifier (real Redis)', () => {
       LOG_LEVEL: 'silent',
     });
     url = `http://127.0.0.1:${notifier.port}/`;
-    redis = await connectRedis({ url: redisServer.url, name: 'test', logger: createLogger('test', 'silent') });
+    redis = await connectRedis({ url: redisServer.url, keyPrefix: DEFAULT_REDIS_KEY_PREFIX, name: 'test', logger: createLogger('test', 'silent') });
   });
 
   afterAll(async () => {
@@ -149,7 +150,7 @@ describe('notifier (real Redis)', () => {
 
   it('applyStatus (Lua): 100 concurrent updates in random order never move a status backwards', async () => {
     const connections = await Promise.all(
-      [1, 2, 3, 4].map(() => connectRedis({ url: redisServer.url, name: 'test-concurrent', logger: createLogger('test', 'silent') })),
+      [1, 2, 3, 4].map(() => connectRedis({ url: redisServer.url, keyPrefix: DEFAULT_REDIS_KEY_PREFIX, name: 'test-concurrent', logger: createLogger('test', 'silent') })),
     );
     try {
       for (let round = 0; round < 10; round += 1) {

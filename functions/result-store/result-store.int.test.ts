@@ -1,7 +1,7 @@
 // The result-store in-process against a real nats-server and redis-server: it persists (with
 // the CAS of shared/redis.ts) before it reports, serves GET /results/:id, refuses bad events.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEnvReader, readFlowSettings } from '../../shared/config';
+import { createEnvReader, DEFAULT_REDIS_KEY_PREFIX, readFlowSettings } from '../../shared/config';
 import { EVENT_TYPES, KEYS, type FinishedData, type StatusUpdate, type TaskEnvelope, SUBJECTS } from '../../shared/contract';
 import { EVENT_IDS } from '../../shared/emit';
 import { createEvent, type WireEvent } from '../../shared/events';
@@ -38,7 +38,7 @@ beforeAll(async () => {
   };
   nc = await connectNats({ url: natsServer.url, name: 'result-store-int-test', logger });
   await setupFlow(nc, readFlowSettings(createEnvReader(env)), logger);
-  redis = await connectRedis({ url: redisServer.url, name: 'result-store-int-test', logger });
+  redis = await connectRedis({ url: redisServer.url, keyPrefix: DEFAULT_REDIS_KEY_PREFIX, name: 'result-store-int-test', logger });
   resultStore = await startFunction(definition, env);
   base = `http://127.0.0.1:${resultStore.port}`;
   collectors = [collectEvents(nc, 'tasks.>'), collectEvents(nc, 'events.>')];

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEnvReader, readFlowSettings } from '../../shared/config';
+import { createEnvReader, DEFAULT_REDIS_KEY_PREFIX, readFlowSettings } from '../../shared/config';
 import { EVENT_TYPES, KEYS, SUBJECTS, type AuditData, type Priority, type StatusUpdate, type TaskEnvelope } from '../../shared/contract';
 import { EVENT_IDS } from '../../shared/emit';
 import { createEvent, type WireEvent } from '../../shared/events';
@@ -72,7 +72,7 @@ describe('scheduler (real NATS and Redis, two promoters)', () => {
     redisServer = await startRedisServer();
     nc = await connect({ servers: natsServer.url, maxReconnectAttempts: -1 });
     await setupFlow(nc, readFlowSettings(createEnvReader({})), logger);
-    redis = new Redis(redisServer.url);
+    redis = new Redis(redisServer.url, { keyPrefix: DEFAULT_REDIS_KEY_PREFIX });
     redis.on('error', () => undefined);
     defineScripts(redis);
     const env = {

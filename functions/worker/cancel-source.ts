@@ -4,7 +4,7 @@
 // the CANCELLED status and is skipped.
 import { KEYS } from '../../shared/contract';
 import type { Logger } from '../../shared/logger';
-import { duplicateForSubscribe, type Redis } from '../../shared/redis';
+import { duplicateForSubscribe, toChannel, type Redis } from '../../shared/redis';
 
 export type CancelSource = {
   /** Calls `onCancel` when a cancel for `taskId` arrives; the returned function stops watching. */
@@ -43,13 +43,14 @@ export type RedisCancelSource = CancelSource & { close(): Promise<void> };
 export async function connectCancelSource(redis: Redis, logger: Logger): Promise<RedisCancelSource> {
   const registry = createCancelRegistry();
   const subscriber = duplicateForSubscribe(redis);
+  const cancelChannel = toChannel(redis, KEYS.cancelChannel);
   subscriber.on('message', (channel: string, message: string) => {
-    if (channel !== KEYS.cancelChannel) return;
+    if (channel !== cancelChannel) return;
     const taskId = message.trim();
     if (taskId !== '') registry.cancel(taskId);
   });
-  await subscriber.subscribe(KEYS.cancelChannel);
-  logger.info({ channel: KEYS.cancelChannel }, 'listening for cancellations');
+  await subscriber.subscribe(cancelChannel);
+  logger.info({ channel: cancelChannel }, 'listening for cancellations');
   return {
     watch: registry.watch,
     async close() {

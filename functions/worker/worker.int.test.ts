@@ -1,7 +1,7 @@
 // The worker in-process against a real nats-server and redis-server: binary-mode deliveries as
 // the source sends them, the events it publishes, and cancellation through the Redis channel.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEnvReader, readFlowSettings } from '../../shared/config';
+import { createEnvReader, DEFAULT_REDIS_KEY_PREFIX, readFlowSettings } from '../../shared/config';
 import {
   EVENT_TYPES,
   KEYS,
@@ -16,7 +16,7 @@ import { EVENT_IDS } from '../../shared/emit';
 import { createEvent, type WireEvent } from '../../shared/events';
 import { createLogger } from '../../shared/logger';
 import { connectNats, setupFlow, type NatsConnection } from '../../shared/nats';
-import { connectRedis, type Redis } from '../../shared/redis';
+import { connectRedis, toChannel, type Redis } from '../../shared/redis';
 import { startFunction, type RunningFunction } from '../../shared/runtime/start-function';
 import { applyStatus } from '../../shared/status';
 import { collectEvents, postBinary, type EventCollector } from '../../test/helpers/events';
@@ -39,7 +39,7 @@ beforeAll(async () => {
   const env = { PORT: '0', NATS_URL: natsServer.url, REDIS_URL: redisServer.url, LOG_LEVEL: 'silent', TM_SHUTDOWN_GRACE_MS: '2000' };
   nc = await connectNats({ url: natsServer.url, name: 'worker-int-test', logger });
   await setupFlow(nc, readFlowSettings(createEnvReader(env)), logger);
-  redis = await connectRedis({ url: redisServer.url, name: 'worker-int-test', logger });
+  redis = await connectRedis({ url: redisServer.url, keyPrefix: DEFAULT_REDIS_KEY_PREFIX, name: 'worker-int-test', logger });
   worker = await startFunction(definition, env);
   url = `http://127.0.0.1:${worker.port}/`;
   collectors = [collectEvents(nc, 'tasks.>'), collectEvents(nc, 'events.>')];
@@ -124,7 +124,7 @@ describe('worker (real NATS + Redis)', () => {
     const pending = postBinary(url, delivery(envelope(taskId, 'sleep', { ms: sleepMs })));
     await waitFor('the task to run', () => started(taskId).length === 1);
 
-    await redis.publish(KEYS.cancelChannel, taskId);
+    await redis.publish(toChannel(redis, KEYS.cancelChannel), taskId);
     const response = await pending;
     expect(response.status).toBe(204);
     expect(Date.now() - startedAt).toBeLessThan(sleepMs / 2);
@@ -138,7 +138,7 @@ describe('worker (real NATS + Redis)', () => {
     const taskId = newTaskId();
     const pending = postBinary(url, delivery(envelope(taskId, 'sleep', { ms: 400 })));
     await waitFor('the task to run', () => started(taskId).length === 1);
-    await redis.publish(KEYS.cancelChannel, `${taskId}-other`);
+    await redis.publish(toChannel(redis, KEYS.cancelChannel), `${taskId}-other`);
     expect((await pending).status).toBe(204);
     await waitFor('finished SUCCEEDED', () => finished(taskId)[0]?.state === 'SUCCEEDED');
   });

@@ -9,6 +9,7 @@ import { once } from 'node:events';
 import type * as grpc from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
 import { KEYS } from '../../shared/contract';
+import { toChannel } from '../../shared/redis';
 import { createTaskManagerClient as createRawClient, type TaskManagerClient as RawClient } from '../../gateway/test-support/grpc-client';
 import type { TaskStatusUpdate } from '../../gateway/proto';
 import { waitFor } from '../helpers/ports';
@@ -78,7 +79,7 @@ export const describeDisconnects: FaultScenario = (context) => {
         const tasks = await Promise.all(ids.map((id) => client.getTask(id)));
         return tasks.every((task) => task.status?.state === 'SCHEDULED');
       });
-      const channels = ids.map((id) => KEYS.statusChannel(id));
+      const channels = ids.map((id) => toChannel(stack.redis, KEYS.statusChannel(id)));
       const gatewayPid = stack.supervisor.pid('gateway');
       const connectionsBefore = await countConnections(stack.redis);
       const rssBefore = readRssMiB(gatewayPid)!;
@@ -119,7 +120,7 @@ export const describeDisconnects: FaultScenario = (context) => {
         return counts.filter((_, i) => i % 2 === 1).reduce<number>((sum, n) => sum + Number(n), 0);
       };
       await waitFor('every task channel to be unsubscribed', async () => (await subscribed()) === 0, 30_000, 100);
-      expect(await stack.redis.pubsub('CHANNELS', `${KEYS.statusChannel('')}*`)).toEqual([]);
+      expect(await stack.redis.pubsub('CHANNELS', `${toChannel(stack.redis, KEYS.statusChannel(''))}*`)).toEqual([]);
       await waitFor('the Redis connections to be as before', async () => (await countConnections(stack.redis)) === connectionsBefore, 30_000, 100);
       const rssAfter = readRssMiB(gatewayPid)!;
       console.log(

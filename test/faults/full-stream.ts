@@ -13,6 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { TaskManagerClientError } from '../../client/client';
 import { DEFAULT_FLOW_SETTINGS, STREAM_TASKS } from '../../shared/contract';
 import { waitFor } from '../helpers/ports';
+import { keysMatching } from '../helpers/redis-keys';
 import type { TestStack } from '../helpers/stack';
 import type { FaultScenario } from './context';
 import { checkInvariants } from './invariants';
@@ -33,7 +34,7 @@ export const describeFullStream: FaultScenario = (context) => {
       const { stack, client } = context();
       await waitForConsumersIdle(stack.nc);
       const jsm = await jetstreamManager(stack.nc);
-      const taskKeysBefore = (await stack.redis.keys('task:*')).length;
+      const taskKeysBefore = (await keysMatching(stack.redis, 'task:*')).length;
       await jsm.streams.update(STREAM_TASKS, { max_msgs: MAX_MSGS });
       stack.supervisor.kill('worker', 'SIGSTOP');
       try {
@@ -66,7 +67,7 @@ export const describeFullStream: FaultScenario = (context) => {
           Array.from({ length: 10 }, (_, i) => client.submit({ type: 'echo', payload: { late: i } }).catch((error: unknown) => error)),
         );
         for (const outcome of again) expect((outcome as TaskManagerClientError).grpcCode).toBe(GrpcStatus.RESOURCE_EXHAUSTED);
-        expect((await stack.redis.keys('task:*')).length).toBe(taskKeysBefore + accepted.length);
+        expect((await keysMatching(stack.redis, 'task:*')).length).toBe(taskKeysBefore + accepted.length);
         expect(await taskKeys(stack, accepted)).toEqual(accepted);
 
         stack.supervisor.kill('worker', 'SIGCONT');

@@ -7,6 +7,7 @@ import { createTaskManagerClient, type StatusUpdate, type TaskManagerClient } fr
 import { KEYS } from '../../shared/contract';
 import { readHistory } from '../../shared/status';
 import { waitFor } from '../helpers/ports';
+import { keysMatching } from '../helpers/redis-keys';
 import type { TestStack } from '../helpers/stack';
 import { checkInvariants } from './invariants';
 import { mapLimit, readAudit, statusSubscriptions, submitUntilAccepted, type Submitted, waitForTerminal, startFaultStack, stopFaultStack } from './workload';
@@ -62,10 +63,10 @@ describe('SIGKILL of the gateway', () => {
 
     // One task per key: each stored key points at an id a client holds, and no other task exists.
     // (Key names come from the contract; listing them by prefix keeps this test out of tenancy.)
-    const keyNames = await stack.redis.keys('idempotency:*');
+    const keyNames = await keysMatching(stack.redis, 'idempotency:*');
     expect(keyNames).toHaveLength(SUBMITS);
     expect((await stack.redis.mget(...keyNames)).sort()).toEqual([...ids].sort());
-    const taskKeys = await stack.redis.keys(KEYS.task('*'));
+    const taskKeys = await keysMatching(stack.redis, KEYS.task('*'));
     expect(taskKeys.sort()).toEqual(ids.map((id) => KEYS.task(id)).sort());
     const ran = new Set((await readAudit(stack.redis)).filter((entry) => entry.action === 'handler.started').map((entry) => entry.taskId));
     expect([...ran].filter((id) => !ids.includes(id))).toEqual([]);

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTaskManagerClient, TaskManagerClientError, type TaskManagerClient } from '../../client/client';
 import { KEYS } from '../../shared/contract';
 import { waitFor, waitForPort } from '../helpers/ports';
+import { keysMatching } from '../helpers/redis-keys';
 import type { TestStack } from '../helpers/stack';
 import { checkInvariants } from './invariants';
 import { describeTasks, mapLimit, readAudit, RESTART_PROOF_RETRIES, submitUntilAccepted, type Submitted, waitForTerminal, startFaultStack, stopFaultStack } from './workload';
@@ -53,7 +54,7 @@ describe('NATS and Redis faults', () => {
     expect(new Set(ids).size).toBe(results.length);
     await waitForTerminal(stack.redis, ids, 180_000);
     await waitForConsumersIdle(stack.nc);
-    const keyNames = await stack.redis.keys(`idempotency:*${prefix}-*`);
+    const keyNames = await keysMatching(stack.redis, `idempotency:*${prefix}-*`);
     expect(keyNames).toHaveLength(results.length);
     expect((await stack.redis.mget(...keyNames)).sort()).toEqual([...ids].sort());
     for (const id of ids) expect(await stack.redis.hget(KEYS.task(id), 'task_id'), id).toBe(id);
@@ -117,7 +118,7 @@ describe('NATS and Redis faults', () => {
     const check = await checkInvariants(stack.redis, { taskIds: inFlight, expectedStates: new Map(inFlight.map((id) => [id, 'SUCCEEDED'])) });
     expect(check.violations).toEqual([]);
     // Refused submits left nothing behind.
-    const leftovers = await Promise.all(refused.map((key) => stack.redis.keys(`idempotency:*${key}`)));
+    const leftovers = await Promise.all(refused.map((key) => keysMatching(stack.redis, `idempotency:*${key}`)));
     expect(leftovers.flat()).toEqual([]);
     // And the service is back.
     const after = await submitUntilAccepted(client, { type: 'echo', payload: { after: true }, idempotencyKey: 'after-outage' });

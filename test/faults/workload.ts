@@ -4,6 +4,7 @@
 import type { Redis } from 'ioredis';
 import { TaskManagerClientError, type SubmitInput, type TaskManagerClient } from '../../client/client';
 import { KEYS } from '../../shared/contract';
+import { toChannel } from '../../shared/redis';
 import { waitFor } from '../helpers/ports';
 import { startTestStack, type TestStack, type TestStackOptions } from '../helpers/stack';
 
@@ -123,7 +124,7 @@ export function toRunAttempts(audit: readonly AuditEntry[]): Map<string, number[
 
 /** Redis channels still subscribed for task status streams (the gateway's, after streams end). */
 export async function statusSubscriptions(redis: Redis): Promise<string[]> {
-  return (await redis.pubsub('CHANNELS', `${KEYS.statusChannel('')}*`)) as string[];
+  return (await redis.pubsub('CHANNELS', `${toChannel(redis, KEYS.statusChannel(''))}*`)) as string[];
 }
 
 /** For a failing scenario: each task's history, dead letters and log lines, to see where it stopped. */

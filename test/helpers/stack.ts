@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { createEnvReader, readRedisKeyPrefix } from '../../shared/config';
 import { FUNCTIONS, type FunctionName } from '../../shared/topology';
 import { sourceName, toLocalStack, type NatsCredentials, type ProcessSpec } from '../../scripts/local-stack';
 import { createSupervisor, type Supervisor } from '../../scripts/supervisor';
@@ -14,7 +15,8 @@ export type TestStack = {
   gatewayAddress: string;
   nats: TestServer;
   redisServer: TestServer;
-  /** A plain Redis client for assertions. */
+  /** A plain Redis client for assertions, with the processes' key prefix (TM_REDIS_PREFIX): it
+   * prefixes keys, not channels or patterns (use toChannel and keysMatching). */
   redis: Redis;
   nc: NatsConnection;
   supervisor: Supervisor;
@@ -112,7 +114,8 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
       },
     });
   const supervisor = newSupervisor();
-  const redis = new Redis(redisServer.url, { maxRetriesPerRequest: 3 });
+  const keyPrefix = readRedisKeyPrefix(createEnvReader({ ...FAST_FLOW_ENV, ...options.env }));
+  const redis = new Redis(redisServer.url, { maxRetriesPerRequest: 3, keyPrefix });
   let nc: NatsConnection | undefined;
   try {
     await supervisor.start();

@@ -14,7 +14,7 @@ import { loadGatewayConfig } from '../../gateway/config';
 import { startGateway, type RunningGateway } from '../../gateway/server';
 import { checkHealth, createTaskManagerClient, rejection, type TaskManagerClient } from '../../gateway/test-support/grpc-client';
 import { MAX_METADATA_ENTRIES, MAX_METADATA_VALUE_CHARS, MAX_TIMEOUT_MS } from '../../gateway/validation';
-import { createEnvReader, readFlowSettings } from '../../shared/config';
+import { createEnvReader, DEFAULT_REDIS_KEY_PREFIX, readFlowSettings } from '../../shared/config';
 import { KEYS, MAX_DELAY_MS, STREAM_TASKS } from '../../shared/contract';
 import { createLogger } from '../../shared/logger';
 import { setupFlow } from '../../shared/nats';
@@ -53,7 +53,7 @@ beforeAll(async () => {
   [natsServer, redisServer] = await Promise.all([startNatsServer(), startRedisServer()]);
   nc = await connect({ servers: natsServer.url });
   await setupFlow(nc, readFlowSettings(createEnvReader({})), logger);
-  redis = new Redis(redisServer.url);
+  redis = new Redis(redisServer.url, { keyPrefix: DEFAULT_REDIS_KEY_PREFIX });
   // No API keys configured: this file is about input, not authentication.
   const config = loadGatewayConfig(
     { PORT: '0', NATS_URL: natsServer.url, REDIS_URL: redisServer.url, TM_SHUTDOWN_GRACE_MS: '1000' },
