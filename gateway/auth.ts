@@ -8,6 +8,7 @@
 // configured key takes the same time whichever key (if any) matches.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { UnauthenticatedError } from '../shared/errors';
+import { GENERATE_SECRET_HINT, isPlaceholderSecret, PLACEHOLDER_WORDS_TEXT } from '../shared/placeholder-secret';
 
 export const TENANT_PATTERN = /^[a-z0-9_-]{1,64}$/;
 export const MIN_KEY_LENGTH = 16;
@@ -75,6 +76,12 @@ export function parseApiKeys(sources: readonly KeySource[]): ParsedKeys {
         problems.push(`${where}: the key must be at least ${MIN_KEY_LENGTH} characters, got ${key.length}`);
       } else if (!KEY_CHARACTERS.test(key)) {
         problems.push(`${where}: the key may hold printable ASCII only, without spaces`);
+      } else if (isPlaceholderSecret(key)) {
+        // Sample keys are public: refusing them beats running with a key everyone has read.
+        problems.push(
+          `${where}: the key${TENANT_PATTERN.test(tenant) ? ` of tenant ${tenant}` : ''} is a placeholder (it contains ${PLACEHOLDER_WORDS_TEXT}); ` +
+            `create a real key, ${GENERATE_SECRET_HINT}`,
+        );
       }
       if (problems.length > before) continue;
       const digest = toDigest(key);
