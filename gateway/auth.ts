@@ -111,6 +111,18 @@ export type Authenticator = {
 
 const BEARER = /^Bearer +(\S+)$/i;
 
+/** Why a call was refused, for the warn log line (never the key itself). */
+export type RefusalReason = 'missing header' | 'repeated header' | 'malformed header' | 'unknown key';
+
+export class ApiKeyRefusedError extends UnauthenticatedError {
+  constructor(
+    readonly reason: RefusalReason,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 export function createAuthenticator(keys: readonly ApiKey[]): Authenticator {
   const enabled = keys.length > 0;
   return {
@@ -119,21 +131,21 @@ export function createAuthenticator(keys: readonly ApiKey[]): Authenticator {
     authenticate(authorization) {
       if (!enabled) return DEFAULT_TENANT;
       if (authorization.length === 0) {
-        throw new UnauthenticatedError('missing API key: send the metadata "authorization: Bearer <API key>"');
+        throw new ApiKeyRefusedError('missing header', 'missing API key: send the metadata "authorization: Bearer <API key>"');
       }
       if (authorization.length > 1) {
-        throw new UnauthenticatedError('send exactly one "authorization" metadata entry');
+        throw new ApiKeyRefusedError('repeated header', 'send exactly one "authorization" metadata entry');
       }
       const value = authorization[0];
       const match = typeof value === 'string' ? BEARER.exec(value) : null;
-      if (!match) throw new UnauthenticatedError('malformed "authorization" metadata: expected "Bearer <API key>"');
+      if (!match) throw new ApiKeyRefusedError('malformed header', 'malformed "authorization" metadata: expected "Bearer <API key>"');
       const candidate = toDigest(match[1]!);
       let tenant: string | undefined;
       // No early exit: every configured key is compared, whichever matches.
       for (const key of keys) {
         if (timingSafeEqual(candidate, key.digest)) tenant ??= key.tenant;
       }
-      if (tenant === undefined) throw new UnauthenticatedError('invalid API key');
+      if (tenant === undefined) throw new ApiKeyRefusedError('unknown key', 'invalid API key');
       return tenant;
     },
   };
