@@ -29,6 +29,7 @@ import {
 } from './proto';
 import { createTaskManagerService, type Caller, type ServiceDeps, type TaskManagerService } from './service';
 import { connectStatusSubscriber, createStatusHub, type StatusHub } from './status-hub';
+import { toServerCredentials } from './tls';
 
 export type GatewayDeps = Omit<ServiceDeps, 'connections' | 'limits'> & { connections: ConnectionState };
 
@@ -190,9 +191,9 @@ export type RunningGateway = {
   stop(): Promise<void>;
 };
 
-function bind(server: grpc.Server, port: number): Promise<number> {
+function bind(server: grpc.Server, port: number, credentials: grpc.ServerCredentials): Promise<number> {
   return new Promise((resolve, reject) => {
-    server.bindAsync(`0.0.0.0:${port}`, grpc.ServerCredentials.createInsecure(), (error, bound) =>
+    server.bindAsync(`0.0.0.0:${port}`, credentials, (error, bound) =>
       error ? reject(error) : resolve(bound),
     );
   });
@@ -237,6 +238,8 @@ export async function startGateway(
   logger: Logger,
   overrides: Partial<Pick<GatewayDeps, 'now' | 'newId' | 'publisher'>> = {},
 ): Promise<RunningGateway> {
+  // First: a certificate that cannot be read stops the gateway before it connects anywhere.
+  const credentials = toServerCredentials(config.tls);
   const nats = await connectNats({ ...config.nats, name: 'gateway', logger });
   const redis = await connectRedis({ ...config.redis, name: 'gateway', logger }).catch(async (error: unknown) => {
     await nats.close();
@@ -265,8 +268,8 @@ export async function startGateway(
       logger,
     }),
   });
-  const port = await bind(gateway.server, config.port);
-  logger.info({ port }, 'gateway listening');
+  const port = await bind(gateway.server, config.port, credentials);
+  logger.info({ port, tls: config.tls !== undefined }, 'gateway listening');
 
   let stopped: Promise<void> | undefined;
   return {
