@@ -10,13 +10,19 @@ beforeAll(async () => {
 });
 afterAll(() => server.stop());
 
-function createIo(options: { isTTY?: boolean; env?: Record<string, string> } = {}) {
+function createIo(options: { isTTY?: boolean; env?: Record<string, string>; files?: Record<string, string> } = {}) {
   const out: string[] = [];
   const err: string[] = [];
   const io: CliIo = {
     stdout: { write: (chunk: string) => out.push(chunk), isTTY: options.isTTY, columns: 200 },
     stderr: { write: (chunk: string) => err.push(chunk) },
     env: { TM_ADDRESS: server.address, ...options.env },
+    version: '1.2.3',
+    readFile: (path) => {
+      const text = options.files?.[path];
+      if (text === undefined) throw new Error(`ENOENT: no such file or directory, open '${path}'`);
+      return Buffer.from(text);
+    },
   };
   return { io, stdout: () => out.join(''), stderr: () => err.join('') };
 }
@@ -151,5 +157,124 @@ describe('tm demo', () => {
     } finally {
       await broken.stop();
     }
+  });
+});
+
+describe('tm for newcomers: help, version and usage errors', () => {
+  it('--version prints the version (as JSON with --json)', async () => {
+    expect(await run(['--version'])).toEqual({ code: 0, stdout: 'tm 1.2.3\n', stderr: '' });
+    expect(await run(['--version', '--json'])).toEqual({ code: 0, stdout: '{"version":"1.2.3"}\n', stderr: '' });
+  });
+
+  it('--help, help and <command> --help print usage on stdout and exit 0 without calling the server', async () => {
+    const before = server.calls.length;
+    const general = await run(['--help']);
+    expect(general).toMatchObject({ code: 0, stderr: '' });
+    expect(general.stdout).toMatch(/^Usage: tm <command> \[options\]/);
+    expect((await run(['help'])).stdout).toBe(general.stdout);
+    const submit = await run(['submit', '--help']);
+    expect(submit.code).toBe(0);
+    expect(submit.stdout).toMatch(/^Usage: tm submit <type> \[payload-json\]/);
+    expect(submit.stdout).toContain('--max-attempts N');
+    expect((await run(['help', 'submit'])).stdout).toBe(submit.stdout);
+    expect(server.calls.length).toBe(before);
+  });
+
+  it('an unknown flag or a missing argument: the problem, the usage line, exit 2', async () => {
+    expect(await run(['get', 'some-id', '--verbose'])).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: "tm: unknown option --verbose\nUsage: tm get <id> [global options]\nRun 'tm get --help' for details.\n",
+    });
+    expect(await run(['cancel'])).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: "tm: 'cancel' needs a task id: missing <id>\nUsage: tm cancel <id> [global options]\nRun 'tm cancel --help' for details.\n",
+    });
+    const noCommand = await run([]);
+    expect(noCommand.code).toBe(2);
+    expect(noCommand.stderr).toContain('Usage: tm <command> [options]   (commands: submit, watch, get, result, cancel, demo)');
+  });
+});
+
+describe('tm --json', () => {
+  const lines = (text: string) => text.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+
+  it('get, result and cancel print one JSON object on one line', async () => {
+    const { taskId } = JSON.parse((await run(['submit', 'echo', '{"a":1}', '--json'])).stdout) as { taskId: string };
+    for (const command of ['get', 'result']) {
+      const result = await run([command, taskId, '--json']);
+      expect(result.code).toBe(0);
+      expect(result.stdout.endsWith('\n')).toBe(true);
+      expect(result.stdout.trim()).not.toContain('\n');
+      expect(JSON.parse(result.stdout)).toMatchObject({ taskId });
+    }
+  });
+
+  it('watch prints one JSON object per status change', async () => {
+    const { taskId } = JSON.parse((await run(['submit', 'echo'])).stdout) as { taskId: string };
+    const watched = await run(['watch', taskId, '--from-start', '--json']);
+    expect(watched.code).toBe(0);
+    const updates = lines(watched.stdout);
+    expect(updates.map((update) => update.seq)).toEqual(server.tasks.get(taskId)!.history.map((_, index) => index + 1));
+    expect(updates.at(-1)).toMatchObject({ taskId, state: 'SUCCEEDED' });
+  });
+
+  it('errors go to stderr as one JSON object with a code and a message, with a non-zero exit code', async () => {
+    expect(await run(['get', 'does-not-exist', '--json'])).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: '{"error":{"code":"NOT_FOUND","message":"task does-not-exist not found"}}\n',
+    });
+    const usage = await run(['get', '--json']);
+    expect(usage.code).toBe(2);
+    expect(JSON.parse(usage.stderr)).toEqual({
+      error: { code: 'USAGE', message: "'get' needs a task id: missing <id>", usage: 'Usage: tm get <id> [global options]' },
+    });
+    const refused = await run(['submit', 'echo', '--max-attempts', '9', '--json']);
+    expect(refused.code).toBe(1);
+    expect(JSON.parse(refused.stderr)).toEqual({ error: { code: 'INVALID_ARGUMENT', message: 'max_attempts must be between 0 and 5' } });
+  });
+
+  it('demo prints each task change and the summary as JSON lines', async () => {
+    const result = await run(['demo', '--count', '3', '--json'], { isTTY: true });
+    expect(result.code).toBe(0);
+    expect(result.stdout).not.toContain('\x1b[');
+    const printed = lines(result.stdout);
+    expect(printed.at(-1)).toEqual({ summary: { tasks: 3, states: { SUCCEEDED: 3 } } });
+    const rows = printed.slice(0, -1);
+    expect(new Set(rows.map((row) => row.taskId)).size).toBe(3);
+    expect(rows.every((row) => typeof row.state === 'string' && typeof row.label === 'string')).toBe(true);
+  });
+});
+
+describe('tm TLS options and the token', () => {
+  it('an unreadable --ca or TM_CA_FILE is a usage error naming it', async () => {
+    const flag = await run(['get', 'a', '--ca', '/nope/ca.pem']);
+    expect(flag.code).toBe(2);
+    expect(flag.stderr).toMatch(/^tm: --ca: cannot read '\/nope\/ca\.pem': ENOENT/);
+    const env = await run(['get', 'a'], { env: { TM_CA_FILE: '/nope/env.pem' } });
+    expect(env.code).toBe(2);
+    expect(env.stderr).toMatch(/^tm: TM_CA_FILE: cannot read '\/nope\/env\.pem'/);
+  });
+
+  it('a token for another machine without TLS is refused (exit 2) before any call; with --insecure it goes, with a warning', async () => {
+    const token = 'k3y-of-at-least-16-chars';
+    const refused = await run(['get', 'a', '--address', 'nonexistent.invalid:1'], { env: { TM_TOKEN: token } });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('refusing to send TM_TOKEN without TLS to nonexistent.invalid:1');
+    const insecure = await run(['get', 'a', '--address', 'nonexistent.invalid:1', '--insecure'], { env: { TM_TOKEN: token } });
+    expect(insecure.stderr).toMatch(/^tm: warning: sending TM_TOKEN without TLS to nonexistent\.invalid:1 \(--insecure\)/);
+    expect(insecure.stderr).not.toContain(token);
+    expect(insecure.code).toBe(1);
+  });
+
+  it('TLS against a plaintext server fails with a hint that names the mismatch', async () => {
+    const result = await run(['get', 'a', '--tls']);
+    expect(result.code).toBe(1);
+    const [message, hint, ...rest] = result.stderr.split('\n');
+    expect(message).toMatch(/^tm: UNAVAILABLE: No connection established\. .*wrong version number/);
+    expect(hint).toBe('tm: hint: the gateway does not speak TLS on this port: drop --tls/--ca (and TM_TLS, TM_CA_FILE)');
+    expect(rest).toEqual(['']);
   });
 });

@@ -1,8 +1,9 @@
 // The `tm` command as a function: argv and I/O are injected, the exit code is returned, so tests
 // run it in-process against a fake server. client/cli.ts is the process entry around it.
-import { createTaskManagerClient, type TaskManagerClient } from './client';
-import { parseCli, USAGE, UsageError, type Command } from './cli-args';
-import { runDemo, summarize } from './demo';
+import { readFileSync } from 'node:fs';
+import { createTaskManagerClient, type TaskManagerClient, type TlsOptions } from './client';
+import { isLoopbackAddress, parseCli, toCommandHelp, toUsageLine, USAGE, UsageError, type Command, type Invocation } from './cli-args';
+import { runDemo, summarize, toStateCounts } from './demo';
 import { TaskManagerClientError } from './errors';
 import type { StatusUpdate } from './types';
 
@@ -14,6 +15,10 @@ export type CliIo = {
   env: Readonly<Record<string, string | undefined>>;
   /** Aborted on Ctrl-C: watches stop, the command exits 130. */
   signal?: AbortSignal;
+  /** What `tm --version` prints (the entry passes package.json's version). */
+  version?: string;
+  /** Reads the --ca / TM_CA_FILE file (default: the file system). */
+  readFile?: (path: string) => Buffer;
 };
 
 export const EXIT = { ok: 0, error: 1, usage: 2, taskDidNotSucceed: 3, interrupted: 130 } as const;
@@ -26,30 +31,106 @@ export function formatUpdate(update: StatusUpdate): string {
   return parts.join(' ');
 }
 
-const toJson = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;
+const toPrettyJson = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;
+const toJsonLine = (value: unknown) => `${JSON.stringify(value)}\n`;
+
+/** `--json` anywhere before `--`: usage errors are reported as JSON even when parsing failed. */
+function wantsJson(argv: readonly string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end === -1 ? argv : argv.slice(0, end)).includes('--json');
+}
+
+/** grpc-js connection errors span lines and end in an empty "Resolution note:". */
+function toOneLine(message: string): string {
+  return message.replace(/\s*\n\s*/g, ' ').replace(/\s*Resolution note:\s*$/, '').trim();
+}
+
+/** A failure as `tm: …` lines, or as one JSON object `{"error": {code, message, …}}` on stderr. */
+function reportError(io: CliIo, json: boolean, error: { code: string; message: string; hint?: string; usage?: string }): void {
+  if (json) {
+    io.stderr.write(toJsonLine({ error }));
+    return;
+  }
+  const prefix = error.code === 'USAGE' || error.code === 'CLIENT_ERROR' ? '' : `${error.code}: `;
+  io.stderr.write(`tm: ${prefix}${error.message}\n`);
+  if (error.hint) io.stderr.write(`tm: hint: ${error.hint}\n`);
+  if (error.usage) io.stderr.write(`${error.usage}\n`);
+}
+
+function reportUsageError(io: CliIo, json: boolean, error: UsageError): number {
+  const more = `Run 'tm${error.command ? ` ${error.command}` : ''} --help' for details.`;
+  reportError(io, json, { code: 'USAGE', message: error.message, usage: json ? toUsageLine(error.command) : `${toUsageLine(error.command)}\n${more}` });
+  return EXIT.usage;
+}
+
+/**
+ * What a connection failure most likely means, when grpc-js only says that no connection came
+ * about: TLS on one side only, or a certificate the client does not trust.
+ */
+export function toConnectionHint(error: TaskManagerClientError, tls: boolean): string | undefined {
+  if (error.code !== 'UNAVAILABLE') return undefined;
+  const details = error.details;
+  if (tls && /wrong version number|packet length too long|unknown protocol/i.test(details)) {
+    return 'the gateway does not speak TLS on this port: drop --tls/--ca (and TM_TLS, TM_CA_FILE)';
+  }
+  if (tls && /certificate|altnames|self[- ]signed|issuer/i.test(details)) {
+    return "the gateway's certificate is not trusted for this address: pass the CA that signed it with --ca <file> (TM_CA_FILE), and connect to a name the certificate holds";
+  }
+  if (!tls && /Failed to connect|Connection dropped|Protocol error|ECONNRESET|socket hang up/i.test(details)) {
+    return 'the connection was refused at the protocol level: if the gateway serves TLS, add --tls (or --ca <file> for a private CA)';
+  }
+  return undefined;
+}
+
+function toClientTls(invocation: Invocation, readFile: (path: string) => Buffer): TlsOptions | undefined {
+  const choice = invocation.tls;
+  if (!choice) return undefined;
+  if (!choice.ca) return {};
+  try {
+    return { ca: readFile(choice.ca.path) };
+  } catch (error) {
+    throw new UsageError(`${choice.ca.from}: cannot read '${choice.ca.path}': ${(error as Error).message}`, commandNameOf(invocation.command));
+  }
+}
+
+function commandNameOf(command: Command): UsageError['command'] {
+  return command.kind === 'help' || command.kind === 'version' ? undefined : command.kind;
+}
 
 export async function main(argv: readonly string[], io: CliIo): Promise<number> {
-  let invocation;
+  let invocation: Invocation;
+  let tls: TlsOptions | undefined;
   try {
     invocation = parseCli(argv, io.env);
+    tls = toClientTls(invocation, io.readFile ?? ((path) => readFileSync(path)));
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    io.stderr.write(`tm: ${error.message}\nRun 'tm --help' for usage.\n`);
-    return EXIT.usage;
+    return reportUsageError(io, wantsJson(argv), error);
   }
-  if (invocation.command.kind === 'help') {
-    io.stdout.write(USAGE);
+  const { command, json } = invocation;
+  if (command.kind === 'help') {
+    io.stdout.write(command.topic ? toCommandHelp(command.topic) : USAGE);
     return EXIT.ok;
+  }
+  if (command.kind === 'version') {
+    const version = io.version ?? 'unknown';
+    io.stdout.write(json ? toJsonLine({ version }) : `tm ${version}\n`);
+    return EXIT.ok;
+  }
+  if (invocation.token && !tls && !isLoopbackAddress(invocation.address)) {
+    // Only reached with --insecure (parseCli refuses it otherwise): said every time, on stderr.
+    const warning = `sending TM_TOKEN without TLS to ${invocation.address} (--insecure): anyone on the path can read it`;
+    io.stderr.write(json ? toJsonLine({ warning: { code: 'INSECURE_TOKEN', message: warning } }) : `tm: warning: ${warning}\n`);
   }
   let client: TaskManagerClient | undefined;
   try {
-    client = createTaskManagerClient({ address: invocation.address, token: invocation.token, protoPath: invocation.protoPath });
-    return await run(client, invocation.command, io);
+    client = createTaskManagerClient({ address: invocation.address, token: invocation.token, protoPath: invocation.protoPath, tls });
+    return await run(client, command, json, io);
   } catch (error) {
     if (error instanceof TaskManagerClientError) {
-      io.stderr.write(`tm: ${error.code}: ${error.details}\n`);
+      reportError(io, json, { code: error.code, message: toOneLine(error.details), hint: toConnectionHint(error, tls !== undefined) });
     } else {
-      io.stderr.write(`tm: ${(error as Error).message ?? String(error)}\n`);
+      reportError(io, json, { code: 'CLIENT_ERROR', message: (error as Error).message ?? String(error) });
     }
     return EXIT.error;
   } finally {
@@ -57,27 +138,30 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
   }
 }
 
-async function run(client: TaskManagerClient, command: Exclude<Command, { kind: 'help' }>, io: CliIo): Promise<number> {
+type RunnableCommand = Exclude<Command, { kind: 'help' } | { kind: 'version' }>;
+
+async function run(client: TaskManagerClient, command: RunnableCommand, json: boolean, io: CliIo): Promise<number> {
+  const document = json ? toJsonLine : toPrettyJson;
   switch (command.kind) {
     case 'submit': {
       const submitted = await client.submit(command.input);
-      io.stdout.write(`${JSON.stringify(submitted)}\n`);
-      return command.watch ? follow(client, submitted.taskId, 0, command.json, io) : EXIT.ok;
+      io.stdout.write(toJsonLine(submitted));
+      return command.watch ? follow(client, submitted.taskId, 0, json, io) : EXIT.ok;
     }
     case 'watch':
-      return follow(client, command.taskId, command.fromStart ? 0 : undefined, command.json, io);
+      return follow(client, command.taskId, command.fromStart ? 0 : undefined, json, io);
     case 'get':
-      io.stdout.write(toJson(await client.getTask(command.taskId)));
+      io.stdout.write(document(await client.getTask(command.taskId)));
       return EXIT.ok;
     case 'result':
-      io.stdout.write(toJson(await client.getResult(command.taskId)));
+      io.stdout.write(document(await client.getResult(command.taskId)));
       return EXIT.ok;
     case 'cancel':
-      io.stdout.write(`${JSON.stringify(await client.cancel(command.taskId))}\n`);
+      io.stdout.write(toJsonLine(await client.cancel(command.taskId)));
       return EXIT.ok;
     case 'demo': {
-      const result = await runDemo(client, io.stdout, { count: command.count, signal: io.signal });
-      io.stdout.write(`summary: ${summarize(result.rows)}\n`);
+      const result = await runDemo(client, io.stdout, { count: command.count, signal: io.signal, json });
+      io.stdout.write(json ? toJsonLine({ summary: { tasks: result.rows.length, states: toStateCounts(result.rows) } }) : `summary: ${summarize(result.rows)}\n`);
       if (io.signal?.aborted) return EXIT.interrupted;
       return result.allTerminal ? EXIT.ok : EXIT.error;
     }
@@ -88,7 +172,7 @@ async function follow(client: TaskManagerClient, taskId: string, afterSeq: numbe
   let last: StatusUpdate | undefined;
   for await (const update of client.watch(taskId, { afterSeq, signal: io.signal })) {
     last = update;
-    io.stdout.write(json ? `${JSON.stringify(update)}\n` : `${formatUpdate(update)}\n`);
+    io.stdout.write(json ? toJsonLine(update) : `${formatUpdate(update)}\n`);
   }
   if (io.signal?.aborted || !last) return EXIT.interrupted;
   return last.state === 'SUCCEEDED' ? EXIT.ok : EXIT.taskDidNotSucceed;

@@ -3,7 +3,7 @@
 // stream to its end and resuming after it breaks.
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createTaskManagerClient, TaskManagerClientError, type StatusUpdate } from './client';
+import { createTaskManagerClient, TaskManagerClientError, toChannelCredentials, type StatusUpdate } from './client';
 import { waitFor } from '../test/helpers/ports';
 import { startFakeTaskManager, type FakeTaskManager } from './testing/fake-task-manager';
 
@@ -297,5 +297,17 @@ describe('waitForResult', () => {
     const { taskId } = await client.submit({ type: 'no-such-type' });
     const result = await client.waitForResult(taskId);
     expect(result).toMatchObject({ taskId, state: 'REJECTED', output: undefined, error: "unknown task type 'no-such-type'" });
+  });
+});
+
+describe('channel credentials', () => {
+  it('plaintext by default, TLS with tls: true or a CA, your own credentials as given, never both', () => {
+    expect(toChannelCredentials({})._isSecure()).toBe(false);
+    expect(toChannelCredentials({ tls: false })._isSecure()).toBe(false);
+    expect(toChannelCredentials({ tls: true })._isSecure()).toBe(true);
+    expect(toChannelCredentials({ tls: {} })._isSecure()).toBe(true);
+    const own = grpc.credentials.createSsl();
+    expect(toChannelCredentials({ credentials: own })).toBe(own);
+    expect(() => toChannelCredentials({ credentials: own, tls: true })).toThrow('INVALID_ARGUMENT: set either credentials or tls, not both');
   });
 });

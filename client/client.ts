@@ -26,10 +26,16 @@ import { followStatus, type RetryPolicy, type WatchOptions } from './watch';
 export type ClientOptions = {
   /** host:port of the gateway (or of Envoy in front of it). */
   address: string;
-  /** Sent as `authorization: Bearer <token>` on every call. */
+  /** Sent as `authorization: Bearer <token>` on every call. Over a network, use `tls`. */
   token?: string;
   protoPath?: string;
-  /** Default: plaintext (the local stack and Envoy in compose speak h2c). */
+  /**
+   * TLS to the gateway: `true` verifies its certificate against the system's CAs, `{ ca }`
+   * against that CA (PEM text or bytes: a private or self-signed one). Default: plaintext (the
+   * local stack and Envoy in compose speak h2c).
+   */
+  tls?: boolean | TlsOptions;
+  /** Channel credentials of your own (instead of `tls`). */
   credentials?: grpc.ChannelCredentials;
   /** Deadline of each unary call; default 30 s. Streams have none. */
   deadlineMs?: number;
@@ -37,6 +43,8 @@ export type ClientOptions = {
   watchRetry?: Partial<RetryPolicy>;
   channelOptions?: grpc.ChannelOptions;
 };
+
+export type TlsOptions = { ca?: string | Buffer };
 
 export type WaitOptions = { signal?: AbortSignal; retry?: Partial<RetryPolicy> };
 
@@ -107,9 +115,18 @@ function toPayloadText(payload: unknown): string {
   return text;
 }
 
+/** The channel's credentials: `credentials` as given, TLS per `tls`, else plaintext. */
+export function toChannelCredentials(options: Pick<ClientOptions, 'tls' | 'credentials'>): grpc.ChannelCredentials {
+  if (options.credentials && options.tls) throw invalidArgument('set either credentials or tls, not both');
+  if (options.credentials) return options.credentials;
+  if (!options.tls) return grpc.credentials.createInsecure();
+  const ca = options.tls === true ? undefined : options.tls.ca;
+  return grpc.credentials.createSsl(ca === undefined ? null : Buffer.from(ca));
+}
+
 export function createTaskManagerClient(options: ClientOptions): TaskManagerClient {
   const Service = loadTaskManagerService({ protoPath: options.protoPath });
-  const stub = new Service(options.address, options.credentials ?? grpc.credentials.createInsecure(), options.channelOptions);
+  const stub = new Service(options.address, toChannelCredentials(options), options.channelOptions);
   const unaryMethods = stub as unknown as Record<string, UnaryMethod>;
   const streamStatus = (stub as unknown as { StreamStatus: StreamMethod }).StreamStatus;
   const deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;

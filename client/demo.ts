@@ -67,22 +67,27 @@ export function renderRow(row: DemoRow): string {
   return `${head}${attempt}${bar}${note}`.trimEnd();
 }
 
-/** "9 tasks: SUCCEEDED 6, FAILED 1, REJECTED 1, RUNNING 1", states in first-seen order. */
-export function summarize(rows: readonly DemoRow[]): string {
-  const counts = new Map<string, number>();
+/** Tasks per final state (ERROR: could not be followed), states in first-seen order. */
+export function toStateCounts(rows: readonly DemoRow[]): Record<string, number> {
+  const counts: Record<string, number> = {};
   for (const row of rows) {
     const key = row.error ? 'ERROR' : row.state;
-    counts.set(key, (counts.get(key) ?? 0) + 1);
+    counts[key] = (counts[key] ?? 0) + 1;
   }
-  const parts = [...counts].map(([state, count]) => `${state} ${count}`);
+  return counts;
+}
+
+/** "9 tasks: SUCCEEDED 6, FAILED 1, REJECTED 1, RUNNING 1", states in first-seen order. */
+export function summarize(rows: readonly DemoRow[]): string {
+  const parts = Object.entries(toStateCounts(rows)).map(([state, count]) => `${state} ${count}`);
   return `${rows.length} task${rows.length === 1 ? '' : 's'}: ${parts.join(', ')}`;
 }
 
 export type DemoOutput = { write(chunk: string): unknown; isTTY?: boolean; columns?: number };
 
 /** TTY: the block of rows is redrawn in place (cursor up, clear line). Otherwise: one log line
- *  per change, which reads well in CI logs and pipes. */
-export function createDisplay(out: DemoOutput) {
+ *  per change, which reads well in CI logs and pipes; with `json`, that line is the row as JSON. */
+export function createDisplay(out: DemoOutput, options: { json?: boolean } = {}) {
   let drawn = 0;
   const logged = new Map<number, string>();
   const fit = (line: string) => {
@@ -92,11 +97,14 @@ export function createDisplay(out: DemoOutput) {
   };
   return {
     changed(rows: readonly DemoRow[], index: number): void {
-      if (!out.isTTY) {
-        // The submit response and the first streamed status (QUEUED, seq 1) render alike.
-        const line = renderRow(rows[index]!);
-        if (logged.get(index) === line) return;
-        logged.set(index, line);
+      if (!out.isTTY || options.json) {
+        // One line per change. The submit response and the first streamed status (QUEUED, seq 1)
+        // render alike, so a row is written only when it differs from its last line, seq aside.
+        const row = rows[index]!;
+        const line = options.json ? JSON.stringify(row) : renderRow(row);
+        const key = options.json ? JSON.stringify({ ...row, seq: 0 }) : line;
+        if (logged.get(index) === key) return;
+        logged.set(index, key);
         out.write(`${line}\n`);
         return;
       }
@@ -112,17 +120,17 @@ export type DemoResult = { rows: DemoRow[]; allTerminal: boolean; anyError: bool
 export async function runDemo(
   client: DemoClient,
   out: DemoOutput,
-  options: { count?: number; signal?: AbortSignal } = {},
+  options: { count?: number; signal?: AbortSignal; json?: boolean } = {},
 ): Promise<DemoResult> {
   const tasks = toDemoTasks(options.count);
-  out.write(`submitting ${tasks.length} example tasks...\n`);
+  if (!options.json) out.write(`submitting ${tasks.length} example tasks...\n`);
   const rows: DemoRow[] = [];
   for (const task of tasks) {
     const submitted = await client.submit(task.input);
     rows.push(toInitialRow(task, submitted.taskId, submitted.state));
   }
-  const display = createDisplay(out);
-  if (out.isTTY) display.changed(rows, 0);
+  const display = createDisplay(out, { json: options.json });
+  if (out.isTTY && !options.json) display.changed(rows, 0);
   else rows.forEach((_, index) => display.changed(rows, index));
 
   await Promise.all(

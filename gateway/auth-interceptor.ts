@@ -6,7 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { UnauthenticatedError } from '../shared/errors';
 import type { Logger } from '../shared/logger';
-import { isOpenMethod, type Authenticator } from './auth';
+import { ApiKeyRefusedError, isOpenMethod, type Authenticator } from './auth';
 
 export const AUTHORIZATION_METADATA = 'authorization';
 
@@ -24,7 +24,10 @@ export function createAuthInterceptor(auth: Authenticator, logger: Logger): grpc
               auth.authenticate(metadata.get(AUTHORIZATION_METADATA));
             } catch (error) {
               if (!(error instanceof UnauthenticatedError)) throw error;
-              logger.debug({ rpc: method.path, reason: error.message }, 'call refused: unauthenticated');
+              // warn: a stream of these is someone guessing keys, or a client left with a revoked
+              // one. The peer says who; the reason says what was wrong; the key is never logged.
+              const reason = error instanceof ApiKeyRefusedError ? error.reason : error.message;
+              logger.warn({ rpc: method.path, peer: call.getPeer(), reason }, 'call refused: unauthenticated');
               call.sendStatus({ code: grpc.status.UNAUTHENTICATED, details: error.message, metadata: new grpc.Metadata() });
               return;
             }

@@ -4,7 +4,9 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
+import { pino } from 'pino';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTaskManagerClient, TaskManagerClientError, type TaskManagerClient } from '../client/client';
@@ -23,6 +25,17 @@ import { checkHealth, listServices } from './test-support/grpc-client';
 const ACME_KEY = 'acme-0123456789-abcdefghij';
 const GLOBEX_KEY = 'globex-9876543210-zyxwvutsrq';
 const logger = createLogger('auth-test', 'silent');
+/** What the gateway logs at warn and above, one JSON line each. */
+const gatewayLines: string[] = [];
+const gatewayLogger = pino(
+  { level: 'warn' },
+  new Writable({
+    write: (chunk: Buffer, _encoding, done) => {
+      gatewayLines.push(...chunk.toString().split('\n').filter(Boolean));
+      done();
+    },
+  }),
+);
 
 let natsServer: TestServer;
 let redisServer: TestServer;
@@ -80,7 +93,7 @@ beforeAll(async () => {
     },
     { cwd: process.cwd() },
   );
-  gateway = await startGateway(config, logger);
+  gateway = await startGateway(config, gatewayLogger);
   address = `127.0.0.1:${gateway.port}`;
   ingest = collectEvents(nc, SUBJECTS.ingest);
   acme = clientWith(ACME_KEY);
@@ -125,6 +138,25 @@ describe('API keys', () => {
     const marker = await acme.submit({ type: 'echo', payload: {} });
     await waitFor('the marker event', () => ingest.events.some((event) => event.subject === marker.taskId));
     expect(ingest.events.map((event) => event.subject)).toEqual([marker.taskId]);
+  });
+
+  it('a refused call is logged at warn with the caller\'s address and the reason, never the key', async () => {
+    gatewayLines.length = 0;
+    const wrongKey = 'not-the-right-key-at-all-0123';
+    await failure(clientWith().getTask('00000000-0000-4000-8000-000000000000'));
+    await failure(clientWith(wrongKey).getTask('00000000-0000-4000-8000-000000000000'));
+    await failure(clientWith(`${ACME_KEY} ${ACME_KEY}`).getTask('00000000-0000-4000-8000-000000000000'));
+    const refused = gatewayLines
+      .map((line) => JSON.parse(line) as { level: number; msg: string; peer?: string; reason?: string; rpc?: string })
+      .filter((entry) => entry.msg === 'call refused: unauthenticated');
+    expect(refused.map((entry) => entry.reason)).toEqual(['missing header', 'unknown key', 'malformed header']);
+    for (const entry of refused) {
+      expect(entry.level).toBe(40);
+      expect(entry.rpc).toBe('/taskmanager.v1.TaskManager/GetTask');
+      expect(entry.peer).toMatch(/127\.0\.0\.1:\d+/);
+    }
+    expect(gatewayLines.join('\n')).not.toContain(wrongKey);
+    expect(gatewayLines.join('\n')).not.toContain(ACME_KEY);
   });
 
   it('a caller without a key cannot cancel an existing task', async () => {

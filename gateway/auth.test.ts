@@ -88,6 +88,21 @@ describe('API key configuration', () => {
       'TM_API_KEYS is set but holds no tenant:key entry (unset it to run without authentication)',
     ]);
   });
+
+  it('refuses a placeholder key (the kind sample manifests ship), naming the setting and the tenant, never the key', () => {
+    const placeholder = 'placeholder-api-key-change-me';
+    const problems = problemsOf(
+      { TM_API_KEYS: `acme:${KEY_A},globex:CHANGEME-0123456789`, TM_API_KEYS_FILE: '/keys' },
+      { '/keys': `# sample\ndefault:${placeholder}\n` },
+    );
+    const hint = 'it contains "placeholder", "change-me"/"changeme" or "replace-me"); create a real key, e.g. the output of `openssl rand -hex 24`';
+    expect(problems).toEqual([
+      `TM_API_KEYS entry 2: the key of tenant globex is a placeholder (${hint}`,
+      `TM_API_KEYS_FILE line 2: the key of tenant default is a placeholder (${hint}`,
+    ]);
+    expect(problems.join('\n')).not.toContain(placeholder);
+    expect(problems.join('\n')).not.toContain('CHANGEME-0123456789');
+  });
 });
 
 describe('createAuthenticator', () => {

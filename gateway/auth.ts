@@ -8,6 +8,7 @@
 // configured key takes the same time whichever key (if any) matches.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { UnauthenticatedError } from '../shared/errors';
+import { GENERATE_SECRET_HINT, isPlaceholderSecret, PLACEHOLDER_WORDS_TEXT } from '../shared/placeholder-secret';
 
 export const TENANT_PATTERN = /^[a-z0-9_-]{1,64}$/;
 export const MIN_KEY_LENGTH = 16;
@@ -75,6 +76,12 @@ export function parseApiKeys(sources: readonly KeySource[]): ParsedKeys {
         problems.push(`${where}: the key must be at least ${MIN_KEY_LENGTH} characters, got ${key.length}`);
       } else if (!KEY_CHARACTERS.test(key)) {
         problems.push(`${where}: the key may hold printable ASCII only, without spaces`);
+      } else if (isPlaceholderSecret(key)) {
+        // Sample keys are public: refusing them beats running with a key everyone has read.
+        problems.push(
+          `${where}: the key${TENANT_PATTERN.test(tenant) ? ` of tenant ${tenant}` : ''} is a placeholder (it contains ${PLACEHOLDER_WORDS_TEXT}); ` +
+            `create a real key, ${GENERATE_SECRET_HINT}`,
+        );
       }
       if (problems.length > before) continue;
       const digest = toDigest(key);
@@ -104,6 +111,18 @@ export type Authenticator = {
 
 const BEARER = /^Bearer +(\S+)$/i;
 
+/** Why a call was refused, for the warn log line (never the key itself). */
+export type RefusalReason = 'missing header' | 'repeated header' | 'malformed header' | 'unknown key';
+
+export class ApiKeyRefusedError extends UnauthenticatedError {
+  constructor(
+    readonly reason: RefusalReason,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 export function createAuthenticator(keys: readonly ApiKey[]): Authenticator {
   const enabled = keys.length > 0;
   return {
@@ -112,21 +131,21 @@ export function createAuthenticator(keys: readonly ApiKey[]): Authenticator {
     authenticate(authorization) {
       if (!enabled) return DEFAULT_TENANT;
       if (authorization.length === 0) {
-        throw new UnauthenticatedError('missing API key: send the metadata "authorization: Bearer <API key>"');
+        throw new ApiKeyRefusedError('missing header', 'missing API key: send the metadata "authorization: Bearer <API key>"');
       }
       if (authorization.length > 1) {
-        throw new UnauthenticatedError('send exactly one "authorization" metadata entry');
+        throw new ApiKeyRefusedError('repeated header', 'send exactly one "authorization" metadata entry');
       }
       const value = authorization[0];
       const match = typeof value === 'string' ? BEARER.exec(value) : null;
-      if (!match) throw new UnauthenticatedError('malformed "authorization" metadata: expected "Bearer <API key>"');
+      if (!match) throw new ApiKeyRefusedError('malformed header', 'malformed "authorization" metadata: expected "Bearer <API key>"');
       const candidate = toDigest(match[1]!);
       let tenant: string | undefined;
       // No early exit: every configured key is compared, whichever matches.
       for (const key of keys) {
         if (timingSafeEqual(candidate, key.digest)) tenant ??= key.tenant;
       }
-      if (tenant === undefined) throw new UnauthenticatedError('invalid API key');
+      if (tenant === undefined) throw new ApiKeyRefusedError('unknown key', 'invalid API key');
       return tenant;
     },
   };

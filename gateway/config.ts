@@ -7,6 +7,7 @@ import { describeError } from '../shared/errors';
 import { GATEWAY_PORT } from '../shared/topology';
 import { parseApiKeys, type ApiKey, type KeySource } from './auth';
 import { PROTO_FILE } from './proto';
+import type { GatewayTls } from './tls';
 
 /** nats-server's default max_payload: one published task event must fit in it. */
 export const NATS_MAX_PAYLOAD_BYTES = 1024 * 1024;
@@ -22,6 +23,8 @@ export type GatewayConfig = {
   readonly redis: RedisSettings;
   /** Digests of the API keys of TM_API_KEYS and TM_API_KEYS_FILE; empty = authentication off. */
   readonly apiKeys: readonly ApiKey[];
+  /** TM_TLS_CERT_FILE + TM_TLS_KEY_FILE: serve gRPC over TLS (read at startup, tls.ts); unset = h2c. */
+  readonly tls: GatewayTls | undefined;
   /** Largest accepted `payload`, in UTF-8 bytes (INVALID_ARGUMENT above it). */
   readonly maxPayloadBytes: number;
   /** gRPC receive limit; never above NATS max_payload, so what is accepted can be published. */
@@ -64,6 +67,16 @@ function readApiKeys(reader: EnvReader, env: Env, readFile: (path: string) => st
   return keys;
 }
 
+function readTls(reader: EnvReader): GatewayTls | undefined {
+  const cert = reader.string('TM_TLS_CERT_FILE', '');
+  const key = reader.string('TM_TLS_KEY_FILE', '');
+  if ((cert === '') !== (key === '')) {
+    reader.problem(`TM_TLS_CERT_FILE and TM_TLS_KEY_FILE go together (${cert === '' ? 'TM_TLS_CERT_FILE' : 'TM_TLS_KEY_FILE'} is not set)`);
+  }
+  if (cert === '' || key === '') return undefined;
+  return Object.freeze({ cert: { variable: 'TM_TLS_CERT_FILE', path: cert }, key: { variable: 'TM_TLS_KEY_FILE', path: key } });
+}
+
 export function loadGatewayConfig(env: Env, paths: PathContext): GatewayConfig {
   const reader = createEnvReader(env);
   const exists = paths.exists ?? existsSync;
@@ -87,6 +100,7 @@ export function loadGatewayConfig(env: Env, paths: PathContext): GatewayConfig {
   const backlogReservePercent = reader.int('TM_BACKLOG_RESERVE_PERCENT', 5, { min: 0, max: 90 });
   const logLevel = reader.string('LOG_LEVEL', 'info');
   const apiKeys = readApiKeys(reader, env, paths.readFile ?? ((path) => readFileSync(path, 'utf8')));
+  const tls = readTls(reader);
 
   const candidates = [
     ...(paths.scriptPath ? [join(dirname(paths.scriptPath), 'proto')] : []),
@@ -111,6 +125,7 @@ export function loadGatewayConfig(env: Env, paths: PathContext): GatewayConfig {
     nats: connections.nats,
     redis: connections.redis,
     apiKeys: Object.freeze(apiKeys),
+    tls,
     maxPayloadBytes,
     grpcMaxReceiveBytes,
     maxEventBytes: NATS_MAX_PAYLOAD_BYTES,

@@ -29,6 +29,7 @@ import {
 } from './proto';
 import { createTaskManagerService, type Caller, type ServiceDeps, type TaskManagerService } from './service';
 import { connectStatusSubscriber, createStatusHub, type StatusHub } from './status-hub';
+import { toServerCredentials } from './tls';
 
 export type GatewayDeps = Omit<ServiceDeps, 'connections' | 'limits'> & { connections: ConnectionState };
 
@@ -190,11 +191,11 @@ export type RunningGateway = {
   stop(): Promise<void>;
 };
 
-function bind(server: grpc.Server, host: string, port: number): Promise<number> {
+function bind(server: grpc.Server, host: string, port: number, credentials: grpc.ServerCredentials): Promise<number> {
   // An IPv6 address goes in brackets, as in a URL (grpc-js parses "[::1]:50051").
   const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
   return new Promise((resolve, reject) => {
-    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (error, bound) =>
+    server.bindAsync(address, credentials, (error, bound) =>
       error ? reject(error) : resolve(bound),
     );
   });
@@ -239,6 +240,8 @@ export async function startGateway(
   logger: Logger,
   overrides: Partial<Pick<GatewayDeps, 'now' | 'newId' | 'publisher'>> = {},
 ): Promise<RunningGateway> {
+  // First: a certificate that cannot be read stops the gateway before it connects anywhere.
+  const credentials = toServerCredentials(config.tls);
   const nats = await connectNats({ ...config.nats, name: 'gateway', logger });
   const redis = await connectRedis({ ...config.redis, name: 'gateway', logger }).catch(async (error: unknown) => {
     await nats.close();
@@ -267,8 +270,8 @@ export async function startGateway(
       logger,
     }),
   });
-  const port = await bind(gateway.server, config.host, config.port);
-  logger.info({ host: config.host, port }, 'gateway listening');
+  const port = await bind(gateway.server, config.host, config.port, credentials);
+  logger.info({ host: config.host, port, tls: config.tls !== undefined }, 'gateway listening');
 
   let stopped: Promise<void> | undefined;
   return {

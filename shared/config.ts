@@ -4,6 +4,7 @@
 import { isIP } from 'node:net';
 import { ConfigError } from './errors';
 import { DEFAULT_FLOW_SETTINGS, type FlowSettings } from './contract';
+import { isPlaceholderSecret, toPlaceholderProblem } from './placeholder-secret';
 import { Secret } from './secret';
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -196,6 +197,8 @@ export function readNatsSettings(reader: EnvReader): NatsSettings {
   if (token !== '' && (user !== '' || password !== '')) {
     reader.problem('set either NATS_USER and NATS_PASSWORD or NATS_TOKEN, not both');
   }
+  if (isPlaceholderSecret(password)) reader.problem(toPlaceholderProblem('NATS_PASSWORD'));
+  if (isPlaceholderSecret(token)) reader.problem(toPlaceholderProblem('NATS_TOKEN', 'token'));
   const auth: NatsAuth =
     token !== '' ? { kind: 'token', token: new Secret(token) }
     : user !== '' ? { kind: 'user', user, password: new Secret(password) }
@@ -277,6 +280,7 @@ export function readRedisSettings(reader: EnvReader): RedisSettings {
   }
   const username = envUser || urlUser;
   const password = envPassword || urlPassword;
+  if (isPlaceholderSecret(password)) reader.problem(toPlaceholderProblem(envPassword ? 'REDIS_PASSWORD' : 'REDIS_URL'));
   if (username !== '' && password === '') {
     reader.problem('a Redis user (REDIS_USERNAME or the user in REDIS_URL) needs a password (REDIS_PASSWORD or in REDIS_URL)');
   }

@@ -106,7 +106,7 @@ export function toSourcePublishes(stage: string, consumers: readonly ConsumerSpe
 /** Redis key names (DESIGN §4). Channels share the status key's name, as the design says. */
 export const KEYS = {
   // Relative to the key prefix (TM_REDIS_PREFIX, default `tm:`): the clients of connectRedis
-  // prefix keys themselves; channels go through toChannel (docs/decisions/0010-redis-key-prefix.md).
+  // prefix keys themselves; channels go through toChannel (docs/decisions/0011-redis-key-prefix.md).
   task: (id: string) => `task:${id}`,
   status: (id: string) => `task_status:${id}`,
   statusChannel: (id: string) => `task_status:${id}`,

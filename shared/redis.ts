@@ -5,7 +5,7 @@
 // the keys of each command, of MULTI and pipelines, and the KEYS of scripts. It does not touch
 // pub/sub channels (name them with `toChannel`), KEYS/SCAN patterns, or keys a script would
 // build from ARGV: so scripts take every key they touch in KEYS
-// (docs/decisions/0010-redis-key-prefix.md).
+// (docs/decisions/0011-redis-key-prefix.md).
 import { Redis, type RedisOptions as RedisClientOptions, type Result } from 'ioredis';
 import type { RedisSettings } from './config';
 import { ConfigError, DependencyUnavailableError, describeError } from './errors';

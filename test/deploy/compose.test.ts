@@ -254,6 +254,38 @@ describe('NATS, Redis and the environment from one place', () => {
   });
 });
 
+describe('nothing is published beyond this machine', () => {
+  it('binds every published port to 127.0.0.1 (no keys, development passwords, anonymous Grafana)', () => {
+    expect(findUnboundPorts(compose)).toEqual([]);
+    expect(Object.values(compose.services).flatMap((s) => s.ports ?? []).length).toBeGreaterThan(0);
+  });
+
+  it('names a port published on every interface, in short or long syntax', () => {
+    const bad = copy();
+    service(bad, 'envoy').ports = ['50051:50051', '0.0.0.0:9901:9901', '127.0.0.1:9902:9902'];
+    service(bad, 'grafana').ports = [{ target: 3000, published: '3000' }, { target: 3001, published: '3001', host_ip: '127.0.0.1' }];
+    service(bad, 'redis').ports = ['6379'];
+    expect(findUnboundPorts(bad)).toEqual([
+      'redis: "6379" is not bound to 127.0.0.1 (publish as "127.0.0.1:host:container")',
+      'envoy: "50051:50051" is not bound to 127.0.0.1 (publish as "127.0.0.1:host:container")',
+      'envoy: "0.0.0.0:9901:9901" is not bound to 127.0.0.1 (publish as "127.0.0.1:host:container")',
+      'grafana: {"target":3000,"published":"3000"} is not bound to 127.0.0.1 (publish as "127.0.0.1:host:container")',
+    ]);
+  });
+});
+
+/** Published ports not bound to 127.0.0.1: `ip:host:container` strings or `host_ip` in the long syntax. */
+function findUnboundPorts(file: ComposeFile): string[] {
+  const problems: string[] = [];
+  for (const [name, s] of Object.entries(file.services)) {
+    for (const port of s.ports ?? []) {
+      const hostIp = typeof port === 'string' || typeof port === 'number' ? /^(\d+\.\d+\.\d+\.\d+):/.exec(String(port))?.[1] : (port as { host_ip?: string }).host_ip;
+      if (hostIp !== '127.0.0.1') problems.push(`${name}: ${JSON.stringify(port)} is not bound to 127.0.0.1 (publish as "127.0.0.1:host:container")`);
+    }
+  }
+  return problems;
+}
+
 describe('everything docker-compose.yml names exists', () => {
   it('mounts only files and folders of this repository (and the Docker log folder)', () => {
     for (const [name, s] of Object.entries(compose.services)) {
@@ -283,7 +315,7 @@ describe('everything docker-compose.yml names exists', () => {
   });
 
   it('publishes Envoy on 50051 and Grafana on 3000 with the Tempo and Loki datasources', () => {
-    expect(service(compose, 'envoy').ports).toEqual(['50051:50051']);
+    expect(service(compose, 'envoy').ports).toEqual(['127.0.0.1:50051:50051']);
     expect(bindMounts(service(compose, 'envoy'))).toEqual([{ source: './configs/envoy/envoy.yaml', target: '/etc/envoy/envoy.yaml' }]);
     expect(service(compose, 'envoy').command).toEqual(['envoy', '-c', '/etc/envoy/envoy.yaml']);
     expect(service(compose, 'grafana').ports).toEqual(['127.0.0.1:3000:3000']);

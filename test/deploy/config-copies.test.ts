@@ -110,14 +110,6 @@ describe.each(['k8s', 'knative'] as const)('%s: what the manifests assume about 
   });
 });
 
-describe('secret placeholders', () => {
-  it('are safe inside the double quotes the NATS server reads them in (no quote, backslash or space)', () => {
-    const lines = readFileSync('k8s/base/secrets/nats-credentials.env', 'utf8').split('\n').filter((line) => line.trim() && !line.startsWith('#'));
-    expect(lines.length).toBeGreaterThan(0);
-    expect(lines.filter((line) => !/^[a-z-]+=[^"\\\s]+$/.test(line))).toEqual([]);
-  });
-});
-
 describe('addresses in the copied configs', () => {
   it('name Services of the render and ports those Services have', () => {
     const services = new Map(

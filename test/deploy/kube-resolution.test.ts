@@ -1,7 +1,10 @@
 // Every image, command, port and reference in the rendered k8s/ and knative/ resolves: our image
 // runs bundles that `npm run build` really produces (npm test builds before it tests), third-party
 // images are pinned, Services reach container ports, Secrets/ConfigMaps/keys exist, URLs in the
-// environment reach a Service port. Each check is shown to fail on a broken copy.
+// environment reach a Service port. Secrets are not shipped: the ones the operator creates with
+// the commands of docs/deploy.md are the only references allowed to point outside the render.
+// Each check is shown to fail on a broken copy.
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -20,14 +23,52 @@ import {
   checkUrls,
   isPinnedImage,
 } from './kube-resolution';
+import { checkNotShipped, DEPLOY_DOC, readOperatorSecrets, toOperatorSecretObjects, type OperatorSecrets } from './operator-secrets';
 
 const DIST = 'dist';
 const rendered: Record<'k8s' | 'knative', KubeObject[]> = { k8s: [], knative: [] };
 const bundleExists = (relativePath: string) => existsSync(join(DIST, relativePath));
+const operatorSecrets: OperatorSecrets = readOperatorSecrets(readFileSync(DEPLOY_DOC, 'utf8'));
+/** The Secrets as the documented commands create them: random values, `tenant:key` for the key file. */
+const created = toOperatorSecretObjects(operatorSecrets, (secret, key) => {
+  const value = randomBytes(24).toString('hex');
+  if (secret === 'gateway-api-keys') return `default:${value}\n`;
+  return key === 'admin-user' ? 'admin' : value;
+});
 
 beforeAll(() => {
   rendered.k8s = renderObjects('k8s');
   rendered.knative = renderObjects('knative');
+});
+
+describe('Secrets the operator creates (docs/deploy.md)', () => {
+  it('the guide creates the NATS passwords, the API keys file and the Grafana login', () => {
+    expect([...operatorSecrets.keys()].sort()).toEqual(['gateway-api-keys', 'grafana-admin', 'nats-credentials']);
+    expect(operatorSecrets.get('gateway-api-keys')).toEqual(['api-keys']);
+    expect(operatorSecrets.get('grafana-admin')).toEqual(['admin-user', 'admin-password']);
+  });
+
+  it.each(['k8s', 'knative'] as const)('%s ships none of them, and references each one it needs', (flavour) => {
+    expect(checkNotShipped(rendered[flavour], operatorSecrets)).toEqual([]);
+    const referenced = new Set(
+      containersOf(rendered[flavour]).flatMap(({ template, container }) => [
+        ...(container.env ?? []).flatMap((variable) => (variable.valueFrom?.secretKeyRef ? [variable.valueFrom.secretKeyRef.name] : [])),
+        ...(template.spec.volumes ?? []).flatMap((volume) => (volume.secret ? [volume.secret.secretName] : [])),
+      ]),
+    );
+    expect([...referenced].sort()).toEqual([...operatorSecrets.keys()].sort());
+  });
+
+  it('the guide is read as written: a command names its Secret and keys, a for loop its users', () => {
+    const guide = [
+      'kubectl -n taskmanager create secret generic one --from-literal=a=x \\',
+      '  --from-file=b=b.txt',
+      '',
+      'kubectl -n taskmanager create secret generic two $(for user in u1 u2; do printf -- \'--from-literal=%s=%s \' "$user" x; done)',
+      'kubectl -n elsewhere create secret generic three --from-literal=c=y',
+    ].join('\n');
+    expect(Object.fromEntries(readOperatorSecrets(guide))).toEqual({ one: ['a', 'b'], two: ['u1', 'u2'] });
+  });
 });
 
 describe.each(['k8s', 'knative'] as const)('%s: every reference resolves', (flavour) => {
@@ -42,8 +83,8 @@ describe.each(['k8s', 'knative'] as const)('%s: every reference resolves', (flav
     expect(checkServices(rendered[flavour])).toEqual([]);
   });
 
-  it('Secrets, ConfigMaps, their keys and the files named by the environment exist', () => {
-    expect([...checkConfigReferences(rendered[flavour]), ...checkFileReferences(rendered[flavour])]).toEqual([]);
+  it('Secrets (rendered or created by the operator), ConfigMaps, their keys and the files named by the environment exist', () => {
+    expect([...checkConfigReferences(rendered[flavour], operatorSecrets), ...checkFileReferences(rendered[flavour], operatorSecrets)]).toEqual([]);
   });
 
   it('autoscalers, disruption budgets and network policies select what exists', () => {
@@ -70,9 +111,9 @@ function resolvedEnv(objects: readonly KubeObject[], container: Container, extra
   return { ...env, ...extra };
 }
 
-describe.each(['k8s', 'knative'] as const)('%s: the processes accept their deployed configuration', (flavour) => {
+describe.each(['k8s', 'knative'] as const)('%s: the processes accept their deployed configuration, with the Secrets created as documented', (flavour) => {
   it('the gateway loads its environment, the mounted API keys file included', () => {
-    const objects = rendered[flavour];
+    const objects = [...rendered[flavour], ...created];
     const { template, container } = containersOf(objects).find((entry) => entry.container.name === 'gateway')!;
     const keys = template.spec.volumes!.find((volume) => volume.secret)!.secret!.secretName;
     const mount = container.volumeMounts!.find((candidate) => template.spec.volumes!.some((volume) => volume.name === candidate.name && volume.secret))!;
@@ -87,7 +128,7 @@ describe.each(['k8s', 'knative'] as const)('%s: the processes accept their deplo
   });
 
   it('every source loads its environment (Knative injects K_SINK)', () => {
-    const objects = rendered[flavour];
+    const objects = [...rendered[flavour], ...created];
     const sources = containersOf(objects).filter((entry) => entry.container.name.endsWith('-source'));
     expect(sources.length).toBeGreaterThan(0);
     for (const { container } of sources) {
@@ -113,16 +154,39 @@ describe('broken references are caught', () => {
     expect(['nats', 'nats:2.10', 'ghcr.io/x/y:latest', 'localhost:5000/app', 'app@sha256:abc'].map(isPinnedImage)).toEqual([false, true, false, false, true]);
   });
 
-  it('a Service port that no container exposes, and a missing Secret key', () => {
+  it('a Service port that no container exposes, and a Secret key the guide does not create', () => {
     const objects = cloneObjects(rendered.k8s);
     const service = find(objects, 'Service', 'notifier', '')!;
     (service.spec!.ports as { port: number; targetPort: number | string }[])[0]!.targetPort = 'htp';
-    const secret = find(objects, 'Secret', 'nats-credentials', '')!;
-    delete secret.data!['audit-source'];
+    const documented = new Map(operatorSecrets);
+    documented.set('nats-credentials', documented.get('nats-credentials')!.filter((key) => key !== 'audit-source'));
     expect(checkServices(objects)).toEqual(['Service/notifier: port 8105 targets htp, which no selected container exposes']);
-    expect(checkConfigReferences(objects)).toEqual([
+    expect(checkConfigReferences(objects, documented)).toEqual([
       'Deployment/audit container audit-source: env NATS_PASSWORD reads key audit-source missing from Secret nats-credentials',
       'StatefulSet/nats container nats: env SECRET_NATS_PASSWORD_AUDIT_SOURCE reads key audit-source missing from Secret nats-credentials',
+    ]);
+  });
+
+  it('a Secret that is neither rendered nor created by the operator, and a shipped operator Secret', () => {
+    const objects = cloneObjects(rendered.k8s);
+    const gateway = podTemplateOf(find(objects, 'Deployment', 'gateway')!)!;
+    gateway.spec.volumes!.find((volume) => volume.secret)!.secret!.secretName = 'gateway-keys';
+    const grafana = podTemplateOf(find(objects, 'Deployment', 'grafana')!)!.spec.containers[0]!;
+    grafana.env!.find((variable) => variable.name === 'GF_SECURITY_ADMIN_PASSWORD')!.valueFrom!.secretKeyRef!.name = 'grafana';
+    const why = 'which is neither rendered nor created by the operator (docs/deploy.md, "Secrets")';
+    expect(checkConfigReferences(objects, operatorSecrets)).toEqual([
+      `Deployment/grafana container grafana: env GF_SECURITY_ADMIN_PASSWORD reads Secret grafana, ${why}`,
+      `Deployment/gateway: volume api-keys uses Secret gateway-keys, ${why}`,
+    ]);
+    expect(checkFileReferences(objects, operatorSecrets)).toEqual([
+      'Deployment/gateway container gateway: TM_API_KEYS_FILE=/etc/taskmanager/api-keys/api-keys is not a key of a mounted Secret or ConfigMap',
+    ]);
+    // Without the guide, every reference to an operator Secret is one to nothing.
+    expect(checkConfigReferences(rendered.k8s).length).toBeGreaterThan(0);
+    expect(checkNotShipped([...rendered.k8s, ...created], operatorSecrets).sort()).toEqual([
+      `Secret/gateway-api-keys is rendered, but the operator creates it (${DEPLOY_DOC}): remove it from the manifests`,
+      `Secret/grafana-admin is rendered, but the operator creates it (${DEPLOY_DOC}): remove it from the manifests`,
+      `Secret/nats-credentials is rendered, but the operator creates it (${DEPLOY_DOC}): remove it from the manifests`,
     ]);
   });
 

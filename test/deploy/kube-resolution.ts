@@ -90,8 +90,24 @@ function findNamed(objects: readonly KubeObject[], kind: string, name: string): 
   return objects.find((object) => object.kind === kind && object.apiVersion === 'v1' && object.metadata.name === name);
 }
 
-/** Secrets and ConfigMaps named by env and volumes exist, with the keys asked for. */
-export function checkConfigReferences(objects: readonly KubeObject[]): string[] {
+/** Secret name → keys, for Secrets the operator creates (operator-secrets.ts reads them from docs/deploy.md). */
+export type OperatorSecretKeys = ReadonlyMap<string, readonly string[]>;
+
+/** The keys a Secret or ConfigMap holds: rendered, or documented for the operator to create. */
+function keysOf(objects: readonly KubeObject[], kind: string, name: string, operatorSecrets: OperatorSecretKeys): readonly string[] | undefined {
+  const target = findNamed(objects, kind, name);
+  if (target) return Object.keys(target.data ?? {});
+  return kind === 'Secret' ? operatorSecrets.get(name) : undefined;
+}
+
+const notThere = (kind: string, name: string) =>
+  kind === 'Secret' ? `Secret ${name}, which is neither rendered nor created by the operator (docs/deploy.md, "Secrets")` : `${kind} ${name}, which is not rendered`;
+
+/**
+ * Secrets and ConfigMaps named by env and volumes exist, with the keys asked for. A Secret that
+ * is not rendered may only be one of `operatorSecrets`, with a key that its documented command creates.
+ */
+export function checkConfigReferences(objects: readonly KubeObject[], operatorSecrets: OperatorSecretKeys = new Map()): string[] {
   const problems: string[] = [];
   for (const { owner, template, container } of containersOf(objects)) {
     const where = `${nameOf(owner)} container ${container.name}`;
@@ -102,9 +118,9 @@ export function checkConfigReferences(objects: readonly KubeObject[]): string[] 
       ];
       for (const [kind, ref] of refs) {
         if (!ref) continue;
-        const target = findNamed(objects, kind, ref.name);
-        if (!target) problems.push(`${where}: env ${variable.name} reads ${kind} ${ref.name}, which is not rendered`);
-        else if (!(ref.key in (target.data ?? {}))) problems.push(`${where}: env ${variable.name} reads key ${ref.key} missing from ${kind} ${ref.name}`);
+        const keys = keysOf(objects, kind, ref.name, operatorSecrets);
+        if (!keys) problems.push(`${where}: env ${variable.name} reads ${notThere(kind, ref.name)}`);
+        else if (!keys.includes(ref.key)) problems.push(`${where}: env ${variable.name} reads key ${ref.key} missing from ${kind} ${ref.name}`);
       }
     }
     // A StatefulSet's volumeClaimTemplates are volumes of its pods too.
@@ -117,8 +133,8 @@ export function checkConfigReferences(objects: readonly KubeObject[]): string[] 
   }
   for (const owner of objects) {
     for (const volume of podTemplateOf(owner)?.spec.volumes ?? []) {
-      if (volume.secret && !findNamed(objects, 'Secret', volume.secret.secretName)) {
-        problems.push(`${nameOf(owner)}: volume ${volume.name} uses Secret ${volume.secret.secretName}, which is not rendered`);
+      if (volume.secret && !keysOf(objects, 'Secret', volume.secret.secretName, operatorSecrets)) {
+        problems.push(`${nameOf(owner)}: volume ${volume.name} uses ${notThere('Secret', volume.secret.secretName)}`);
       }
       if (volume.configMap && !findNamed(objects, 'ConfigMap', volume.configMap.name)) {
         problems.push(`${nameOf(owner)}: volume ${volume.name} uses ConfigMap ${volume.configMap.name}, which is not rendered`);
@@ -129,16 +145,20 @@ export function checkConfigReferences(objects: readonly KubeObject[]): string[] 
 }
 
 /** A file named by an env var (…_FILE) lies in a mounted Secret or ConfigMap that has it. */
-export function checkFileReferences(objects: readonly KubeObject[]): string[] {
+export function checkFileReferences(objects: readonly KubeObject[], operatorSecrets: OperatorSecretKeys = new Map()): string[] {
   const problems: string[] = [];
   for (const { owner, template, container } of containersOf(objects)) {
     for (const variable of (container.env ?? []).filter((candidate) => candidate.name.endsWith('_FILE') && candidate.value)) {
       const path = variable.value!;
       const mount = (container.volumeMounts ?? []).find((candidate) => path.startsWith(`${candidate.mountPath}/`));
       const volume = mount && template.spec.volumes?.find((candidate) => candidate.name === mount.name);
-      const source = volume?.secret ? findNamed(objects, 'Secret', volume.secret.secretName) : volume?.configMap ? findNamed(objects, 'ConfigMap', volume.configMap.name) : undefined;
+      const keys = volume?.secret
+        ? keysOf(objects, 'Secret', volume.secret.secretName, operatorSecrets)
+        : volume?.configMap
+          ? keysOf(objects, 'ConfigMap', volume.configMap.name, operatorSecrets)
+          : undefined;
       const key = mount ? path.slice(mount.mountPath.length + 1) : '';
-      if (!source || !(key in (source.data ?? {}))) {
+      if (!keys || !keys.includes(key)) {
         problems.push(`${nameOf(owner)} container ${container.name}: ${variable.name}=${path} is not a key of a mounted Secret or ConfigMap`);
       }
     }

@@ -2,9 +2,9 @@
 // them, against real servers: nats-server with a token and mutual TLS, redis-server with ACL
 // users over TLS only. A function (the common runtime) and the gateway start with them and work;
 // wrong credentials are refused with errors that name the variables and never hold the secret.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
@@ -20,36 +20,13 @@ import { createLogger } from '../../shared/logger';
 import { connectNats, setupFlow } from '../../shared/nats';
 import { connectRedis } from '../../shared/redis';
 import { startFunction, type RunningFunction } from '../../shared/runtime/start-function';
+import { createCertificates } from '../helpers/certificates';
 import { getFreePort, waitForPort } from '../helpers/ports';
 import { startConfiguredNatsServer, type TestServer } from '../helpers/servers';
 
 const logger = createLogger('credentials-test', 'silent');
 const NATS_TOKEN = `tok-${randomBytes(16).toString('hex')}`;
 const REDIS_PASSWORD = `pw-${randomBytes(16).toString('hex')}`;
-
-/** A throwaway CA, a server certificate for 127.0.0.1 and a client certificate (EC keys: fast). */
-function createCertificates(dir: string): Record<'ca' | 'serverCert' | 'serverKey' | 'clientCert' | 'clientKey', string> {
-  const path = (name: string) => join(dir, name);
-  const openssl = (args: string[]) => {
-    const result = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
-    if (result.status !== 0) throw new Error(`openssl ${args[0]} failed: ${result.stderr}`);
-  };
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  openssl(['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=tm-test-ca']);
-  writeFileSync(path('server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
-  writeFileSync(path('client.ext'), 'extendedKeyUsage=clientAuth\n');
-  for (const [name, subject] of [['server', '/CN=127.0.0.1'], ['client', '/CN=tm-component']] as const) {
-    openssl(['req', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', subject]);
-    openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.pem`, '-days', '1', '-extfile', `${name}.ext`]);
-  }
-  return {
-    ca: path('ca.pem'),
-    serverCert: path('server.pem'),
-    serverKey: path('server.key'),
-    clientCert: path('client.pem'),
-    clientKey: path('client.key'),
-  };
-}
 
 function configErrorOf(error: unknown): string {
   expect(error).toBeInstanceOf(ConfigError);
