@@ -1,18 +1,18 @@
 // Fault scenario 15: SIGTERM to every component at once, under load (tasks running in the worker,
 // more queued at every stage, a client still submitting). Each process drains within its own
 // grace period (TM_SHUTDOWN_GRACE_MS, 5 s here) and exits 0, well before the supervisor's
-// SIGKILL (15 s). Then the same processes start again against the same servers: every task whose
-// SubmitTask returned an id ends in its one terminal state; a handler runs a second time only if
-// its first run was in flight when the stop came (it completed or went back to the queue).
+// SIGKILL (15 s). Then the same processes start again against the same servers: every task whose SubmitTask returned an
+// id ends in its one terminal state; a handler runs a second time only if its run was in flight
+// when the stop came or started while the processes drained (cut off at the deadline, it goes
+// back to the queue).
 import { describe, expect, it } from 'vitest';
-import type { NatsConnection } from '@nats-io/transport-node';
-import { SUBJECTS } from '../../shared/contract';
 import { FUNCTIONS } from '../../shared/topology';
 import { sourceName } from '../../scripts/local-stack';
 import { waitFor } from '../helpers/ports';
 import type { FaultScenario } from './context';
-import { checkInvariants } from './invariants';
+import { checkInvariants, type Fault } from './invariants';
 import { countTerminal } from './probes';
+import { startRunCounter } from './run-counter';
 import { describeTasks, mapLimit, submitUntilAccepted } from './workload';
 
 /** The platform's grace period (Kubernetes' terminationGracePeriodSeconds): SIGKILL after it. */
@@ -28,28 +28,12 @@ function plan(): Planned[] {
   return tasks;
 }
 
-/** Task ids of every `handler.started` audit event as published (before the audit stage stores it). */
-function watchHandlerStarts(nc: NatsConnection): { started: Set<string>; stop(): void } {
-  const started = new Set<string>();
-  const sub = nc.subscribe(SUBJECTS.audit, {
-    callback: (_error, msg) => {
-      try {
-        const data = (JSON.parse(new TextDecoder().decode(msg.data)) as { data?: { taskId?: string; action?: string } }).data;
-        if (data?.action === 'handler.started' && data.taskId) started.add(data.taskId);
-      } catch {
-        // not a CloudEvent: not ours
-      }
-    },
-  });
-  return { started, stop: () => sub.unsubscribe() };
-}
-
 export const describeSigterm: FaultScenario = (context) => {
   describe('fault 15: SIGTERM to every component under load', () => {
     it('each process exits 0 within its grace period, and after a restart every accepted task ends terminal, none lost', async () => {
       const { stack, client } = context();
       const planned = plan();
-      const starts = watchHandlerStarts(stack.nc);
+      const runs = await startRunCounter(stack.nc);
       const ids = await mapLimit(planned, 32, async (task) => (await client.submit({ type: task.type, payload: task.payload })).taskId);
       const expectedRuns = new Map(ids.map((id, i) => [id, planned[i]!.runs]));
 
@@ -69,12 +53,16 @@ export const describeSigterm: FaultScenario = (context) => {
       })();
 
       const sleeps = ids.filter((_, i) => planned[i]!.type === 'sleep');
-      await waitFor('sleep tasks to be running', () => sleeps.filter((id) => starts.started.has(id)).length >= 5);
+      await waitFor('sleep tasks to be running', async () => {
+        await runs.flush();
+        return sleeps.filter((id) => runs.ledger().runsOf(id) > 0).length >= 5;
+      });
       const terminalAtStop = await countTerminal(stack.redis, ids);
+      // A run in flight when the stop came, or started while the processes drained, may have been
+      // cut off by it: a second run is allowed there only.
+      const stop: Fault = { name: 'SIGTERM to every process', atMs: Date.now() };
       const exits = await stack.supervisor.stop(SUPERVISOR_GRACE_MS);
-      // Whatever ran before the stop may have been cut off by it: a second run is allowed there only.
-      const inFlight = new Set(starts.started);
-      starts.stop();
+      stop.untilMs = Date.now();
       submitting = false;
       await submitter;
 
@@ -92,14 +80,22 @@ export const describeSigterm: FaultScenario = (context) => {
 
       const invariants = await checkInvariants(stack.redis, {
         taskIds: all,
+        runs,
+        faults: [stop],
         expectedStates: new Map(all.map((id) => [id, 'SUCCEEDED'])),
         expectedRuns,
-        mayRunTwice: inFlight,
       });
+      await runs.stop();
       const broken = all.filter((id) => invariants.violations.some((violation) => violation.startsWith(id)));
       expect(invariants.violations, await describeTasks(stack.redis, stack.logs, broken.slice(0, 5))).toEqual([]);
       const twice = all.filter((id) => (invariants.runsByTask.get(id) ?? 0) > (expectedRuns.get(id) ?? 1));
-      console.log(`fault 15: ${twice.length} handlers ran again after the restart (their first run was cut off)`);
+      const ledger = runs.ledger();
+      const runningAtStop = [...ledger.runningAt(stop.atMs)].filter((id) => expectedRuns.has(id) || late.includes(id)).length;
+      const startedWhileDraining = [...ledger.startedBetween(stop.atMs, stop.untilMs)].filter((id) => expectedRuns.has(id) || late.includes(id)).length;
+      console.log(
+        `fault 15: ${invariants.touched.size} tasks touched by the stop (${runningAtStop} running at the SIGTERM, ${startedWhileDraining} started while draining); ` +
+          `${twice.length} ran again after the restart`,
+      );
       // The gateway serves again. The client's channel saw the gateway go away and may still be
       // in its reconnect backoff, so the submit is retried as a caller would (same key).
       const { taskId } = await submitUntilAccepted(client, { type: 'echo', payload: { restarted: true }, idempotencyKey: 'fault-15-after-restart' });
