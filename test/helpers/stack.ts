@@ -23,6 +23,8 @@ export type TestStack = {
   startProcesses(): Promise<void>;
   logs: string[];
   ports: Record<string, number>;
+  /** What the supervisor runs: each process's command and environment. */
+  specs: readonly ProcessSpec[];
   stop(): Promise<void>;
 };
 
@@ -135,6 +137,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     supervisor,
     logs,
     ports,
+    specs,
     async startProcesses() {
       stack.supervisor = newSupervisor();
       await stack.supervisor.start();
