@@ -67,3 +67,25 @@ describe('supervisor output', () => {
     expect(lines.filter((line) => line.startsWith('<talker|')).sort()).toEqual(['<talker|one>', '<talker|two>']);
   });
 });
+
+describe('supervisor stop', () => {
+  let supervisor: Supervisor | undefined;
+  afterEach(async () => {
+    await supervisor?.stop(1_000);
+  });
+
+  it('records when it sent each process SIGTERM and when that process exited', async () => {
+    // Drains for 300 ms after SIGTERM, then exits 0; says when its handler is installed.
+    const script = "process.on('SIGTERM', () => setTimeout(() => process.exit(0), 300)); console.log('ready'); setInterval(() => {}, 1000)";
+    const draining = { name: 'draining', args: ['-e', script], env: {} };
+    const lines: string[] = [];
+    supervisor = createSupervisor({ specs: [draining], log: (line) => lines.push(line) });
+    await supervisor.start();
+    await waitFor('the SIGTERM handler', () => lines.includes('[draining] ready'));
+    const [exit] = await supervisor.stop(5_000);
+    supervisor = undefined;
+    expect(exit).toMatchObject({ name: 'draining', code: 0, signal: null });
+    expect(exit!.termAtMs).toBeDefined();
+    expect(exit!.atMs - exit!.termAtMs!).toBeGreaterThanOrEqual(300);
+  });
+});

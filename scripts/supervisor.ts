@@ -6,7 +6,15 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import type { ProcessSpec } from './local-stack';
 
-export type ExitRecord = { name: string; code: number | null; signal: NodeJS.Signals | null };
+export type ExitRecord = {
+  name: string;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** When the exit was seen (ms since epoch). */
+  atMs: number;
+  /** When `stop` sent this process SIGTERM, for the exit that followed it. */
+  termAtMs?: number;
+};
 
 export type SupervisorOptions = {
   specs: readonly ProcessSpec[];
@@ -35,7 +43,7 @@ export type Supervisor = {
   readonly exits: ExitRecord[];
 };
 
-type Running = { spec: ProcessSpec; child: ChildProcess; restarts: number; timer?: NodeJS.Timeout; exited: boolean };
+type Running = { spec: ProcessSpec; child: ChildProcess; restarts: number; timer?: NodeJS.Timeout; exited: boolean; termAtMs?: number };
 
 export function createSupervisor(options: SupervisorOptions): Supervisor {
   const nodePath = options.nodePath ?? process.execPath;
@@ -68,7 +76,7 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     running.set(spec.name, entry);
     child.once('exit', (code, signal) => {
       entry.exited = true;
-      exits.push({ name: spec.name, code, signal });
+      exits.push({ name: spec.name, code, signal, atMs: Date.now(), ...(entry.termAtMs === undefined ? {} : { termAtMs: entry.termAtMs }) });
       if (stopping || options.restart === false) return;
       if (held.has(spec.name)) {
         options.log(`[supervisor] ${spec.name} exited (${signal ?? code}); held down, not restarting`);
@@ -106,6 +114,7 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
         if (child.exitCode !== null || child.signalCode !== null) return;
         const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
         child.kill('SIGCONT');
+        entry.termAtMs = Date.now();
         child.kill('SIGTERM');
         const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
         await exited;

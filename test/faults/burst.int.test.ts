@@ -11,6 +11,7 @@ import { sourceName } from '../../scripts/local-stack';
 import { waitFor } from '../helpers/ports';
 import { startTestStack, type TestStack } from '../helpers/stack';
 import { checkInvariants } from './invariants';
+import { startRunCounter } from './run-counter';
 import { countTerminal, readConsumers, sampleRss } from './probes';
 import { mapLimit, readSourceGauges } from './workload';
 
@@ -48,6 +49,7 @@ describe(`fault 11: a burst of ${BURST} submits`, () => {
   }, 60_000);
 
   it('every task ends terminal while no source holds more than its delivery slots and its memory stays bounded', async () => {
+    const runs = await startRunCounter(stack.nc);
     const started = Date.now();
     const rss = sampleRss((name) => stack.supervisor.pid(name), [...SOURCE_NAMES, 'gateway']);
     const idleRss = new Map(rss.peaks);
@@ -120,7 +122,8 @@ describe(`fault 11: a burst of ${BURST} submits`, () => {
       expect(maxHolding.get(name), name).toBeLessThanOrEqual(fn.maxInFlight + fn.consumers.length);
     }
 
-    const invariants = await checkInvariants(stack.redis, { taskIds: ids, expectedStates: new Map(ids.map((id) => [id, 'SUCCEEDED'])) });
+    const invariants = await checkInvariants(stack.redis, { taskIds: ids, runs, expectedStates: new Map(ids.map((id) => [id, 'SUCCEEDED'])) });
+    await runs.stop();
     expect(invariants.violations.slice(0, 20)).toEqual([]);
     expect(invariants.terminalCount).toBe(BURST);
   }, BURST_TIMEOUT_MS + 120_000);

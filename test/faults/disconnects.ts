@@ -15,6 +15,7 @@ import type { TaskStatusUpdate } from '../../gateway/proto';
 import { waitFor } from '../helpers/ports';
 import type { FaultScenario } from './context';
 import { checkInvariants } from './invariants';
+import { startRunCounter } from './run-counter';
 import { readRssMiB } from './probes';
 import { mapLimit } from './workload';
 
@@ -71,6 +72,7 @@ export const describeDisconnects: FaultScenario = (context) => {
   describe('fault 10: clients that disconnect mid-stream, 1,000 times', () => {
     it('leave no subscription, no connection and no unbounded memory behind in the gateway', async () => {
       const { stack, client } = context();
+      const runs = await startRunCounter(stack.nc);
       // Tasks that stay open (delayed by ten minutes) so that every stream would run on.
       const ids = await Promise.all(
         Array.from({ length: 10 }, (_, i) => client.submit({ type: 'echo', payload: { i }, delayMs: 600_000 }).then((r) => r.taskId)),
@@ -141,7 +143,14 @@ export const describeDisconnects: FaultScenario = (context) => {
       expect((await watched).at(-1)).toBe('CANCELLED');
       await waitFor('the last channel to be unsubscribed', async () => (await subscribed()) === 0);
 
-      const invariants = await checkInvariants(stack.redis, { taskIds: ids, expectedStates: new Map(ids.map((id) => [id, 'CANCELLED'])) });
+      // Cancelled while they waited for their delay: none ever ran.
+      const invariants = await checkInvariants(stack.redis, {
+        taskIds: ids,
+        runs,
+        expectedStates: new Map(ids.map((id) => [id, 'CANCELLED'])),
+        expectedRuns: new Map(ids.map((id) => [id, 0])),
+      });
+      await runs.stop();
       expect(invariants.violations).toEqual([]);
     }, 240_000);
   });

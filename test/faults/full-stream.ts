@@ -17,6 +17,7 @@ import { keysMatching } from '../helpers/redis-keys';
 import type { TestStack } from '../helpers/stack';
 import type { FaultScenario } from './context';
 import { checkInvariants } from './invariants';
+import { startRunCounter } from './run-counter';
 import { countTerminal, waitForConsumersIdle } from './probes';
 
 const MAX_MSGS = 40;
@@ -33,9 +34,12 @@ export const describeFullStream: FaultScenario = (context) => {
     it('SubmitTask answers RESOURCE_EXHAUSTED, nothing accepted is lost, and work resumes once the worker frees space', async () => {
       const { stack, client } = context();
       await waitForConsumersIdle(stack.nc);
+      const runs = await startRunCounter(stack.nc);
       const jsm = await jetstreamManager(stack.nc);
       const taskKeysBefore = (await keysMatching(stack.redis, 'task:*')).length;
       await jsm.streams.update(STREAM_TASKS, { max_msgs: MAX_MSGS });
+      // Nothing runs when the worker is frozen (the consumers are idle): no task may run twice.
+      const frozen = { name: 'worker SIGSTOP', atMs: Date.now() };
       stack.supervisor.kill('worker', 'SIGSTOP');
       try {
         const accepted: string[] = [];
@@ -78,9 +82,11 @@ export const describeFullStream: FaultScenario = (context) => {
         expect((await client.waitForResult(after)).state).toBe('SUCCEEDED');
 
         const all = [...accepted, after];
-        const invariants = await checkInvariants(stack.redis, { taskIds: all, expectedStates: new Map(all.map((id) => [id, 'SUCCEEDED'])) });
+        const invariants = await checkInvariants(stack.redis, { taskIds: all, runs, faults: [frozen], expectedStates: new Map(all.map((id) => [id, 'SUCCEEDED'])) });
         expect(invariants.violations).toEqual([]);
+        expect(invariants.touched.size).toBe(0);
       } finally {
+        await runs.stop();
         stack.supervisor.kill('worker', 'SIGCONT');
         await jsm.streams.update(STREAM_TASKS, { max_msgs: DEFAULT_FLOW_SETTINGS.maxMsgs });
       }

@@ -11,6 +11,7 @@ import { ALL_CONSUMERS, KEYS, SUBJECTS } from '../../shared/contract';
 import { waitFor } from '../helpers/ports';
 import type { FaultScenario } from './context';
 import { checkInvariants } from './invariants';
+import { startRunCounter } from './run-counter';
 import { publishRaw, readConsumers, waitForConsumersIdle } from './probes';
 
 type Letter = { taskId: string; stage: string; reason: string; attempts: number; event: { raw?: string; subject?: string } };
@@ -32,6 +33,7 @@ export const describePoison: FaultScenario = (context) => {
   describe('fault 13: bytes that are not a CloudEvent on every subject', () => {
     it('each is dead-lettered with a reason by its source (only terminated on events.deadletter, no loop), and delivery goes on', async () => {
       const { stack, client } = context();
+      const runs = await startRunCounter(stack.nc);
       const marker = `poison-${randomUUID()}`;
       const subjects = Object.values(SUBJECTS);
       const giveUpsBefore = await countGiveUps(stack.ports['deadletter-source']!);
@@ -70,7 +72,8 @@ export const describePoison: FaultScenario = (context) => {
       const deadletter = (await readConsumers(stack.nc)).find((load) => load.durable === 'deadletter');
       expect(deadletter?.redelivered).toBe(0);
 
-      const invariants = await checkInvariants(stack.redis, { taskIds: [taskId], expectedStates: new Map([[taskId, 'SUCCEEDED']]) });
+      const invariants = await checkInvariants(stack.redis, { taskIds: [taskId], runs, expectedStates: new Map([[taskId, 'SUCCEEDED']]) });
+      await runs.stop();
       expect(invariants.violations).toEqual([]);
     }, 180_000);
   });

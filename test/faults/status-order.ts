@@ -18,6 +18,7 @@ import { createTaskManagerClient as createRawClient, readStream, type StreamOutc
 import { waitFor } from '../helpers/ports';
 import type { FaultScenario } from './context';
 import { checkInvariants } from './invariants';
+import { startRunCounter } from './run-counter';
 import { waitForConsumersIdle } from './probes';
 import { mapLimit } from './workload';
 
@@ -68,6 +69,7 @@ export const describeStatusOrder: FaultScenario = (context) => {
   describe('fault 9: status events out of order and duplicated', () => {
     it('the status only moves forward, ends terminal once, and StreamStatus clients never see a backwards move', async () => {
       const { stack } = context();
+      const runs = await startRunCounter(stack.nc);
       const seed = Date.now() % 1_000_000;
       const random = createRandom(seed);
       const why = `seed ${seed}`;
@@ -144,9 +146,11 @@ export const describeStatusOrder: FaultScenario = (context) => {
 
       const invariants = await checkInvariants(stack.redis, {
         taskIds: ids,
+        runs,
         expectedStates: new Map(ids.map((id) => [id, 'SUCCEEDED'])),
         expectedRuns: new Map(ids.map((id) => [id, 0])),
       });
+      await runs.stop();
       expect(invariants.violations, why).toEqual([]);
 
       // Everything once more, long after the end: a terminal state is never left.

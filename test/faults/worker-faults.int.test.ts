@@ -1,7 +1,7 @@
 // Fault scenarios 1 and 6 (issue 3) on the process stack: the worker killed mid-task, the
 // worker killed after its result was published but before the source acked, and a worker that
 // stays unreachable for longer than the whole retry schedule.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTaskManagerClient, type TaskManagerClient } from '../../client/client';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { CONSUMERS, KEYS, SUBJECTS, type FinishedData } from '../../shared/contract';
@@ -10,7 +10,8 @@ import { collectEvents } from '../helpers/events';
 import { waitFor } from '../helpers/ports';
 import type { TestStack } from '../helpers/stack';
 import { checkInvariants } from './invariants';
-import { describeTasks, readAudit, readDeadLetters, RESTART_PROOF_RETRIES, toRunAttempts, waitForTerminal, startFaultStack, stopFaultStack } from './workload';
+import { startRunCounter, type RunCounter } from './run-counter';
+import { describeTasks, readAudit, readDeadLetters, RESTART_PROOF_RETRIES, waitForTerminal, startFaultStack, stopFaultStack } from './workload';
 import { waitForConsumersIdle } from './probes';
 
 const ACK_WAIT_MS = 3_000;
@@ -18,6 +19,8 @@ const ACK_WAIT_MS = 3_000;
 describe('worker faults', () => {
   let stack: TestStack;
   let client: TaskManagerClient;
+  /** Handler runs as published, a same-attempt repeat included; one per test. */
+  let runs: RunCounter;
 
   beforeAll(async () => {
     stack = await startFaultStack({ env: { TM_RETRY_DELAYS_MS: RESTART_PROOF_RETRIES, TM_ACK_WAIT_MS: String(ACK_WAIT_MS) } });
@@ -28,6 +31,20 @@ describe('worker faults', () => {
     client?.close();
     await stopFaultStack();
   }, 60_000);
+
+  beforeEach(async () => {
+    runs = await startRunCounter(stack.nc);
+  });
+
+  afterEach(async () => {
+    await runs?.stop();
+  });
+
+  /** Attempts of the task's handler runs, in the order they started. */
+  const runAttempts = async (taskId: string) => {
+    await runs.flush();
+    return runs.ledger().attemptsOf(taskId);
+  };
 
   const stateOf = async (taskId: string) => (await stack.redis.hget(KEYS.status(taskId), 'state')) ?? undefined;
   const storedResult = async (taskId: string) => {
@@ -92,17 +109,17 @@ describe('worker faults', () => {
     expect(stack.supervisor.pid('worker')).not.toBe(pidBefore);
 
     // The killed run never produced a result: exactly one `finished`, from the second run.
-    const runs = toRunAttempts(await readAudit(stack.redis)).get(taskId) ?? [];
-    expect(runs).toHaveLength(2);
-    expect(runs[0]).toBe(1);
+    const attempts = await runAttempts(taskId);
+    expect(attempts).toHaveLength(2);
+    expect(attempts[0]).toBe(1);
     const finished = finishedOf(results.events, taskId);
-    expect(finished.map((data) => data.attempts)).toEqual([runs[1]]);
+    expect(finished.map((data) => data.attempts)).toEqual([attempts[1]]);
     const { result, attempt } = await storedResult(taskId);
-    expect(result).toMatchObject({ state: 'SUCCEEDED', attempts: runs[1] });
+    expect(result).toMatchObject({ state: 'SUCCEEDED', attempts: attempts[1] });
     expect(JSON.parse(result!.output)).toEqual({ slept: 2000 });
-    expect(attempt).toBe(runs[1]);
+    expect(attempt).toBe(attempts[1]);
 
-    const check = await checkInvariants(stack.redis, { taskIds: [taskId], expectedRuns: new Map([[taskId, 2]]) });
+    const check = await checkInvariants(stack.redis, { taskIds: [taskId], runs, expectedRuns: new Map([[taskId, 2]]) });
     expect(check.violations).toEqual([]);
   }, 90_000);
 
@@ -124,11 +141,11 @@ describe('worker faults', () => {
     results.stop();
     expect(skipped.action).toBe('skipped.succeeded');
     expect(await stateOf(taskId)).toBe('SUCCEEDED');
-    expect(toRunAttempts(await readAudit(stack.redis)).get(taskId)).toEqual([1]);
+    expect(await runAttempts(taskId)).toEqual([1]);
     expect(finishedOf(results.events, taskId).map((data) => data.attempts)).toEqual([1]);
     expect((await storedResult(taskId)).attempt).toBe(1);
 
-    const check = await checkInvariants(stack.redis, { taskIds: [taskId] });
+    const check = await checkInvariants(stack.redis, { taskIds: [taskId], runs });
     expect(check.violations).toEqual([]);
   }, 90_000);
 
@@ -159,14 +176,14 @@ describe('worker faults', () => {
     await waitForTerminal(stack.redis, [taskId], 60_000);
     await waitForConsumersIdle(stack.nc);
     results.stop();
-    expect(toRunAttempts(await readAudit(stack.redis)).get(taskId)).toEqual([1]);
+    expect(await runAttempts(taskId)).toEqual([1]);
     expect(finishedOf(results.events, taskId).map((data) => data.attempts)).toEqual([1]);
     const { result, attempt } = await storedResult(taskId);
     expect(attempt).toBe(1);
     expect(result).toMatchObject({ state: 'SUCCEEDED', attempts: 1 });
     expect(await stateOf(taskId)).toBe('SUCCEEDED');
 
-    const check = await checkInvariants(stack.redis, { taskIds: [taskId] });
+    const check = await checkInvariants(stack.redis, { taskIds: [taskId], runs });
     expect(check.violations).toEqual([]);
   }, 120_000);
 
@@ -184,12 +201,12 @@ describe('worker faults', () => {
     await orExplain(waitForTerminal(stack.redis, [taskId], 60_000), taskId, sinceKill);
     await waitForConsumersIdle(stack.nc);
     expect(await stateOf(taskId)).toBe('SUCCEEDED');
-    const runs = toRunAttempts(await readAudit(stack.redis)).get(taskId) ?? [];
-    expect(runs).toHaveLength(2);
+    const attempts = await runAttempts(taskId);
+    expect(attempts).toHaveLength(2);
     const { result, attempt } = await storedResult(taskId);
-    expect(result).toMatchObject({ state: 'SUCCEEDED', attempts: runs[1] });
-    expect(attempt).toBe(runs[1]);
-    const check = await checkInvariants(stack.redis, { taskIds: [taskId], expectedRuns: new Map([[taskId, 2]]) });
+    expect(result).toMatchObject({ state: 'SUCCEEDED', attempts: attempts[1] });
+    expect(attempt).toBe(attempts[1]);
+    const check = await checkInvariants(stack.redis, { taskIds: [taskId], runs, expectedRuns: new Map([[taskId, 2]]) });
     expect(check.violations).toEqual([]);
   }, 120_000);
 
@@ -216,8 +233,8 @@ describe('worker faults', () => {
     expect(letters[0]!.reason).toMatch(/undeliverable to worker after 5 attempts: connection refused/);
     const task = await client.getTask(taskId);
     expect(task.status?.message).toMatch(/undeliverable/);
-    expect(toRunAttempts(await readAudit(stack.redis)).get(taskId)).toBeUndefined();
-    const check = await checkInvariants(stack.redis, { taskIds: [taskId], expectedStates: new Map([[taskId, 'FAILED']]) });
+    expect(await runAttempts(taskId)).toEqual([]);
+    const check = await checkInvariants(stack.redis, { taskIds: [taskId], runs, expectedStates: new Map([[taskId, 'FAILED']]), expectedRuns: new Map([[taskId, 0]]) });
     expect(check.violations).toEqual([]);
 
     // Back again: once it answers, the next task goes through.

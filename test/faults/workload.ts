@@ -109,19 +109,6 @@ export async function readDeadLetters(redis: Redis): Promise<DeadLetterEntry[]> 
   return (await redis.lrange(KEYS.deadLetter, 0, -1)).map((entry) => JSON.parse(entry) as DeadLetterEntry);
 }
 
-/** Attempts at which each task's handler started (from the audit trail), ascending. */
-export function toRunAttempts(audit: readonly AuditEntry[]): Map<string, number[]> {
-  const runs = new Map<string, number[]>();
-  for (const entry of audit) {
-    if (entry.action !== 'handler.started') continue;
-    const list = runs.get(entry.taskId) ?? [];
-    list.push(entry.attempt);
-    runs.set(entry.taskId, list);
-  }
-  for (const list of runs.values()) list.sort((a, b) => a - b);
-  return runs;
-}
-
 /** Redis channels still subscribed for task status streams (the gateway's, after streams end). */
 export async function statusSubscriptions(redis: Redis): Promise<string[]> {
   return (await redis.pubsub('CHANNELS', `${toChannel(redis, KEYS.statusChannel(''))}*`)) as string[];

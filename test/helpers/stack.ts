@@ -25,6 +25,8 @@ export type TestStack = {
   startProcesses(): Promise<void>;
   logs: string[];
   ports: Record<string, number>;
+  /** What the supervisor runs: each process's command and environment. */
+  specs: readonly ProcessSpec[];
   stop(): Promise<void>;
 };
 
@@ -140,6 +142,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     supervisor,
     logs,
     ports,
+    specs,
     async startProcesses() {
       stack.supervisor = newSupervisor();
       await stack.supervisor.start();
