@@ -1,4 +1,4 @@
-// The invariants of DESIGN §5, checked after a fault scenario: every accepted task reached
+// The invariants of docs/design.md §5, checked after a fault scenario: every accepted task reached
 // exactly one terminal state, no status moved backwards, handlers ran once unless the scenario
 // allows a second run, dead letters are complete. Returns the violations (empty = all hold),
 // so a failing test prints every broken task at once.
