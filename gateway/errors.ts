@@ -1,4 +1,4 @@
-// The one place where errors become gRPC statuses (DESIGN §3). Typed errors map by class;
+// The one place where errors become gRPC statuses (docs/design.md §3). Typed errors map by class;
 // connection failures of Redis or NATS that arrive untyped map to UNAVAILABLE, so a client
 // retries instead of treating an outage as a bug; anything else is INTERNAL and logged.
 import { status, type StatusObject } from '@grpc/grpc-js';

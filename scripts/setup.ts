@@ -1,4 +1,4 @@
-// One-shot setup of streams and consumers (DESIGN §4), run before anything publishes: by
+// One-shot setup of streams and consumers (docs/design.md §4), run before anything publishes: by
 // `npm start`, by the compose setup service and by the Kubernetes setup Job.
 import { createEnvReader, readFlowSettings, readNatsSettings } from '../shared/config';
 import { createLogger } from '../shared/logger';

@@ -1,6 +1,6 @@
-// `npm start`: the whole stack on this machine as processes (DESIGN §7). Uses Redis and NATS on
-// localhost when they answer, otherwise starts redis-server and nats-server -js from PATH with
-// data under .data/. Ctrl-C stops everything.
+// `npm start`: the whole stack on this machine as processes (docs/design.md §7). Uses Redis and
+// NATS on localhost when they answer, otherwise starts redis-server and nats-server -js from PATH
+// with data under .data/. Ctrl-C stops everything.
 //
 // Environment (all optional): TM_REDIS_PORT (6379), TM_NATS_PORT (4222), TM_DATA_DIR (.data),
 // TM_PORT_OFFSET (added to every port of the topology, e.g. to run two stacks side by side),

@@ -105,7 +105,7 @@ export function createEnvReader(env: Env): EnvReader {
   return reader;
 }
 
-/** The flow settings of DESIGN §4, each overridable by environment (tests scale retries down). */
+/** The flow settings of docs/design.md §4, each overridable by environment (tests scale retries down). */
 export function readFlowSettings(reader: EnvReader): FlowSettings {
   const defaults = DEFAULT_FLOW_SETTINGS;
   const retryDelaysMs = reader.intList('TM_RETRY_DELAYS_MS', defaults.retryDelaysMs);

@@ -1,6 +1,7 @@
 // The flow contract: every stream, subject, consumer, event type and Redis key name of
-// DESIGN.md §4 lives here and nowhere else. Numbers that operators tune (retry delays, limits)
-// come from `loadFlowSettings`, which reads them from the environment with the design's defaults.
+// docs/design.md §4 lives here and nowhere else. Numbers that operators tune (retry delays,
+// limits) come from `loadFlowSettings`, which reads them from the environment with the design's
+// defaults.
 
 export const STREAM_TASKS = 'TASKS';
 export const STREAM_EVENTS = 'EVENTS';
@@ -103,7 +104,7 @@ export function toSourcePublishes(stage: string, consumers: readonly ConsumerSpe
   return readsTasks ? [SUBJECTS.deadletter, SUBJECTS.status] : [SUBJECTS.deadletter];
 }
 
-/** Redis key names (DESIGN §4). Channels share the status key's name, as the design says. */
+/** Redis key names (docs/design.md §4). Channels share the status key's name, as the design says. */
 export const KEYS = {
   // Relative to the key prefix (TM_REDIS_PREFIX, default `tm:`): the clients of connectRedis
   // prefix keys themselves; channels go through toChannel (docs/decisions/0011-redis-key-prefix.md).

@@ -1,5 +1,5 @@
 // Reading a task event's data. `isTaskEnvelope` answers yes/no; a stage that refuses an event
-// must say *what* is wrong (DESIGN §5.8), so this names the first bad field.
+// must say *what* is wrong (docs/design.md §5.8), so this names the first bad field.
 import type { WireEvent } from './events';
 import type { TaskEnvelope } from './contract';
 import { isTaskEnvelope } from './emit';

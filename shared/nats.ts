@@ -1,4 +1,5 @@
-// NATS connection, the idempotent stream/consumer setup of DESIGN §4 and the event publisher.
+// NATS connection, the idempotent stream/consumer setup of docs/design.md §4 and the event
+// publisher.
 import {
   AuthorizationError,
   connect,

@@ -1,5 +1,5 @@
 // Groups deliveries to an order-insensitive stage (notifier, audit) into CloudEvents batch
-// requests (DESIGN §6: per-request HTTP cost is the largest part of a task's CPU cost).
+// requests (docs/design.md §6: per-request HTTP cost is the largest part of a task's CPU cost).
 //
 // Group commit, not a timer: an event is sent at once while fewer than `maxConcurrent` batch
 // requests are in flight, so a quiet stage sees no added latency; under load, events queue

@@ -1,5 +1,5 @@
 // The source's one validated, frozen config, read from the environment by a pure function that
-// lists every problem at once (DESIGN §6: the same settings on Knative, compose and plain
+// lists every problem at once (docs/design.md §6: the same settings on Knative, compose and plain
 // Kubernetes). Only source/index.ts passes `process.env` in.
 import { createEnvReader, readFlowSettings, readListenHost, readNatsSettings, type Env, type NatsSettings } from '../shared/config';
 import { ALL_CONSUMERS, type ConsumerSpec, type FlowSettings } from '../shared/contract';

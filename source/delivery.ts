@@ -1,4 +1,4 @@
-// Delivers one pulled JetStream message to the sink and settles it (DESIGN §6).
+// Delivers one pulled JetStream message to the sink and settles it (docs/design.md §6).
 // Takes: a PulledMessage (a structured CloudEvent on TASKS or EVENTS).
 // Does: POSTs it in binary mode (ce-* headers, body = data) with the extension attributes
 //   `deliveryattempt` (JetStream's delivery count) and `maxdeliver` (when limited), inside a CONSUMER span whose

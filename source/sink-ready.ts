@@ -4,7 +4,7 @@
 // refused", and each failure costs one of the message's MaxDeliver attempts: with a short retry
 // schedule a whole backlog would be dead-lettered as undeliverable by a restart (fault 15).
 // Only the start waits: a sink that goes away later is retried on the contract's schedule and
-// dead-lettered when it stays away (DESIGN §6), as it should be.
+// dead-lettered when it stays away (docs/design.md §6), as it should be.
 // A TCP connect, not an HTTP request: on Knative the sink is the activator, which accepts at once
 // and would cold-start a scaled-to-zero function for a probe.
 import { connect } from 'node:net';

@@ -1,4 +1,4 @@
-// The JetStream source (DESIGN §6) wired together: NATS connection, the pull/ack port, the
+// The JetStream source (docs/design.md §6) wired together: NATS connection, the pull/ack port, the
 // deliverer, the dispatcher, /healthz + /metrics, the consumer-lag refresher and drain.
 // The entry file (index.ts) owns process concerns; this module returns a `stop`.
 import { createServer, type Server } from 'node:http';

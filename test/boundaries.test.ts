@@ -1,6 +1,6 @@
-// Module boundaries of DESIGN §2 / STYLE.md as a check: functions import shared/ and their own
-// folder only; the gateway, the source and the client never import a function; shared/ imports
-// no component.
+// Module boundaries of docs/design.md §2 / STYLE.md as a check: functions import shared/ and
+// their own folder only; the gateway, the source and the client never import a function; shared/
+// imports no component.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';

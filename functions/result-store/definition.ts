@@ -10,7 +10,7 @@ export type ResultStoreConfig = {
   resultTtlSeconds: number;
 };
 
-/** DESIGN §4: results expire; a week by default. */
+/** docs/design.md §4: results expire; a week by default. */
 export const DEFAULT_RESULT_TTL_SECONDS = 7 * 24 * 60 * 60;
 
 export function readResultStoreConfig(reader: EnvReader): ResultStoreConfig {

@@ -1,7 +1,7 @@
 // result-store: takes `finished` (FinishedData) from the worker and persists the task's result
 // in `task_result:<id>` with a TTL, THEN reports the terminal status (SUCCEEDED, FAILED or
 // CANCELLED) and an audit `result.stored`. The order is the point: a client that sees the
-// terminal status can already read the result (DESIGN §5.5).
+// terminal status can already read the result (docs/design.md §5.5).
 // - The write is a compare-and-set on the attempt: a late result from an older attempt never
 //   overwrites a newer one, and is acked without reporting anything. The same attempt again (a
 //   redelivery) is stored again and reported again; the deterministic event ids dedupe that.

@@ -7,7 +7,7 @@ import { connectCancelSource, type RedisCancelSource } from './cancel-source';
 import { createHandler } from './handler';
 import { HANDLERS } from './handlers';
 
-/** DESIGN: progress statuses at most every 100 ms (100 % always goes out). */
+/** docs/design.md §4: progress statuses at most every 100 ms (100 % always goes out). */
 export const PROGRESS_INTERVAL_MS = 100;
 
 export type WorkerConfig = Record<string, never>;

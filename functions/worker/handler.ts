@@ -1,6 +1,6 @@
 // worker: takes `scheduled` (a TaskEnvelope) and runs the task's handler; emits `finished` on
 // tasks.results. It never reports a terminal status itself: the result-store does, after it has
-// persisted the result (DESIGN §5.5).
+// persisted the result (docs/design.md §5.5).
 // - A task that is already terminal (cancelled, or finished by an earlier delivery) is acked
 //   and skipped without running.
 // - One run at a time, each attempt once (attempt-claims.ts): a run holds the task with a lease.

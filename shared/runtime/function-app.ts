@@ -22,7 +22,7 @@ export type EventHandler = {
   /** CloudEvent types this stage accepts; anything else gets 400. */
   readonly acceptedTypes: readonly string[];
   /** The order of its events does not matter (notifier, audit): it also takes several per
-   * request in the CloudEvents batch format, which saves a request per event (DESIGN §6). */
+   * request in the CloudEvents batch format, which saves a request per event (docs/design.md §6). */
   readonly acceptsBatches?: boolean;
   handle(event: WireEvent, ctx: HandlerContext): Promise<void>;
 };

@@ -20,9 +20,10 @@ import {
   type ComposeFile,
   type ComposeService,
 } from './compose-drift';
+import { schemaFile } from './schema-files';
 
 const COMPOSE_FILE = resolve('docker-compose.yml');
-const SCHEMA_FILE = resolve('../shared/schemas/compose/compose-spec.json');
+const SCHEMA_FILE = schemaFile('compose', 'compose-spec.json');
 const NATS_CONF = resolve('configs/nats/nats.conf');
 
 const compose = loadCompose(COMPOSE_FILE);

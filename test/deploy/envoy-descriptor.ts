@@ -1,18 +1,18 @@
 // Checks an Envoy configuration (parsed YAML/JSON) field by field against the protobuf descriptor
-// of the Envoy v3 API (../shared/schemas/envoy/, see its SOURCES.txt), the way Envoy's own loader
+// of the Envoy v3 API (test/deploy/schemas/envoy/, see its SOURCES.txt), the way Envoy's own loader
 // reads it: proto3 JSON mapping (original or lowerCamel field names), enum names, well-known types
 // (Duration strings, Struct, wrappers, Any with "@type"), every typed_config resolved and checked
 // recursively. It also applies the protoc-gen-validate rules Envoy enforces most often (required
 // messages and oneofs, non-empty strings, list sizes, numeric bounds) and reports deprecated
 // fields separately. Pure: takes a protobufjs Root and a value, returns findings.
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import protobuf from 'protobufjs';
+import { schemaFile } from './schema-files';
 
 export type Finding = { path: string; message: string };
 export type EnvoyCheck = { errors: Finding[]; deprecated: Finding[] };
 
-export const ENVOY_DESCRIPTOR = resolve(process.cwd(), '../shared/schemas/envoy/envoy-v3-api.protobufjs.json');
+export const ENVOY_DESCRIPTOR = schemaFile('envoy', 'envoy-v3-api.protobufjs.json');
 export const BOOTSTRAP = 'envoy.config.bootstrap.v3.Bootstrap';
 
 export function loadEnvoyRoot(file = ENVOY_DESCRIPTOR): protobuf.Root {

@@ -1,5 +1,5 @@
 // func.yaml (the Knative `func` CLI's description of the worker) is valid against the func.yaml
-// schema in ../shared/schemas/func/ and agrees with the topology, the Knative Service that
+// schema in test/deploy/schemas/func/ and agrees with the topology, the Knative Service that
 // knative/ renders for the same function, and the Procfile that gives the image its command.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,5 +1,5 @@
 // `kubectl kustomize k8s` and `kubectl kustomize knative` render, and every object they print is
-// valid against its schema in ../shared/schemas/ (unknown fields rejected, CRDs included).
+// valid against its schema in test/deploy/schemas/ (unknown fields rejected, CRDs included).
 import { beforeAll, describe, expect, it } from 'vitest';
 import { cloneObjects, find, podTemplateOf, renderObjects, type KubeObject } from './kube-manifests';
 import { createManifestValidator, toStrictSchema, type ManifestValidator } from './kube-schemas';

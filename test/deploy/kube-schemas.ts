@@ -1,17 +1,18 @@
-// Validates rendered Kubernetes objects against the schemas in ../shared/schemas/: core kinds
+// Validates rendered Kubernetes objects against the schemas in test/deploy/schemas/: core kinds
 // against the strict standalone JSON Schemas of Kubernetes 1.32 (unknown fields rejected), custom
 // resources against the openAPIV3Schema of their CRD, made strict by injecting
 // `additionalProperties: false` into every object that declares its properties (CRD schemas
 // accept unknown fields otherwise, so a typo would pass). A ContainerSource's `template`, which
 // its CRD leaves open, is checked as the PodTemplateSpec it is.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { parse } from 'yaml';
 import { nameOf, type KubeObject } from './kube-manifests';
+import { SCHEMAS_DIR } from './schema-files';
 
-/** In CI the repository is cloned with shared/ beside it. */
-export const SCHEMAS_DIR = resolve(process.cwd(), '../shared/schemas');
+/** Where the tests have always taken it from (func-yaml.test.ts). */
+export { SCHEMAS_DIR };
 
 type Schema = Record<string, unknown>;
 
@@ -93,7 +94,7 @@ export type ManifestValidator = {
 
 export function createManifestValidator(schemasDir: string = SCHEMAS_DIR): ManifestValidator {
   if (!existsSync(schemasDir)) {
-    throw new Error(`schemas not found at ${schemasDir}: clone the shared/ folder beside the repository`);
+    throw new Error(`schemas not found at ${schemasDir} (the repository carries them under test/deploy/schemas/)`);
   }
   const ajv = new Ajv({ strict: false, allErrors: true, validateFormats: false });
   const coreDir = join(schemasDir, 'k8s');

@@ -1,6 +1,6 @@
 // Fault scenario 11: a burst of submits far larger than any stage's delivery slots. Every task
 // ends terminal, and the sources stay small while they work through it: the backlog waits in
-// JetStream, not in a source's memory (DESIGN §6, docs/decisions/0006-source-priority.md).
+// JetStream, not in a source's memory (docs/design.md §6, docs/decisions/0006-source-priority.md).
 // TM_FAULT_BURST sets the size: 2,000 by default, fifteen times the largest source's slots (128),
 // which is what the property needs and what fits the suite's time on two cores; the issue's 10,000 is
 // `TM_FAULT_BURST=10000 TM_FAULT_BURST_TIMEOUT_MS=900000` (figures in docs/reliability.md).

@@ -1,4 +1,4 @@
-// The invariants of DESIGN §5, checked after a fault scenario. Returns the violations (empty =
+// The invariants of docs/design.md §5, checked after a fault scenario. Returns the violations (empty =
 // all hold), so a failing test prints every broken task at once, each line starting with its id:
 // - every accepted task reached exactly one terminal state (the expected one, when given), its
 //   history has consecutive seqs and never moved backwards, and a SUCCEEDED task has its result;

@@ -1,4 +1,4 @@
-// Hostile input against every function's HTTP endpoint (issue 3, DESIGN §5.8): the seven
+// Hostile input against every function's HTTP endpoint (issue 3, docs/design.md §5.8): the seven
 // CloudEvents stages and the enricher run in-process (startFunction / startEnricher on port 0)
 // against real nats-server and redis-server. Requests go over a plain TCP socket (raw-http.ts),
 // so they can carry what fetch refuses to send. Every malformed request must get a 4xx whose

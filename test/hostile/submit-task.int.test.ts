@@ -1,4 +1,4 @@
-// Hostile input against SubmitTask (issue 3, DESIGN §5.8): property-based fuzzing of a real
+// Hostile input against SubmitTask (issue 3, docs/design.md §5.8): property-based fuzzing of a real
 // gateway (in-process, real nats-server and redis-server on free ports). Requests are encoded by
 // hand (protobuf-wire.ts), so string fields can carry bytes that are not UTF-8 and numbers can be
 // any 64-bit varint. Every malformed request must get INVALID_ARGUMENT whose message starts with

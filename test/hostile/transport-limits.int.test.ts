@@ -1,4 +1,4 @@
-// Transport limits (issue 3, DESIGN §4 "size limits agree end to end"): the gateway's gRPC
+// Transport limits (issue 3, docs/design.md §4 "size limits agree end to end"): the gateway's gRPC
 // receive limit is no larger than what nats-server accepts per message (its INFO max_payload),
 // the payload limit is below the receive limit (so an oversized payload is named, not cut off),
 // and what the transport cannot take — messages over the limit, a header claiming 2 GiB, broken
