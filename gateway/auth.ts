@@ -8,12 +8,13 @@
 // configured key takes the same time whichever key (if any) matches.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { UnauthenticatedError } from '../shared/errors';
+import { DEFAULT_TENANT } from '../shared/task-record';
 import { GENERATE_SECRET_HINT, isPlaceholderSecret, PLACEHOLDER_WORDS_TEXT } from '../shared/placeholder-secret';
 
 export const TENANT_PATTERN = /^[a-z0-9_-]{1,64}$/;
 export const MIN_KEY_LENGTH = 16;
 /** The tenant of every caller while no keys are configured (local development). */
-export const DEFAULT_TENANT = 'default';
+export { DEFAULT_TENANT };
 /** Methods that answer without a key: orchestrators probe health without credentials. */
 export const OPEN_SERVICE_PREFIXES: readonly string[] = ['/grpc.health.v1.Health/'];
 

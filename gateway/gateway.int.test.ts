@@ -19,7 +19,7 @@ import { waitFor } from '../test/helpers/ports';
 import { startNatsServer, startRedisServer, type TestServer } from '../test/helpers/servers';
 import { loadGatewayConfig } from './config';
 import { startGateway, type RunningGateway } from './server';
-import { toTaskFields } from './service';
+import { toTaskFields } from '../shared/task-record';
 import {
   checkHealth,
   createTaskManagerClient,

@@ -29,6 +29,7 @@ import type { Logger } from '../shared/logger';
 import type { Publisher } from '../shared/nats';
 import { toChannel, type Redis } from '../shared/redis';
 import { applyStatus, readHistory, readStatus } from '../shared/status';
+import { toEnvelope, toTaskFields } from '../shared/task-record';
 import { SpanKind, withSpan } from '../shared/tracing';
 import { DEFAULT_TENANT } from './auth';
 import type { BacklogGuard } from './backlog';
@@ -108,46 +109,6 @@ export function toStatusMessage(status: StoredStatus): TaskStatusUpdate {
   };
 }
 
-/** The task hash: one field per envelope field, metadata as JSON. */
-export function toTaskFields(envelope: TaskEnvelope): string[] {
-  return [
-    'task_id', envelope.taskId,
-    'type', envelope.type,
-    'payload', envelope.payload,
-    'priority', envelope.priority,
-    'metadata', JSON.stringify(envelope.metadata),
-    'created_at_ms', String(envelope.createdAtMs),
-    'max_attempts', String(envelope.maxAttempts),
-    'not_before_ms', String(envelope.notBeforeMs),
-    'tenant', envelope.tenant,
-  ];
-}
-
-export function toEnvelope(fields: Record<string, string>): TaskEnvelope {
-  const priority = fields.priority === 'high' || fields.priority === 'low' ? fields.priority : 'medium';
-  return {
-    taskId: fields.task_id ?? '',
-    type: fields.type ?? '',
-    payload: fields.payload ?? '',
-    priority,
-    metadata: parseMetadata(fields.metadata),
-    maxAttempts: Number(fields.max_attempts ?? 0),
-    createdAtMs: Number(fields.created_at_ms ?? 0),
-    notBeforeMs: Number(fields.not_before_ms ?? 0),
-    tenant: fields.tenant ?? DEFAULT_TENANT,
-  };
-}
-
-function parseMetadata(json: string | undefined): Record<string, string> {
-  if (!json) return {};
-  try {
-    const value = JSON.parse(json) as unknown;
-    return value !== null && typeof value === 'object' ? (value as Record<string, string>) : {};
-  } catch {
-    return {};
-  }
-}
-
 type StoredResult = {
   state?: string;
   output?: unknown;
@@ -220,7 +181,7 @@ export function createTaskManagerService(deps: ServiceDeps): TaskManagerService 
   const rollBack = async (taskId: string, tenant: string, idempotencyKey: string | undefined) => {
     const keys = [KEYS.task(taskId), KEYS.status(taskId), KEYS.history(taskId)];
     if (idempotencyKey !== undefined) keys.push(KEYS.idempotency(tenant, idempotencyKey));
-    await redis.del(...keys).catch((error: unknown) => {
+    await Promise.all([redis.del(...keys), redis.zrem(KEYS.activeTasks, taskId)]).catch((error: unknown) => {
       logger.error({ taskId, err: describeError(error) }, 'could not remove a task whose publish failed');
     });
   };

@@ -116,6 +116,11 @@ export const KEYS = {
   /** Scoped per tenant: the same client key in two tenants names two tasks. Tenant names hold
    * no ':', so the first segment after the prefix is always the tenant. */
   idempotency: (tenant: string, key: string) => `idempotency:${tenant}:${key}`,
+  /** Every task that is not terminal, scored by its last status change (the reconciler's index). */
+  activeTasks: 'active_tasks',
+  reconcilerLease: 'reconciler:lease',
+  /** How often the reconciler re-drove a task (a counter per task). */
+  redrives: (id: string) => `redrives:${id}`,
   delayedQueue: 'delayed_tasks',
   delayedLeases: 'delayed_tasks:leases',
   delayedEvent: (id: string) => `delayed_task:${id}`,
@@ -124,6 +129,8 @@ export const KEYS = {
   deadLetter: 'dead_letter',
   deadLetterSeen: (id: string) => `dead_letter_seen:${id}`,
   processed: (stage: string, eventId: string) => `processed:${stage}:${eventId}`,
+  /** The lease of the worker run that holds a `scheduled` event (functions/worker/attempt-claims.ts). */
+  workerRun: (eventId: string) => `processed:worker:${eventId}:run`,
 } as const;
 
 /** What every task event carries in its CloudEvent `data`. */

@@ -117,11 +117,13 @@ export function toUnavailable(error: unknown, what: string): DependencyUnavailab
 }
 
 /**
- * KEYS[1] status hash, KEYS[2] history list
+ * KEYS[1] status hash, KEYS[2] history list, KEYS[3] active-task index (sorted set)
  * ARGV state, stage, attempt, message, progress, updatedAtMs, rankPhase, rankSub, channel (a
- * channel, not a key: the caller prefixes it, see toChannel)
+ * channel, not a key: the caller prefixes it, see toChannel), taskId
  * Returns the new sequence number, or 0 when the update is not newer than the current status
  * (older, duplicate, or the task is already terminal): status never moves backwards.
+ * The index holds every task that is not terminal, scored by its last status change, so that
+ * the reconciler finds stalled tasks without scanning (functions/scheduler/reconciler.ts).
  */
 export const APPLY_STATUS_LUA = `
 local cur = redis.call('HMGET', KEYS[1], 'seq', 'terminal', 'rank_phase', 'attempt', 'rank_sub', 'progress')
@@ -145,6 +147,11 @@ local entry = cjson.encode({ seq = seq, state = ARGV[1], stage = ARGV[2], attemp
   message = ARGV[4], progress = progress, updatedAtMs = tonumber(ARGV[6]) })
 redis.call('RPUSH', KEYS[2], entry)
 redis.call('PUBLISH', ARGV[9], entry)
+if terminal == '1' then
+  redis.call('ZREM', KEYS[3], ARGV[10])
+else
+  redis.call('ZADD', KEYS[3], ARGV[6], ARGV[10])
+end
 return seq
 `;
 
@@ -225,6 +232,7 @@ declare module 'ioredis' {
     applyStatus(
       statusKey: string,
       historyKey: string,
+      activeIndexKey: string,
       ...args: (string | number)[]
     ): Result<number, Context>;
     createTask(idempotencyKey: string, taskKey: string, ...args: (string | number)[]): Result<[string, number], Context>;
@@ -235,7 +243,7 @@ declare module 'ioredis' {
 }
 
 export function defineScripts(redis: Redis): void {
-  redis.defineCommand('applyStatus', { numberOfKeys: 2, lua: APPLY_STATUS_LUA });
+  redis.defineCommand('applyStatus', { numberOfKeys: 3, lua: APPLY_STATUS_LUA });
   redis.defineCommand('createTask', { numberOfKeys: 2, lua: CREATE_TASK_LUA });
   redis.defineCommand('storeResult', { numberOfKeys: 1, lua: STORE_RESULT_LUA });
   redis.defineCommand('pushOnce', { numberOfKeys: 2, lua: PUSH_ONCE_LUA });

@@ -42,6 +42,7 @@ export async function applyStatus(redis: Redis, update: StatusUpdate): Promise<n
   return redis.applyStatus(
     KEYS.status(update.taskId),
     KEYS.history(update.taskId),
+    KEYS.activeTasks,
     update.state,
     update.stage,
     update.attempt,
@@ -51,6 +52,7 @@ export async function applyStatus(redis: Redis, update: StatusUpdate): Promise<n
     rank.phase,
     rank.sub,
     toChannel(redis, KEYS.statusChannel(update.taskId)),
+    update.taskId,
   );
 }
 

@@ -70,7 +70,7 @@ export function toClaimState(values: { run: string | null; attempt: string | nul
 export function createRedisAttemptClaims(redis: Redis, options: { leaseMs: number; keepMs: number }): AttemptClaims {
   const keys = (eventId: string, attempt: number) => {
     const key = (suffix: string) => KEYS.processed('worker', `${eventId}:${suffix}`);
-    return [key('run'), key(String(attempt)), key('ended')] as const;
+    return [KEYS.workerRun(eventId), key(String(attempt)), key('ended')] as const;
   };
   const holder = (attempt: number, token: string) => `running:${attempt}:${token}`;
   return {

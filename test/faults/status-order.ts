@@ -13,7 +13,7 @@ import { createEmitter } from '../../shared/emit';
 import { toWireBytes } from '../../shared/events';
 import type { Publisher } from '../../shared/nats';
 import { isNewer, readHistory } from '../../shared/status';
-import { toTaskFields } from '../../gateway/service';
+import { toTaskFields } from '../../shared/task-record';
 import { createTaskManagerClient as createRawClient, readStream, type StreamOutcome } from '../../gateway/test-support/grpc-client';
 import { waitFor } from '../helpers/ports';
 import type { FaultScenario } from './context';
