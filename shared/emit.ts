@@ -24,18 +24,43 @@ export const EVENT_IDS = {
   deadLetter: (taskId: string, stage: string) => `${taskId}:deadletter:${stage}`,
 } as const;
 
+/**
+ * The re-drive mark (the `redrive` extension attribute, set by the reconciler) that an event
+ * passes on to everything published while it is handled. A marked event goes out under the
+ * Nats-Msg-Id `<id>:redrive:<n>` (toMsgId), so a re-driven chain is not dropped by JetStream's
+ * duplicate window as a copy of the events it replaces; the stages absorb it by event id.
+ */
+export function toRedriveMark(event: object): string | undefined {
+  const mark = (event as { redrive?: unknown }).redrive;
+  return typeof mark === 'string' && /^\d{1,6}$/.test(mark) ? mark : undefined;
+}
+
+/** The Nats-Msg-Id an event is published under (JetStream drops a second one within its window). */
+export function toMsgId(event: WireEvent): string {
+  const mark = toRedriveMark(event);
+  return mark === undefined ? event.id : `${event.id}:redrive:${mark}`;
+}
+
 export type Emitter = {
   status(taskId: string, state: TaskStateName, details?: { attempt?: number; message?: string; progress?: number }): Promise<void>;
   audit(taskId: string, action: string, details?: { attempt?: number; detail?: string }): Promise<void>;
   deadLetter(input: Omit<DeadLetterData, 'stage' | 'atMs'>): Promise<void>;
   /** Publishes a task event (submitted/accepted/scheduled/finished) on `subject`. */
   task<T>(subject: string, type: string, id: string, taskId: string, data: T): Promise<void>;
+  /** An emitter whose events carry the re-drive mark of `cause` (the event being handled). */
+  causedBy(cause: object): Emitter;
 };
 
-export function createEmitter(publisher: Publisher, component: string, now: () => number = Date.now): Emitter {
-  const send = <T>(subject: string, type: string, id: string, taskId: string, data: T) =>
-    publisher.publish(subject, createEvent({ id, component, type, taskId, data, timeMs: now() }) as WireEvent);
+export function createEmitter(publisher: Publisher, component: string, now: () => number = Date.now, redrive?: string): Emitter {
+  const send = <T>(subject: string, type: string, id: string, taskId: string, data: T) => {
+    const event = createEvent({ id, component, type, taskId, data, timeMs: now() }) as WireEvent;
+    return publisher.publish(subject, redrive === undefined ? event : { ...event, redrive });
+  };
   return {
+    causedBy(cause) {
+      const mark = toRedriveMark(cause);
+      return mark === redrive ? this : createEmitter(publisher, component, now, mark);
+    },
     async status(taskId, state, details = {}) {
       const update: StatusUpdate = {
         taskId,

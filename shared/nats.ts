@@ -23,6 +23,7 @@ import {
 import type { NatsAuth, NatsSettings, TlsFile } from './config';
 import { ALL_CONSUMERS, STREAM_SUBJECTS, toMaxDeliver, type FlowSettings } from './contract';
 import { BacklogFullError, ConfigError, DependencyUnavailableError, describeError } from './errors';
+import { toMsgId } from './emit';
 import { toWireBytes, type WireEvent } from './events';
 import type { Logger } from './logger';
 import { readTlsFile, type ReadFile } from './tls-files';
@@ -177,7 +178,8 @@ export async function setupFlow(nc: NatsConnection, settings: FlowSettings, logg
 }
 
 export type Publisher = {
-  /** Publishes a structured CloudEvent and resolves once JetStream has stored it (PubAck). */
+  /** Publishes a structured CloudEvent and resolves once JetStream has stored it (PubAck), under
+   * the Nats-Msg-Id `toMsgId(event)`: the event id, plus a re-drive mark when it carries one. */
   publish(subject: string, event: WireEvent): Promise<void>;
 };
 
@@ -190,7 +192,7 @@ export function createPublisher(nc: NatsConnection, options: { timeoutMs?: numbe
       await withSpan(`publish ${subject}`, SpanKind.PRODUCER, { 'messaging.destination.name': subject }, async () => {
         const traced = injectTraceContext(event);
         try {
-          await js.publish(subject, toWireBytes(traced), { msgID: event.id });
+          await js.publish(subject, toWireBytes(traced), { msgID: toMsgId(event) });
         } catch (error) {
           if (FULL_STREAM.test(describeError(error))) {
             throw new BacklogFullError(`stream refused ${subject}: ${describeError(error)}`, { cause: error });

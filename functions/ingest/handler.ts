@@ -54,13 +54,14 @@ async function enrichWithTimeout(deps: IngestDeps, envelope: TaskEnvelope): Prom
 }
 
 export function createHandler(deps: IngestDeps): EventHandler {
-  const emit = createEmitter(deps.publisher, COMPONENT, deps.now);
+  const emitter = createEmitter(deps.publisher, COMPONENT, deps.now);
 
   return {
     acceptedTypes: [EVENT_TYPES.submitted],
     async handle(event, ctx) {
       const envelope = toTaskEnvelope(event);
       const { taskId } = envelope;
+      const emit = emitter.causedBy(event);
 
       const current = await deps.readStatus(taskId).catch((error: unknown) => {
         throw toUnavailable(error, `reading the status of ${taskId}`);

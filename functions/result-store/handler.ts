@@ -29,13 +29,14 @@ function toStatusMessage(data: FinishedData): string {
 }
 
 export function createHandler(deps: ResultStoreDeps): EventHandler {
-  const emit = createEmitter(deps.publisher, COMPONENT, deps.now);
+  const emitter = createEmitter(deps.publisher, COMPONENT, deps.now);
 
   return {
     acceptedTypes: [EVENT_TYPES.finished],
     async handle(event, ctx) {
       const data = toFinishedData(event);
       const taskId = data.task.taskId;
+      const emit = emitter.causedBy(event);
 
       const stored = await deps.storeResult(toStoredResult(data)).catch((error: unknown) => {
         throw toUnavailable(error, `storing the result of ${taskId}`);

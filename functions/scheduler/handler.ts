@@ -10,9 +10,9 @@
 // so a redelivery re-sends the same events and JetStream drops the duplicates.
 // A malformed envelope is a ValidationError (400): the source dead-letters it.
 import { EVENT_TYPES, isTerminal, toWorkerSubject, type StoredStatus } from '../../shared/contract';
-import { createEmitter, EVENT_IDS } from '../../shared/emit';
+import { createEmitter, EVENT_IDS, toRedriveMark } from '../../shared/emit';
 import { toTaskEnvelope } from '../../shared/envelope';
-import { createEvent } from '../../shared/events';
+import { createEvent, type WireEvent } from '../../shared/events';
 import type { Publisher } from '../../shared/nats';
 import type { EventHandler } from '../../shared/runtime/function-app';
 import { toUnavailable } from '../../shared/redis';
@@ -37,13 +37,15 @@ function isPastScheduling(status: StoredStatus | undefined): status is StoredSta
 }
 
 export function createHandler(deps: SchedulerDeps): EventHandler {
-  const emit = createEmitter(deps.publisher, COMPONENT, deps.now);
+  const emitter = createEmitter(deps.publisher, COMPONENT, deps.now);
 
   return {
     acceptedTypes: [EVENT_TYPES.accepted],
     async handle(event, ctx) {
       const envelope = toTaskEnvelope(event);
       const { taskId } = envelope;
+      const emit = emitter.causedBy(event);
+      const redrive = toRedriveMark(event);
 
       const current = await deps.readStatus(taskId).catch((error: unknown) => {
         throw toUnavailable(error, `reading the status of ${taskId}`);
@@ -54,14 +56,10 @@ export function createHandler(deps: SchedulerDeps): EventHandler {
         return;
       }
 
-      const scheduled = createEvent({
-        id: EVENT_IDS.scheduled(taskId),
-        component: COMPONENT,
-        type: EVENT_TYPES.scheduled,
-        taskId,
-        data: envelope,
-        timeMs: deps.now(),
-      });
+      const scheduled: WireEvent = {
+        ...createEvent({ id: EVENT_IDS.scheduled(taskId), component: COMPONENT, type: EVENT_TYPES.scheduled, taskId, data: envelope, timeMs: deps.now() }),
+        ...(redrive === undefined ? {} : { redrive }),
+      };
       const subject = toWorkerSubject(envelope.priority);
 
       if (envelope.notBeforeMs <= deps.now()) {

@@ -135,7 +135,7 @@ type Attempt = {
 };
 
 export function createHandler(deps: WorkerDeps): EventHandler {
-  const emit = createEmitter(deps.publisher, COMPONENT, deps.now);
+  const emitter = createEmitter(deps.publisher, COMPONENT, deps.now);
   const registry = new Map(deps.handlers.map((handler) => [handler.type, handler]));
 
   async function publishFinished(
@@ -153,7 +153,7 @@ export function createHandler(deps: WorkerDeps): EventHandler {
       finishedAtMs: result.finishedAtMs,
     };
     const { taskId } = run.task;
-    await emit.task(SUBJECTS.results, EVENT_TYPES.finished, EVENT_IDS.finished(taskId, run.attempt), taskId, data);
+    await run.emit.task(SUBJECTS.results, EVENT_TYPES.finished, EVENT_IDS.finished(taskId, run.attempt), taskId, data);
   }
 
   /** Final failure: the dead letter first, `finished` last, as what the skip check reads back
@@ -161,8 +161,8 @@ export function createHandler(deps: WorkerDeps): EventHandler {
   async function failForGood(run: Attempt, reason: string, error: string, times: { startedAtMs: number; finishedAtMs: number }) {
     const { taskId } = run.task;
     run.ctx.logger.warn({ reason, err: error, attempt: run.attempt }, 'task failed');
-    await emit.deadLetter({ taskId, reason, attempts: run.attempt, lastError: error, event: run.event });
-    await emit.audit(taskId, 'handler.failed', { attempt: run.attempt, detail: `${reason}: ${error}` });
+    await run.emit.deadLetter({ taskId, reason, attempts: run.attempt, lastError: error, event: run.event });
+    await run.emit.audit(taskId, 'handler.failed', { attempt: run.attempt, detail: `${reason}: ${error}` });
     await publishFinished(run, 'FAILED', { error, ...times });
   }
 
@@ -172,7 +172,7 @@ export function createHandler(deps: WorkerDeps): EventHandler {
     const timeoutMs = toTimeoutMs(run.task, deps.taskTypes);
     const timer = setTimeout(() => controller.abort(new TaskTimedOutError(timeoutMs)), timeoutMs);
     const progress = createProgressReporter({
-      publish: (percent) => emit.status(taskId, 'RUNNING', { attempt: run.attempt, progress: percent, message: `attempt ${run.attempt} of ${run.last}` }),
+      publish: (percent) => run.emit.status(taskId, 'RUNNING', { attempt: run.attempt, progress: percent, message: `attempt ${run.attempt} of ${run.last}` }),
       onError: (error) => run.ctx.logger.warn({ err: describeError(error) }, 'progress not reported'),
       now: deps.now,
       minIntervalMs: deps.progressIntervalMs,
@@ -213,8 +213,8 @@ export function createHandler(deps: WorkerDeps): EventHandler {
       return { outcome: 'ended' };
     }
 
-    await emit.audit(taskId, 'handler.started', { attempt, detail: `type ${task.type}, attempt ${attempt} of ${last}` });
-    await emit.status(taskId, 'RUNNING', { attempt, message: `attempt ${attempt} of ${last}` });
+    await run.emit.audit(taskId, 'handler.started', { attempt, detail: `type ${task.type}, attempt ${attempt} of ${last}` });
+    await run.emit.status(taskId, 'RUNNING', { attempt, message: `attempt ${attempt} of ${last}` });
     const startedAtMs = deps.now();
     const outcome = await execute(run, handler, payload, controller);
     const times = { startedAtMs, finishedAtMs: deps.now() };
@@ -236,7 +236,7 @@ export function createHandler(deps: WorkerDeps): EventHandler {
           return { outcome: 'ended' };
         }
         const message = `${outcome.error}; retrying in ${toSecondsText(retryDelayMs(deps.flow, attempt))}`;
-        await emit.status(taskId, 'RETRYING', { attempt, message });
+        await run.emit.status(taskId, 'RETRYING', { attempt, message });
         return { outcome: 'retrying', error: `attempt ${attempt} of ${last} failed: ${outcome.error}` };
       }
     }
@@ -296,7 +296,7 @@ export function createHandler(deps: WorkerDeps): EventHandler {
         throw new RetryableError(`attempt ${run.attempt} of ${run.last} already failed in another delivery of event ${run.event.id}`);
       }
       run.ctx.logger.info({ attempt: run.attempt }, 'another delivery of this event ended the task: skipped');
-      await emit.audit(taskId, 'skipped.duplicate', { attempt: run.attempt, detail: `event ${run.event.id} is already handled for attempt ${run.attempt}` });
+      await run.emit.audit(taskId, 'skipped.duplicate', { attempt: run.attempt, detail: `event ${run.event.id} is already handled for attempt ${run.attempt}` });
       return false;
     }
   }
@@ -308,6 +308,7 @@ export function createHandler(deps: WorkerDeps): EventHandler {
       const { taskId } = task;
       const attempt = ctx.attempt;
       const last = toLastAttempt(task.maxAttempts, ctx.maxDeliver ?? deps.flow.maxDeliver);
+      const emit = emitter.causedBy(event);
       const run: Attempt = { task, event, attempt, last, emit, ctx };
 
       const controller = new AbortController();
