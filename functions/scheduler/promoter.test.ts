@@ -6,7 +6,8 @@ import { createEvent, type WireEvent } from '../../shared/events';
 import { createLogger } from '../../shared/logger';
 import type { Publisher } from '../../shared/nats';
 import type { DelayedStore } from './delayed-store';
-import { createPromoter, startPromoterLoop, type PromoterDeps } from './promoter';
+import { startBackgroundLoop } from './background-loop';
+import { createPromoter, type PromoterDeps } from './promoter';
 
 const logger = createLogger('test', 'silent');
 
@@ -166,7 +167,7 @@ describe('promoter loop', () => {
       if (calls <= 2) throw new Error('ECONNREFUSED');
       return 1;
     });
-    const stop = startPromoterLoop({ runOnce }, { intervalMs: 1, logger });
+    const stop = startBackgroundLoop({ runOnce }, { intervalMs: 1, logger });
     await vi.waitFor(() => expect(calls).toBeGreaterThanOrEqual(4), { timeout: 5_000 });
     await stop();
   });
@@ -179,7 +180,7 @@ describe('promoter loop', () => {
       await new Promise<void>((resolve) => (finishRound = resolve));
       return 0;
     });
-    const stop = startPromoterLoop({ runOnce }, { intervalMs: 1, logger });
+    const stop = startBackgroundLoop({ runOnce }, { intervalMs: 1, logger });
     await vi.waitFor(() => expect(rounds).toBe(1));
 
     let stopped = false;
