@@ -70,8 +70,26 @@ export function fromWireBytes(bytes: Uint8Array): WireEvent {
   return parsed as WireEvent;
 }
 
-/** Validates with the CloudEvents SDK (which `HTTP.toEvent` does not do by itself). */
-export function assertValidCloudEvent(attributes: Record<string, unknown>): void {
+/**
+ * The event in bytes read from JetStream, checked only for what the source needs to deliver it
+ * (a JSON object with the four required attributes as non-empty strings, spec 1.0); the function
+ * validates the rest once, when it takes the event (one validation per event, docs/design.md §6).
+ */
+export function parseWireEvent(bytes: Uint8Array): WireEvent {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch (error) {
+    throw new UnsupportedEventError(`message is not a JSON CloudEvent: ${(error as Error).message}`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new UnsupportedEventError('message is not a JSON object, so not a structured CloudEvent');
+  }
+  assertRequiredAttributes(parsed as Record<string, unknown>);
+  return parsed as WireEvent;
+}
+
+function assertRequiredAttributes(attributes: Record<string, unknown>): void {
   // The SDK invents an id when none is given and tolerates other spec versions: check first.
   for (const name of ['id', 'source', 'type', 'specversion']) {
     const value = attributes[name];
@@ -84,6 +102,11 @@ export function assertValidCloudEvent(attributes: Record<string, unknown>): void
       `unsupported CloudEvents specversion "${String(attributes.specversion)}": only ${SPEC_VERSION} is accepted`,
     );
   }
+}
+
+/** Validates with the CloudEvents SDK (which `HTTP.toEvent` does not do by itself). */
+export function assertValidCloudEvent(attributes: Record<string, unknown>): void {
+  assertRequiredAttributes(attributes);
   try {
     new CloudEvent(attributes as never, true);
   } catch (error) {

@@ -1,8 +1,9 @@
 // Groups deliveries to an order-insensitive stage (notifier, audit) into CloudEvents batch
 // requests (docs/design.md §6: per-request HTTP cost is the largest part of a task's CPU cost).
 //
-// Group commit, not a timer: an event is sent at once while fewer than `maxConcurrent` batch
-// requests are in flight, so a quiet stage sees no added latency; under load, events queue
+// Group commit, not a timer: events that arrive in the same turn of the event loop (a pull's
+// batch arrives as many messages read at once) go out together at the end of that turn, and
+// while `maxConcurrent` batch requests are in flight the next events queue
 // behind the requests in flight and go out together in the next one. Each delivery keeps its
 // own slot, span, attempt count and settlement in delivery.ts: this module only carries the
 // bytes and hands each caller its own event's outcome.
@@ -15,6 +16,7 @@
 //   over its limit 413): `unbatched`, and each caller delivers its event on its own, which
 //   gives each one its proper verdict.
 import { BATCH_CONTENT_TYPE } from '../shared/runtime/http-message';
+import type { Poster } from './http-poster';
 
 export type BatchOutcome =
   | { kind: 'answered'; status: number; body: string }
@@ -23,8 +25,7 @@ export type BatchOutcome =
   | { kind: 'abandoned' };
 
 export type BatchPosterOptions = {
-  sink: string;
-  fetch: typeof fetch;
+  poster: Pick<Poster, 'post'>;
   requestTimeoutMs: number;
   /** Most events per request. */
   maxEvents: number;
@@ -94,14 +95,12 @@ export function createBatchPoster(options: BatchPosterOptions): BatchPoster {
 
   const send = async (batch: Waiting[]) => {
     try {
-      const response = await options.fetch(options.sink, {
-        method: 'POST',
+      const answer = await options.poster.post({
         headers: { 'content-type': BATCH_CONTENT_TYPE },
         body: `[${batch.map((item) => item.json).join(',')}]`,
-        signal: AbortSignal.timeout(options.requestTimeoutMs),
+        timeoutMs: options.requestTimeoutMs,
       });
-      const body = await response.text();
-      const results = toBatchResults(response.status, body, batch.length);
+      const results = toBatchResults(answer.status, answer.body, batch.length);
       batch.forEach((item, index) => {
         const result = results?.[index];
         settle(item, result ? { kind: 'answered', status: result.status, body: toEventBody(result) } : { kind: 'unbatched' });
@@ -109,6 +108,17 @@ export function createBatchPoster(options: BatchPosterOptions): BatchPoster {
     } catch (error) {
       for (const item of batch) settle(item, { kind: 'failed', error });
     }
+  };
+
+  let scheduled = false;
+  /** Sends at the end of this turn of the event loop, so what arrives together goes together. */
+  const schedule = () => {
+    if (scheduled) return;
+    scheduled = true;
+    setImmediate(() => {
+      scheduled = false;
+      pump();
+    });
   };
 
   const pump = () => {
@@ -138,7 +148,7 @@ export function createBatchPoster(options: BatchPosterOptions): BatchPoster {
         abandon.addEventListener('abort', onAbandon, { once: true });
         item.release = () => abandon.removeEventListener('abort', onAbandon);
         queue.push(item);
-        pump();
+        schedule();
       });
     },
   };

@@ -25,7 +25,7 @@ import {
 } from './delivery';
 import type { BatchOutcome, BatchPoster } from './batch-poster';
 import { createSourceMetrics } from './metrics';
-import type { PulledMessage } from './pull';
+import type { PulledMessage } from './pull-feed';
 
 const FLOW: FlowSettings = { ...DEFAULT_FLOW_SETTINGS, retryDelaysMs: [100, 200, 300, 400, 500], maxDeliver: 5 };
 
@@ -149,11 +149,15 @@ function setup(options: { functionName?: string; respond?: (request: Request) =>
   const publisher = fakePublisher();
   const settled: string[] = [];
   const requests: Request[] = [];
-  const fakeFetch = (async (url: string | URL | globalThis.Request, init?: RequestInit) => {
-    const request = { url: String(url), headers: init?.headers as Record<string, string>, body: String(init?.body ?? '') };
-    requests.push(request);
-    return options.respond ? options.respond(request) : new Response(null, { status: 204 });
-  }) as typeof fetch;
+  // The sink over a fake poster: each request as the test's `respond` answers it.
+  const poster = {
+    async post(post: { headers: Record<string, string>; body: string | Buffer | undefined }) {
+      const request = { url: 'http://sink.test/', headers: post.headers, body: String(post.body ?? '') };
+      requests.push(request);
+      const response = options.respond ? await options.respond(request) : new Response(null, { status: 204 });
+      return { status: response.status, statusText: response.statusText, body: await response.text() };
+    },
+  };
   const metrics = createSourceMetrics([...CONSUMERS.worker, ...CONSUMERS.audit]);
   const deliverer = createDeliverer({
     functionName: options.functionName ?? 'worker',
@@ -161,12 +165,12 @@ function setup(options: { functionName?: string; respond?: (request: Request) =>
     requestTimeoutMs: 1000,
     flow: FLOW,
     acks: {
-      ack: async (m) => void settled.push(`ack #${m.streamSequence}`),
-      nak: async (m, delayMs) => void settled.push(`nak #${m.streamSequence} ${delayMs}`),
-      term: async (m) => void settled.push(`term #${m.streamSequence}`),
+      ack: (m) => void settled.push(`ack #${m.streamSequence}`),
+      nak: (m, delayMs) => void settled.push(`nak #${m.streamSequence} ${delayMs}`),
+      term: (m) => void settled.push(`term #${m.streamSequence}`),
     },
     publisher,
-    fetch: fakeFetch,
+    poster,
     now: () => 1_000,
     logger: createLogger('test', 'silent'),
     metrics,

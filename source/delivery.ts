@@ -28,14 +28,16 @@ import {
 } from '../shared/contract';
 import { createEmitter, EVENT_IDS } from '../shared/emit';
 import { describeError, isTaskmanagerError } from '../shared/errors';
-import { fromWireBytes, type WireEvent } from '../shared/events';
+import { parseWireEvent, type WireEvent } from '../shared/events';
 import type { Logger } from '../shared/logger';
 import type { Publisher } from '../shared/nats';
 import { toBinaryHeaders } from '../shared/runtime/http-message';
 import { extractTraceContext, injectTraceContext, SpanKind, withSpan } from '../shared/tracing';
-import type { OutcomeKind, SourceMetrics } from './metrics';
+import type { Acks } from './acks';
 import type { BatchPoster } from './batch-poster';
-import type { JetStreamPort, PulledMessage } from './pull';
+import type { Poster } from './http-poster';
+import type { OutcomeKind, SourceMetrics } from './metrics';
+import type { PulledMessage } from './pull-feed';
 
 export type Verdict = 'ack' | 'retry' | 'deadletter';
 
@@ -44,7 +46,7 @@ export function classifyResponse(status: number): Verdict {
   if (status >= 200 && status < 300) return 'ack';
   if (status === 404 || status === 408 || status === 409 || status === 429 || status >= 500) return 'retry';
   if (status >= 400) return 'deadletter';
-  // 1xx/3xx are not answers a CloudEvents sink gives (fetch follows redirects): treat as transient.
+  // 1xx/3xx are not answers a CloudEvents sink gives: treat as transient.
   return 'retry';
 }
 
@@ -64,8 +66,6 @@ const CONNECTION_ERRORS: Record<string, string> = {
   EAI_AGAIN: 'host lookup failed',
   ETIMEDOUT: 'connect timed out',
   EHOSTUNREACH: 'host unreachable',
-  UND_ERR_SOCKET: 'connection closed by the sink',
-  UND_ERR_CONNECT_TIMEOUT: 'connect timed out',
 };
 
 /** A short reason for a failed request, for logs and dead letters. */
@@ -73,9 +73,10 @@ export function describeFailure(error: unknown, timeoutMs: number): string {
   if (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError')) {
     return `no answer within ${timeoutMs} ms`;
   }
+  const own = (error as { code?: unknown } | null)?.code;
   const cause = error instanceof Error ? (error.cause as { code?: unknown; message?: unknown } | undefined) : undefined;
-  const code = typeof cause?.code === 'string' ? cause.code : undefined;
-  if (code) return `${CONNECTION_ERRORS[code] ?? describeError(cause)} (${code})`;
+  const code = typeof own === 'string' ? own : typeof cause?.code === 'string' ? cause.code : undefined;
+  if (code) return `${CONNECTION_ERRORS[code] ?? describeError(cause ?? error)} (${code})`;
   if (cause && typeof cause.message === 'string') return `${describeError(error)}: ${cause.message}`;
   return describeError(error);
 }
@@ -176,9 +177,10 @@ export type DelivererDeps = {
   sink: string;
   requestTimeoutMs: number;
   flow: FlowSettings;
-  acks: Pick<JetStreamPort, 'ack' | 'nak' | 'term'>;
+  acks: Pick<Acks, 'ack' | 'nak' | 'term'>;
   publisher: Publisher;
-  fetch: typeof fetch;
+  /** Keep-alive HTTP to the sink (http-poster.ts). */
+  poster: Pick<Poster, 'post'>;
   now: () => number;
   logger: Logger;
   metrics: Pick<SourceMetrics, 'recordDelivery' | 'recordOutcome'>;
@@ -245,17 +247,11 @@ export function createDeliverer(deps: DelivererDeps): Deliverer {
     if (unsendable) return { kind: 'failed', verdict: 'deadletter', detail: `cannot be sent as HTTP headers: ${unsendable}` };
     deps.metrics.recordDelivery(message.consumer);
     try {
-      const response = await deps.fetch(deps.sink, {
-        method: 'POST',
-        headers,
-        body: toDeliveryBody(event),
-        signal: AbortSignal.any([abandon, AbortSignal.timeout(deps.requestTimeoutMs)]),
-      });
-      const body = await response.text();
+      const answer = await deps.poster.post({ headers, body: toDeliveryBody(event), timeoutMs: deps.requestTimeoutMs, signal: abandon });
       return {
         kind: 'answered',
-        verdict: classifyResponse(response.status),
-        detail: toResponseDetail(response.status, response.statusText, body),
+        verdict: classifyResponse(answer.status),
+        detail: toResponseDetail(answer.status, answer.statusText, answer.body),
       };
     } catch (error) {
       if (abandon.aborted) return { kind: 'abandoned' };
@@ -278,20 +274,11 @@ export function createDeliverer(deps: DelivererDeps): Deliverer {
     }
   }
 
-  async function settleQuietly(what: string, settle: () => Promise<void>, logger: Logger): Promise<void> {
-    try {
-      await settle();
-    } catch (error) {
-      // JetStream redelivers after AckWait; stages are idempotent, so this costs time, not work.
-      logger.warn({ err: describeError(error) }, `${what} not confirmed: JetStream will redeliver after AckWait`);
-    }
-  }
-
   async function giveUp(message: PulledMessage, input: GiveUp, abandon: AbortSignal, logger: Logger): Promise<OutcomeKind> {
     const { event, reason } = input;
     if (functionName === 'deadletter') {
       logger.error({ reason }, 'dead letter could not be recorded: terminated (a dead letter is never dead-lettered)');
-      await settleQuietly('term', () => deps.acks.term(message), logger);
+      deps.acks.term(message);
       return 'deadletter';
     }
     const taskId = event?.subject || UNKNOWN_TASK_ID;
@@ -325,7 +312,7 @@ export function createDeliverer(deps: DelivererDeps): Deliverer {
       );
       if (!failed) return 'abandoned';
     }
-    await settleQuietly('term', () => deps.acks.term(message), logger);
+    deps.acks.term(message);
     return 'deadletter';
   }
 
@@ -333,7 +320,7 @@ export function createDeliverer(deps: DelivererDeps): Deliverer {
     const where = `${message.consumer.stream} #${message.streamSequence}`;
     let event: WireEvent;
     try {
-      event = fromWireBytes(message.data);
+      event = parseWireEvent(message.data);
     } catch (error) {
       const problem = describeError(error);
       return giveUp(message, { event: undefined, reason: `${where} is not a valid CloudEvent: ${problem}`, lastError: problem }, abandon, logger);
@@ -358,12 +345,12 @@ export function createDeliverer(deps: DelivererDeps): Deliverer {
         const attempt = message.deliveryCount;
         const decision = decide(result.verdict, attempt, flow, toMaxDeliver(message.consumer, flow));
         if (decision.action === 'ack') {
-          await settleQuietly('ack', () => deps.acks.ack(message), eventLogger);
+          deps.acks.ack(message);
           return 'ack';
         }
         if (decision.action === 'retry') {
           eventLogger.info({ detail: result.detail, delayMs: decision.delayMs }, 'delivery failed: retrying');
-          await settleQuietly('nak', () => deps.acks.nak(message, decision.delayMs), eventLogger);
+          deps.acks.nak(message, decision.delayMs);
           return 'retry';
         }
         const reason =

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../shared/logger';
 import { waitFor } from '../test/helpers/ports';
-import { createDispatcher, type DispatcherPort } from './dispatcher';
+import { createDispatcher, type Dispatcher, type DispatcherPort } from './dispatcher';
 
 type Gate = { resolve: () => void; promise: Promise<void> };
 
@@ -12,35 +12,55 @@ function gate(): Gate {
 }
 
 /**
- * A fake set of consumers: queues per priority; long polls wait until a message is pushed or
- * `expire()` is called (the server's `expires`). Deliveries block until `finish(name)`.
+ * A fake JetStream: a queue of messages per consumer on the "server", and the credit each
+ * consumer was given by pulls. Whenever a consumer has credit and messages, the server sends
+ * (accept) them, as a standing pull does. Deliveries block until `finish(name)`.
  */
-function fakePort(consumerCount: number, options: { failPulls?: number } = {}) {
+function fakeServer(consumerCount: number) {
   const queues: string[][] = Array.from({ length: consumerCount }, () => []);
-  const waiters: Array<((message: string | null) => void) | undefined> = Array.from({ length: consumerCount }, () => undefined);
+  const credit: number[] = Array.from({ length: consumerCount }, () => 0);
+  const probing: boolean[] = Array.from({ length: consumerCount }, () => false);
+  const pulls: Array<[number, number]> = [];
+  const probes: Array<[number, number]> = [];
   const gates = new Map<string, Gate>();
   const delivered: string[] = [];
-  const finished: string[] = [];
   const released: string[] = [];
   const working = new Map<string, number>();
   const abandoned: string[] = [];
+  let dispatcher: Dispatcher<string> | undefined;
   let active = 0;
   let maxActive = 0;
-  let failPulls = options.failPulls ?? 0;
+
+  const send = () => {
+    for (let index = 0; index < consumerCount; index += 1) {
+      while (credit[index]! > 0 && queues[index]!.length > 0) {
+        credit[index]! -= 1;
+        const message = queues[index]!.shift()!;
+        // As the ack subject says: how many more this consumer has waiting.
+        dispatcher?.accept(index, message, queues[index]!.length);
+      }
+    }
+  };
 
   const port: DispatcherPort<string> = {
     consumerCount,
-    async pullNow(index) {
-      if (failPulls > 0) {
-        failPulls -= 1;
-        throw new Error('nats restarting');
+    outstanding: (index) => credit[index]!,
+    probing: (index) => probing[index]!,
+    pull(index, count, mode) {
+      credit[index]! += count;
+      if (mode === 'standing') {
+        pulls.push([index, count]);
+        queueMicrotask(send);
+        return;
       }
-      return queues[index]!.shift() ?? null;
-    },
-    pullWait(index) {
-      const next = queues[index]!.shift();
-      if (next !== undefined) return Promise.resolve(next);
-      return new Promise((resolve) => (waiters[index] = resolve));
+      // A probe: what is there comes at once; the rest waits as a standing request (pull-feed.ts).
+      probes.push([index, count]);
+      probing[index] = true;
+      queueMicrotask(() => {
+        send();
+        probing[index] = false;
+        dispatcher?.refill();
+      });
     },
     async deliver(message, abandon) {
       active += 1;
@@ -54,188 +74,188 @@ function fakePort(consumerCount: number, options: { failPulls?: number } = {}) {
       });
       await g.promise;
       active -= 1;
-      finished.push(message);
     },
     working(message) {
       working.set(message, (working.get(message) ?? 0) + 1);
     },
-    async release(message) {
+    release(message) {
       released.push(message);
     },
   };
 
   return {
     port,
+    pulls,
+    probes,
     delivered,
-    finished,
     released,
     working,
     abandoned,
+    credit,
     maxActive: () => maxActive,
-    push(index: number, ...messages: string[]) {
-      for (const message of messages) {
-        const waiter = waiters[index];
-        if (waiter) {
-          waiters[index] = undefined;
-          waiter(message);
-        } else {
-          queues[index]!.push(message);
-        }
-      }
+    attach(d: Dispatcher<string>) {
+      dispatcher = d;
     },
-    expire() {
-      for (let index = 0; index < consumerCount; index += 1) {
-        const waiter = waiters[index];
-        waiters[index] = undefined;
-        waiter?.(null);
-      }
+    publish(index: number, ...messages: string[]) {
+      queues[index]!.push(...messages);
+      send();
+    },
+    /** The server forgets every waiting request (expiry, restart). */
+    expireAll() {
+      credit.fill(0);
     },
     finish(message: string) {
       const g = gates.get(message);
       if (!g) throw new Error(`${message} is not being delivered`);
       g.resolve();
     },
-    polling: (index: number) => waiters[index] !== undefined,
   };
 }
 
 const logger = createLogger('test', 'silent');
 
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+/** A started dispatcher whose first probes were answered (every consumer idle, known empty). */
+async function start(consumerCount: number, maxInFlight: number, options: { workingIntervalMs?: number; canPull?: () => boolean } = {}) {
+  const server = fakeServer(consumerCount);
+  const dispatcher = createDispatcher(server.port, { maxInFlight, workingIntervalMs: options.workingIntervalMs ?? 60_000, logger, ...(options.canPull ? { canPull: options.canPull } : {}) });
+  server.attach(dispatcher);
+  dispatcher.start();
+  await settle();
+  return { server, dispatcher };
+}
+
 describe('dispatcher', () => {
+  it('asks each consumer for the free slots at start: the higher ones by a probe, in priority order, the lowest standing', async () => {
+    const { server } = await start(3, 4);
+    expect(server.probes).toEqual([[0, 4], [1, 4]]);
+    expect(server.pulls).toEqual([[2, 4]]);
+    expect(server.credit).toEqual([4, 4, 4]);
+  });
+
+  it('gives lower priorities no credit until a probe says the higher one has no work', async () => {
+    const server = fakeServer(2);
+    const dispatcher = createDispatcher(server.port, { maxInFlight: 2, workingIntervalMs: 60_000, logger });
+    server.attach(dispatcher);
+    dispatcher.start();
+    expect(server.probes).toEqual([[0, 2]]);
+    expect(server.pulls).toEqual([]);
+    await settle();
+    expect(server.pulls).toEqual([[1, 2]]);
+  });
+
   it('fills a freed slot from the highest priority first (strict priority)', async () => {
-    const fake = fakePort(3);
-    fake.push(2, 'low-1', 'low-2', 'low-3');
-    const dispatcher = createDispatcher(fake.port, { maxInFlight: 1, workingIntervalMs: 1_000, logger });
-    dispatcher.start();
-    await waitFor('first delivery', () => fake.delivered.length === 1);
-    fake.push(0, 'high-1', 'high-2');
-    fake.push(1, 'medium-1');
-    for (const expected of ['low-1', 'high-1', 'high-2', 'medium-1', 'low-2', 'low-3']) {
-      await waitFor(`${expected} delivered`, () => fake.delivered.at(-1) === expected);
-      fake.finish(expected);
-    }
-    expect(fake.delivered).toEqual(['low-1', 'high-1', 'high-2', 'medium-1', 'low-2', 'low-3']);
-    fake.expire();
-    await waitFor('idle polls', () => fake.polling(0) && fake.polling(2));
-    const stop = dispatcher.stop(1_000);
-    fake.expire();
-    expect(await stop).toBe(true);
-  });
-
-  it('delivers a message held from a long poll before a lower priority one', async () => {
-    const fake = fakePort(2);
-    const dispatcher = createDispatcher(fake.port, { maxInFlight: 1, workingIntervalMs: 1_000, logger });
-    dispatcher.start();
-    await waitFor('long polls on both consumers', () => fake.polling(0) && fake.polling(1));
-    fake.push(1, 'low-1');
-    await waitFor('low-1 delivered', () => fake.delivered.includes('low-1'));
-    fake.push(0, 'high-1'); // lands on the still-waiting high poll while the only slot is busy
-    await waitFor('high-1 held', () => dispatcher.held() === 1);
-    fake.push(1, 'low-2');
-    fake.finish('low-1');
-    await waitFor('high-1 delivered', () => fake.delivered.length === 2);
-    expect(fake.delivered).toEqual(['low-1', 'high-1']);
-    fake.finish('high-1');
-    await waitFor('low-2 delivered', () => fake.delivered.length === 3);
-    fake.finish('low-2');
-    const stop = dispatcher.stop(1_000);
-    fake.expire();
-    await stop;
-  });
-
-  it('never has more deliveries in flight than slots, and pulls no more than it can hold', async () => {
-    const fake = fakePort(2);
-    fake.push(1, ...Array.from({ length: 20 }, (_, i) => `low-${i}`));
-    fake.push(0, ...Array.from({ length: 5 }, (_, i) => `high-${i}`));
-    const dispatcher = createDispatcher(fake.port, { maxInFlight: 3, workingIntervalMs: 1_000, logger });
-    dispatcher.start();
-    await waitFor('three in flight', () => fake.delivered.length === 3);
-    expect(dispatcher.inFlight()).toBe(3);
+    const { server, dispatcher } = await start(3, 1);
+    server.publish(2, 'low-1', 'low-2');
+    await settle();
+    expect(server.delivered).toEqual(['low-1']);
+    server.publish(0, 'high-1', 'high-2');
+    server.publish(1, 'medium-1');
+    await settle();
+    server.finish('low-1');
+    await waitFor('the next delivery', () => server.delivered.length === 2);
+    server.finish('high-1');
+    await waitFor('the next delivery', () => server.delivered.length === 3);
+    server.finish('high-2');
+    await waitFor('the next delivery', () => server.delivered.length === 4);
+    server.finish('medium-1');
+    await waitFor('the next delivery', () => server.delivered.length === 5);
+    expect(server.delivered).toEqual(['low-1', 'high-1', 'high-2', 'medium-1', 'low-2']);
     expect(dispatcher.held()).toBe(0);
-    while (fake.finished.length < 25) {
-      const next = fake.delivered.find((m) => !fake.finished.includes(m));
-      if (next) fake.finish(next);
-      await waitFor('progress', () => fake.finished.includes(next ?? '') || fake.finished.length === 25);
-      expect(dispatcher.inFlight()).toBeLessThanOrEqual(3);
-      expect(dispatcher.held()).toBeLessThanOrEqual(2);
+  });
+
+  it('gives a lower priority no credit for slots a higher one already holds', async () => {
+    const { server, dispatcher } = await start(2, 4);
+    // Both consumers got 4 credit while idle; 4 high and 4 low arrive: the low ones wait here.
+    server.publish(0, 'h1', 'h2', 'h3', 'h4', 'h5', 'h6');
+    server.publish(1, 'l1', 'l2', 'l3', 'l4', 'l5', 'l6');
+    await settle();
+    expect(dispatcher.inFlight()).toBe(4);
+    expect(server.delivered).toEqual(['h1', 'h2', 'h3', 'h4']);
+    expect(dispatcher.held()).toBe(4);
+    server.pulls.length = 0;
+    server.finish('h1');
+    server.finish('h2');
+    await waitFor('two more deliveries', () => server.delivered.length === 6);
+    // The freed slots went to the high messages still in JetStream, pulled for them, not to the
+    // low ones waiting here; and low got no new credit: what it holds covers every free slot.
+    expect(server.delivered.slice(4)).toEqual(['h5', 'h6']);
+    expect(server.pulls.filter(([index]) => index === 1)).toEqual([]);
+    for (const name of ['h3', 'h4', 'h5', 'h6']) server.finish(name);
+    await waitFor('the low ones', () => server.delivered.length === 10);
+    expect(server.delivered.slice(6)).toEqual(['l1', 'l2', 'l3', 'l4']);
+  });
+
+  it('never has more deliveries in flight than slots, and asks for more only when half the credit is used', async () => {
+    const { server, dispatcher } = await start(1, 8);
+    server.publish(0, ...Array.from({ length: 40 }, (_, i) => `m${i}`));
+    await settle();
+    expect(dispatcher.inFlight()).toBe(8);
+    expect(dispatcher.held()).toBe(0);
+    expect(server.pulls).toEqual([[0, 8]]);
+    for (let i = 0; i < 3; i += 1) server.finish(`m${i}`);
+    await settle();
+    // 3 free: under half of 8, no request yet.
+    expect(server.pulls).toEqual([[0, 8]]);
+    server.finish('m3');
+    await waitFor('a request for the free half', () => server.pulls.length === 2);
+    expect(server.pulls[1]).toEqual([0, 4]);
+    for (let i = 4; i < 40; i += 1) {
+      await waitFor(`m${i} to be delivered`, () => server.delivered.includes(`m${i}`));
+      server.finish(`m${i}`);
     }
-    expect(fake.maxActive()).toBe(3);
-    expect(fake.delivered.slice(0, 5)).toEqual(['high-0', 'high-1', 'high-2', 'high-3', 'high-4']);
-    const stop = dispatcher.stop(1_000);
-    fake.expire();
-    await stop;
+    expect(server.maxActive()).toBe(8);
+  });
+
+  it('pulls again when the server forgot its requests (expired, restarted)', async () => {
+    const { server, dispatcher } = await start(1, 4);
+    server.expireAll();
+    server.pulls.length = 0;
+    dispatcher.refill();
+    expect(server.pulls).toEqual([[0, 4]]);
+    server.publish(0, 'after');
+    await settle();
+    expect(server.delivered).toEqual(['after']);
+  });
+
+  it('does not pull while it cannot, and pulls once it can again', async () => {
+    let connected = false;
+    const { server, dispatcher } = await start(1, 4, { canPull: () => connected });
+    expect(server.pulls).toEqual([]);
+    connected = true;
+    dispatcher.refill();
+    expect(server.pulls).toEqual([[0, 4]]);
   });
 
   it('sends in-progress acks for messages in flight and held', async () => {
-    const fake = fakePort(2);
-    const dispatcher = createDispatcher(fake.port, { maxInFlight: 1, workingIntervalMs: 10, logger });
-    dispatcher.start();
-    await waitFor('long polls', () => fake.polling(0) && fake.polling(1));
-    fake.push(1, 'slow');
-    await waitFor('slow delivered', () => fake.delivered.includes('slow'));
-    fake.push(0, 'waiting');
-    await waitFor('both kept alive', () => (fake.working.get('slow') ?? 0) >= 3 && (fake.working.get('waiting') ?? 0) >= 2);
-    fake.finish('slow');
-    await waitFor('waiting delivered', () => fake.delivered.includes('waiting'));
-    fake.finish('waiting');
-    const stop = dispatcher.stop(1_000);
-    fake.expire();
-    await stop;
+    const { server } = await start(2, 1, { workingIntervalMs: 20 });
+    server.publish(0, 'busy');
+    server.publish(1, 'waiting');
+    await settle();
+    await waitFor('in-progress acks for both', () => (server.working.get('busy') ?? 0) >= 2 && (server.working.get('waiting') ?? 0) >= 2);
+    server.finish('busy');
   });
 
-  it('on stop: hands back held messages at once, waits for deliveries in flight', async () => {
-    const fake = fakePort(3);
-    const dispatcher = createDispatcher(fake.port, { maxInFlight: 1, workingIntervalMs: 1_000, logger });
-    dispatcher.start();
-    await waitFor('long polls', () => fake.polling(0) && fake.polling(1) && fake.polling(2));
-    fake.push(2, 'in-flight');
-    await waitFor('delivered', () => fake.delivered.includes('in-flight'));
-    fake.push(0, 'held');
-    await waitFor('held', () => dispatcher.held() === 1);
-    let stopped = false;
-    const stop = dispatcher.stop(5_000).then((settled) => {
-      stopped = true;
-      return settled;
-    });
-    await waitFor('held message handed back', () => fake.released.includes('held'));
-    fake.push(1, 'late'); // a poll answered after stop began is handed back too
-    await waitFor('late handed back', () => fake.released.includes('late'));
-    expect(stopped).toBe(false);
-    fake.expire();
-    fake.finish('in-flight');
-    expect(await stop).toBe(true);
-    expect(fake.delivered).toEqual(['in-flight']);
-    expect(fake.finished).toEqual(['in-flight']);
-    expect(fake.abandoned).toEqual([]);
+  it('on stop: hands back held messages at once, waits for deliveries in flight, and hands back what arrives later', async () => {
+    const { server, dispatcher } = await start(2, 1);
+    server.publish(0, 'running');
+    server.publish(1, 'held');
+    await settle();
+    const stopping = dispatcher.stop(5_000);
+    expect(server.released).toEqual(['held']);
+    dispatcher.accept(0, 'late');
+    expect(server.released).toEqual(['held', 'late']);
+    server.finish('running');
+    expect(await stopping).toBe(true);
+    expect(server.delivered).toEqual(['running']);
   });
 
   it('abandons deliveries still running when the grace period is over', async () => {
-    const fake = fakePort(1);
-    fake.push(0, 'stuck');
-    const dispatcher = createDispatcher(fake.port, { maxInFlight: 1, workingIntervalMs: 1_000, logger });
-    dispatcher.start();
-    await waitFor('delivered', () => fake.delivered.includes('stuck'));
+    const { server, dispatcher } = await start(1, 1);
+    server.publish(0, 'stuck');
+    await settle();
     expect(await dispatcher.stop(50)).toBe(false);
-    expect(fake.abandoned).toEqual(['stuck']);
-  });
-
-  it('backs off after failed pulls and carries on', async () => {
-    const fake = fakePort(1, { failPulls: 2 });
-    fake.push(0, 'after-outage');
-    let errors = 0;
-    const dispatcher = createDispatcher(fake.port, {
-      maxInFlight: 1,
-      workingIntervalMs: 1_000,
-      logger,
-      minBackoffMs: 5,
-      onPullError: () => (errors += 1),
-    });
-    dispatcher.start();
-    await waitFor('delivered after the outage', () => fake.delivered.includes('after-outage'));
-    expect(errors).toBe(2);
-    fake.finish('after-outage');
-    const stop = dispatcher.stop(1_000);
-    fake.expire();
-    await stop;
+    expect(server.abandoned).toEqual(['stuck']);
   });
 });

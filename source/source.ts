@@ -1,5 +1,6 @@
-// The JetStream source (docs/design.md §6) wired together: NATS connection, the pull/ack port, the
-// deliverer, the dispatcher, /healthz + /metrics, the consumer-lag refresher and drain.
+// The JetStream source (docs/design.md §6) wired together: NATS connection, one standing pull
+// feed per consumer, plain-publish acks, the HTTP poster, the deliverer, the dispatcher, /healthz
+// + /metrics, the consumer-lag refresher and drain.
 // The entry file (index.ts) owns process concerns; this module returns a `stop`.
 import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
@@ -7,18 +8,22 @@ import { jetstreamManager, JetStreamApiError, type JetStreamManager } from '@nat
 import type { ConsumerSpec } from '../shared/contract';
 import { describeError } from '../shared/errors';
 import type { Logger } from '../shared/logger';
+import { createInbox } from '@nats-io/transport-node';
 import { connectNats, createPublisher, toInboxPrefix, type NatsConnection } from '../shared/nats';
 import type { SourceConfig } from './config';
+import { createAcks } from './acks';
 import { createBatchPoster } from './batch-poster';
 import { createDeliverer } from './delivery';
 import { createDispatcher } from './dispatcher';
+import { createPoster, type Poster } from './http-poster';
 import { createSourceMetrics, renderMetrics, type MetricsSnapshot } from './metrics';
-import { createJetStreamPort, type PulledMessage } from './pull';
+import { createPullFeed, type FeedConnection, type PulledMessage, type PullFeed } from './pull-feed';
 import { waitForSink } from './sink-ready';
 
 export type SourceDeps = {
   logger: Logger;
-  fetch?: typeof fetch;
+  /** HTTP to the sink (a keep-alive poster by default). */
+  poster?: Poster;
   now?: () => number;
   /** How often consumer lag is refreshed for /metrics. */
   lagRefreshMs?: number;
@@ -37,8 +42,8 @@ const BATCH_MAX_BYTES = 256 * 1024;
 /** Batch requests in flight at once: enough to keep the stage busy while the next one fills. */
 const BATCH_MAX_CONCURRENT = 4;
 
-/** Client-side wait for a no_wait pull or an ack confirmation. */
-const NATS_REQUEST_TIMEOUT_MS = 5_000;
+/** Heartbeat of a waiting pull request: a request lost with its server is noticed after two. */
+const PULL_HEARTBEAT_MS = 5_000;
 
 async function assertConsumersExist(jsm: JetStreamManager, consumers: readonly ConsumerSpec[]): Promise<void> {
   for (const consumer of consumers) {
@@ -70,35 +75,24 @@ export async function startSource(config: SourceConfig, deps: SourceDeps): Promi
 
   let connected = true;
   let draining = false;
-  void (async () => {
-    for await (const status of nc.status()) {
-      if (status.type === 'disconnect') connected = false;
-      if (status.type === 'reconnect') connected = true;
-    }
-  })();
-
   const metrics = createSourceMetrics(config.consumers);
-  const jetStream = createJetStreamPort(nc, {
-    requestTimeoutMs: NATS_REQUEST_TIMEOUT_MS,
-    pollMarginMs: 2_000,
-    inboxPrefix: toInboxPrefix(config.nats.auth),
-  });
+  const acks = createAcks((subject, payload) => nc.publish(subject, payload));
+  const poster = deps.poster ?? createPoster(config.sink, { maxSockets: config.maxInFlight });
   const deliverer = createDeliverer({
     functionName: config.functionName,
     sink: config.sink,
     requestTimeoutMs: config.requestTimeoutMs,
     flow: config.flow,
-    acks: jetStream,
+    acks,
     publisher: createPublisher(nc),
-    fetch: deps.fetch ?? fetch,
+    poster,
     now: deps.now ?? Date.now,
     logger,
     metrics,
     batch:
       config.batchMaxEvents > 1
         ? createBatchPoster({
-            sink: config.sink,
-            fetch: deps.fetch ?? fetch,
+            poster,
             requestTimeoutMs: config.requestTimeoutMs,
             maxEvents: config.batchMaxEvents,
             maxBytes: BATCH_MAX_BYTES,
@@ -107,27 +101,53 @@ export async function startSource(config: SourceConfig, deps: SourceDeps): Promi
         : undefined,
   });
   const consumers = config.consumers;
-  const consumerAt = (index: number): ConsumerSpec => {
-    const consumer = consumers[index];
-    if (!consumer) throw new Error(`no consumer at priority ${index}`);
-    return consumer;
-  };
+  const feeds: PullFeed[] = [];
   const dispatcher = createDispatcher<PulledMessage>(
     {
       consumerCount: consumers.length,
-      pullNow: (index) => jetStream.pull(consumerAt(index), index, { noWait: true }),
-      pullWait: (index) => jetStream.pull(consumerAt(index), index, { expiresMs: config.pollExpiresMs }),
+      outstanding: (index) => feeds[index]?.outstanding() ?? 0,
+      probing: (index) => feeds[index]?.probing() ?? false,
+      pull: (index, count, mode) => feeds[index]?.pull(count, mode),
       deliver: (message, abandon) => deliverer.deliver(message, abandon),
-      working: (message) => jetStream.working(message),
-      release: (message) => jetStream.nak(message, 0),
+      working: (message) => acks.working(message),
+      release: (message) => acks.nak(message, 0),
     },
     {
       maxInFlight: config.maxInFlight,
       workingIntervalMs: Math.max(100, Math.floor(config.flow.ackWaitMs / 3)),
       logger,
-      onPullError: () => metrics.recordPullError(),
+      canPull: () => connected && !draining,
     },
   );
+  const inboxPrefix = toInboxPrefix(config.nats.auth);
+  const heartbeatMs = Math.min(PULL_HEARTBEAT_MS, Math.floor(config.pollExpiresMs / 3));
+  consumers.forEach((consumer, index) => {
+    feeds.push(
+      createPullFeed(nc as unknown as FeedConnection, consumer, index, { inbox: createInbox(inboxPrefix), expiresMs: config.pollExpiresMs, heartbeatMs, now: Date.now }, {
+        message: (message, pendingAfter) => dispatcher.accept(index, message, pendingAfter),
+        creditChanged: () => dispatcher.refill(),
+        problem: (description) => {
+          metrics.recordPullError();
+          logger.warn({ consumer: consumer.durable }, description);
+        },
+      }),
+    );
+  });
+  // A request lost with its server sends nothing more: after two silent heartbeats, pull again.
+  const aliveTimer = setInterval(() => {
+    if (feeds.map((feed) => feed.checkAlive()).some(Boolean)) dispatcher.refill();
+  }, heartbeatMs);
+  void (async () => {
+    for await (const status of nc.status()) {
+      if (status.type === 'disconnect') connected = false;
+      if (status.type === 'reconnect') {
+        connected = true;
+        // The restarted (or reconnected) server may not know our waiting requests: ask again.
+        for (const feed of feeds) feed.reset();
+        dispatcher.refill();
+      }
+    }
+  })();
 
   const refreshLag = async () => {
     for (const consumer of consumers) {
@@ -169,6 +189,7 @@ export async function startSource(config: SourceConfig, deps: SourceDeps): Promi
     await once(server, 'listening');
   } catch (error) {
     clearInterval(lagTimer);
+    clearInterval(aliveTimer);
     await nc.close().catch(() => undefined);
     throw error;
   }
@@ -197,6 +218,9 @@ export async function startSource(config: SourceConfig, deps: SourceDeps): Promi
         logger.info({ inFlight: dispatcher.inFlight() }, 'draining');
         const settled = await dispatcher.stop(config.shutdownGraceMs);
         clearInterval(lagTimer);
+        clearInterval(aliveTimer);
+        for (const feed of feeds) feed.close();
+        poster.close();
         server.close();
         server.closeAllConnections();
         await nc.drain().catch(() => undefined);

@@ -26,12 +26,14 @@ describe('trace propagation', () => {
       sink: 'http://sink.test/',
       requestTimeoutMs: 1000,
       flow: DEFAULT_FLOW_SETTINGS,
-      acks: { ack: async () => undefined, nak: async () => undefined, term: async () => undefined },
+      acks: { ack: () => undefined, nak: () => undefined, term: () => undefined },
       publisher: { publish: async () => undefined },
-      fetch: (async (_url: unknown, init?: RequestInit) => {
-        headers.push(init?.headers as Record<string, string>);
-        return new Response(null, { status: 204 });
-      }) as typeof fetch,
+      poster: {
+        post: async (request) => {
+          headers.push(request.headers);
+          return { status: 204, statusText: 'No Content', body: '' };
+        },
+      },
       now: Date.now,
       logger: createLogger('test', 'silent'),
       metrics: createSourceMetrics(CONSUMERS.worker),

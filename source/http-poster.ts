@@ -1,0 +1,100 @@
+// POSTs to the sink over keep-alive HTTP/1.1 with a pooled agent (node:http), not `fetch`: a
+// delivery's request costs a fraction of fetch's CPU (no web streams, no per-request dispatcher
+// work), and connections are reused across deliveries.
+//
+// A kept-alive connection can be closed by the server just as a request is written on it: the
+// request then fails with ECONNRESET (or EPIPE) before any answer. That is not the sink failing,
+// and counting it as a failed delivery would spend one of the task's attempts, so such a request
+// is sent once more on a fresh connection (`request.reusedSocket`, node's documented signal for
+// exactly this). Every delivery is idempotent downstream, so a second send is harmless.
+import http from 'node:http';
+import https from 'node:https';
+
+export type PostRequest = {
+  headers: Record<string, string>;
+  body: string | Buffer | undefined;
+  timeoutMs: number;
+  /** Aborts the request (shutdown gave up on it). */
+  signal?: AbortSignal;
+};
+
+export type PostAnswer = { status: number; statusText: string; body: string };
+
+export type Poster = {
+  post(request: PostRequest): Promise<PostAnswer>;
+  /** Closes idle connections (on stop). */
+  close(): void;
+};
+
+/** A failed request: a timeout, an abort, or a connection error (with its errno code). */
+export class PostError extends Error {
+  readonly code: string | undefined;
+  constructor(message: string, options: { code?: string | undefined; cause?: unknown; name?: string }) {
+    super(message, { cause: options.cause });
+    this.code = options.code;
+    if (options.name) this.name = options.name;
+  }
+}
+
+const STALE_CONNECTION_CODES = new Set(['ECONNRESET', 'EPIPE']);
+
+export function createPoster(sink: string, options: { maxSockets: number }): Poster {
+  const url = new URL(sink);
+  const secure = url.protocol === 'https:';
+  const agent = new (secure ? https : http).Agent({ keepAlive: true, maxSockets: options.maxSockets, scheduling: 'lifo' });
+  const send = secure ? https.request : http.request;
+  const base = {
+    protocol: url.protocol,
+    hostname: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port: url.port || (secure ? 443 : 80),
+    path: `${url.pathname}${url.search}`,
+    method: 'POST',
+    agent,
+  };
+
+  const once = (request: PostRequest): Promise<PostAnswer & { staleRetry?: boolean }> =>
+    new Promise((resolve, reject) => {
+      const headers: Record<string, string | number> = { ...request.headers };
+      if (request.body !== undefined) headers['content-length'] = Buffer.byteLength(request.body);
+      let answered = false;
+      const req = send({ ...base, headers }, (res) => {
+        answered = true;
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => {
+          clearTimeout(timer);
+          resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', body: Buffer.concat(chunks).toString('utf8') });
+        });
+        res.on('error', fail);
+      });
+      const timer = setTimeout(() => {
+        req.destroy(new PostError(`no answer within ${request.timeoutMs} ms`, { name: 'TimeoutError' }));
+      }, request.timeoutMs);
+      const onAbort = () => req.destroy(new PostError('delivery abandoned', { name: 'AbortError' }));
+      request.signal?.addEventListener('abort', onAbort, { once: true });
+      function fail(error: Error & { code?: string }) {
+        clearTimeout(timer);
+        request.signal?.removeEventListener('abort', onAbort);
+        if (!answered && req.reusedSocket && error.code !== undefined && STALE_CONNECTION_CODES.has(error.code)) {
+          resolve({ status: 0, statusText: '', body: '', staleRetry: true });
+          return;
+        }
+        reject(error instanceof PostError ? error : new PostError(error.message, { code: error.code, cause: error }));
+      }
+      req.on('error', fail);
+      req.on('close', () => request.signal?.removeEventListener('abort', onAbort));
+      if (request.signal?.aborted) onAbort();
+      req.end(request.body);
+    });
+
+  return {
+    async post(request) {
+      const first = await once(request);
+      if (!first.staleRetry) return first;
+      const second = await once(request);
+      if (second.staleRetry) throw new PostError('connection reset by the sink', { code: 'ECONNRESET' });
+      return second;
+    },
+    close: () => agent.destroy(),
+  };
+}
