@@ -62,8 +62,8 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
     maxScale: 10,
     targetConcurrency: 100,
   },
-  stage('ingest', 8101, 9101, { maxInFlight: 64, minScale: 1, maxScale: 10, targetConcurrency: 64 }),
-  stage('scheduler', 8102, 9102, { maxInFlight: 64, minScale: 1, maxScale: 10, targetConcurrency: 64 }),
+  stage('ingest', 8101, 9101, { maxInFlight: 64, minScale: 1, maxScale: 10, targetConcurrency: 64, batchMaxEvents: 32 }),
+  stage('scheduler', 8102, 9102, { maxInFlight: 64, minScale: 1, maxScale: 10, targetConcurrency: 64, batchMaxEvents: 32 }),
   stage('worker', 8103, 9103, {
     maxInFlight: 16,
     minScale: 0,
@@ -71,10 +71,10 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
     targetConcurrency: 16,
     requestTimeoutMs: MAX_TASK_TIMEOUT_MS + 60_000,
   }),
-  stage('result-store', 8104, 9104, { maxInFlight: 64, minScale: 1, maxScale: 10, targetConcurrency: 64 }),
+  stage('result-store', 8104, 9104, { maxInFlight: 64, minScale: 1, maxScale: 10, targetConcurrency: 64, batchMaxEvents: 32 }),
   stage('notifier', 8105, 9105, { maxInFlight: 128, minScale: 1, maxScale: 10, targetConcurrency: 128, batchMaxEvents: 32 }),
   stage('audit', 8106, 9106, { maxInFlight: 64, minScale: 0, maxScale: 5, targetConcurrency: 64, batchMaxEvents: 32 }),
-  stage('deadletter', 8107, 9107, { maxInFlight: 16, minScale: 0, maxScale: 3, targetConcurrency: 16 }),
+  stage('deadletter', 8107, 9107, { maxInFlight: 16, minScale: 0, maxScale: 3, targetConcurrency: 16, batchMaxEvents: 16 }),
 ];
 
 export function findFunction(name: string): FunctionSpec {

@@ -105,6 +105,8 @@ async function start(
     K_SINK: sink.url,
     TM_SOURCE_FUNCTION: functionName,
     TM_SOURCE_POLL_EXPIRES_MS: '1000',
+    // One event per request: these tests read the binary mode; batches are unit-tested (batch-poster.test.ts).
+    TM_SOURCE_BATCH_MAX_EVENTS: '1',
     TM_SHUTDOWN_GRACE_MS: '10000',
     PORT: '0',
     ...env,

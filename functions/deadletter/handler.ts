@@ -61,6 +61,8 @@ export function toDeadLetterData(event: Pick<WireEvent, 'data'>): DeadLetterData
 export function createHandler(deps: DeadLetterDeps): EventHandler {
   return {
     acceptedTypes: [EVENT_TYPES.deadlettered],
+    // Its events are independent of each other: several arrive per request (docs/design.md §6).
+    acceptsBatches: true,
     async handle(event, ctx) {
       const letter = toDeadLetterData(event);
       const entry: DeadLetterEntry = { ...letter, eventId: event.id };

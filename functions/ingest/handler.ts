@@ -58,6 +58,8 @@ export function createHandler(deps: IngestDeps): EventHandler {
 
   return {
     acceptedTypes: [EVENT_TYPES.submitted],
+    // Its events are independent of each other: several arrive per request (docs/design.md §6).
+    acceptsBatches: true,
     async handle(event, ctx) {
       const envelope = toTaskEnvelope(event);
       const { taskId } = envelope;

@@ -33,6 +33,8 @@ export function createHandler(deps: ResultStoreDeps): EventHandler {
 
   return {
     acceptedTypes: [EVENT_TYPES.finished],
+    // Its events are independent of each other: several arrive per request (docs/design.md §6).
+    acceptsBatches: true,
     async handle(event, ctx) {
       const data = toFinishedData(event);
       const taskId = data.task.taskId;

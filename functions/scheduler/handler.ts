@@ -41,6 +41,8 @@ export function createHandler(deps: SchedulerDeps): EventHandler {
 
   return {
     acceptedTypes: [EVENT_TYPES.accepted],
+    // Its events are independent of each other: several arrive per request (docs/design.md §6).
+    acceptsBatches: true,
     async handle(event, ctx) {
       const envelope = toTaskEnvelope(event);
       const { taskId } = envelope;
