@@ -21,7 +21,7 @@ COPY . .
 # the packages the bundles leave external (scripts/build.mjs) and what those need.
 RUN npm run build \
  && rm -f dist/bench.cjs dist/bench.cjs.map dist/start.cjs dist/start.cjs.map \
- && node scripts/runtime-deps.ts prune /app express @grpc/grpc-js grpc-health-check @grpc/reflection
+ && node scripts/runtime-deps.ts prune /app @grpc/grpc-js grpc-health-check @grpc/reflection
 
 # ---- runtime ----
 FROM node:24-slim

@@ -1,6 +1,6 @@
 // Bundles every deployable entry point into one file under dist/ with esbuild.
-// express and @grpc/grpc-js stay external: OpenTelemetry's auto-instrumentation patches modules
-// through require hooks, which never see code that was bundled in.
+// @grpc/grpc-js stays external: OpenTelemetry's auto-instrumentation patches modules through
+// require hooks, which never see code that was bundled in.
 import { build } from 'esbuild';
 import { cpSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 
@@ -36,7 +36,7 @@ await build({
   // process parses its map at start (--enable-source-maps).
   sourcesContent: false,
   // grpc-health-check and @grpc/reflection read their .proto files relative to their own folder.
-  external: ['express', '@grpc/grpc-js', 'grpc-health-check', '@grpc/reflection', 'bullmq'],
+  external: ['@grpc/grpc-js', 'grpc-health-check', '@grpc/reflection', 'bullmq'],
   logLevel: 'warning',
 });
 cpSync('proto', 'dist/proto', { recursive: true });

@@ -66,13 +66,18 @@ export function toIncomingEvent(message: HttpMessage): WireEvent {
 
 function fromBinary(message: HttpMessage, mediaType: string): WireEvent {
   const attributes: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(message.headers)) {
-    if (!name.startsWith('ce-') || value === undefined) continue;
-    const text = Array.isArray(value) ? value.join(',') : value;
-    if (CORE_ATTRIBUTES.has(name.slice(3)) && NOT_PRINTABLE_ASCII.test(text)) {
+  const headers = message.headers;
+  for (const name in headers) {
+    // 'c' 'e' '-': node lower-cases header names
+    if (name.charCodeAt(0) !== 99 || name.charCodeAt(1) !== 101 || name.charCodeAt(2) !== 45) continue;
+    const value = headers[name];
+    if (value === undefined) continue;
+    const text = typeof value === 'string' ? value : value.join(',');
+    const attribute = name.slice(3);
+    if (CORE_ATTRIBUTES.has(attribute) && NOT_PRINTABLE_ASCII.test(text)) {
       throw new UnsupportedEventError(`invalid CloudEvent: header "${name}" holds a control character or a byte outside printable ASCII`);
     }
-    attributes[name.slice(3)] = text;
+    attributes[attribute] = text;
   }
   if (message.body.length > 0) {
     if (mediaType !== 'application/json') {

@@ -7,8 +7,8 @@ import { createLogger, type Logger } from '../logger';
 import { connectNats, createPublisher, type NatsConnection, type Publisher } from '../nats';
 import { connectRedis, type Redis } from '../redis';
 import { findFunction, type FunctionName } from '../topology';
-import type { Express } from 'express';
 import { createFunctionApp, type EventHandler } from './function-app';
+import type { Router } from './http-router';
 import { runUntilSignalled } from './process-main';
 
 export type CommonDeps = {
@@ -25,8 +25,9 @@ export type FunctionDefinition<C> = {
   /** Reads the stage's own settings (the reader collects problems; do not throw). */
   readConfig: (reader: EnvReader) => C;
   createHandler: (deps: CommonDeps, config: C) => EventHandler | Promise<EventHandler>;
-  /** Extra HTTP routes beside the CloudEvents endpoint (e.g. GET /results/:id). */
-  routes?: (app: Express, deps: CommonDeps, config: C) => void;
+  /** Extra HTTP routes beside the CloudEvents endpoint (e.g. GET /results/:id), on the runtime's
+   * router: `app.get('/metrics', (_req, res) => res.status(200).type('text/plain').send(text))`. */
+  routes?: (app: Router, deps: CommonDeps, config: C) => void;
   /** Background work beside the HTTP handler (e.g. the delayed-task promoter); returns a stopper. */
   startBackground?: (deps: CommonDeps, config: C) => () => Promise<void>;
 };
@@ -58,7 +59,7 @@ export async function startFunction<C>(definition: FunctionDefinition<C>, env: E
     bodyLimitBytes,
     isReady: () => !nats.isClosed() && redis.status === 'ready',
   });
-  definition.routes?.(app.app, deps, stageConfig);
+  definition.routes?.(app.router, deps, stageConfig);
   const server = await app.listen(port, host);
   const address = server.address();
   const boundPort = typeof address === 'object' && address ? address.port : port;
