@@ -10,6 +10,7 @@ const FUNCTIONS = readdirSync('functions', { withFileTypes: true })
 
 const entries = {
   telemetry: 'shared/telemetry-bootstrap.ts',
+  'telemetry-sdk': 'shared/telemetry-sdk.ts',
   setup: 'scripts/setup.ts',
   start: 'scripts/start.ts',
   source: 'source/index.ts',
