@@ -34,6 +34,18 @@ export type FunctionDefinition<C> = {
 
 export type RunningFunction = { port: number; stop(): Promise<void> };
 
+/** Both connections, or the first failure at once; a connection that opens after the other
+ * failed is closed again, so a failed start leaves no socket behind. */
+async function connectBoth(natsConnecting: Promise<NatsConnection>, redisConnecting: Promise<Redis>): Promise<[NatsConnection, Redis]> {
+  try {
+    return await Promise.all([natsConnecting, redisConnecting]);
+  } catch (error) {
+    natsConnecting.then((nc) => nc.close(), () => undefined).catch(() => undefined);
+    redisConnecting.then((redis) => redis.disconnect(), () => undefined).catch(() => undefined);
+    throw error;
+  }
+}
+
 export async function startFunction<C>(definition: FunctionDefinition<C>, env: Env): Promise<RunningFunction> {
   const reader = createEnvReader(env);
   const spec = findFunction(definition.name);
@@ -48,8 +60,11 @@ export async function startFunction<C>(definition: FunctionDefinition<C>, env: E
   reader.finish();
 
   const logger = createLogger(definition.name, logLevel);
-  const nats = await connectNats({ ...connections.nats, name: definition.name, logger });
-  const redis = await connectRedis({ ...connections.redis, name: definition.name, logger });
+  // Both at once: a cold start waits for the slower of the two, not for their sum.
+  const [nats, redis] = await connectBoth(
+    connectNats({ ...connections.nats, name: definition.name, logger }),
+    connectRedis({ ...connections.redis, name: definition.name, logger }),
+  );
   const deps: CommonDeps = { logger, flow, publisher: createPublisher(nats), redis, nats, now: Date.now };
   const handler = await definition.createHandler(deps, stageConfig);
   const app = createFunctionApp({
