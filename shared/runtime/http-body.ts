@@ -7,11 +7,12 @@
 // reaches a client that is still sending and the connection stays usable.
 import type { IncomingMessage } from 'node:http';
 import type { Readable, Transform } from 'node:stream';
-import * as zlib from 'node:zlib';
 import { RequestError } from './error-response';
 
 
 function createDecoder(encoding: string): Transform | undefined {
+  // Loaded on the first compressed body, not on every cold start (sources send identity).
+  const zlib = process.getBuiltinModule('node:zlib');
   switch (encoding) {
     case 'gzip':
     case 'x-gzip':

@@ -1,9 +1,11 @@
 // Adapter tier: the router and the body reader behind a real node:http server on port 0.
 import { request as httpRequest, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { once } from 'node:events';
+import { connect, type AddressInfo } from 'node:net';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ValidationError } from '../errors';
+import { waitFor } from '../../test/helpers/ports';
 import { sendRaw, buildRequest } from '../../test/hostile/raw-http';
 import { createDrainableServer, HEADERS_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS } from './drainable-server';
 import { toRequestErrorResponse } from './error-response';
@@ -17,6 +19,7 @@ describe('the router', () => {
   let base: string;
   let port: number;
   const lifecycle = createDrainableServer();
+  const aborted: unknown[] = [];
 
   beforeAll(async () => {
     const router = createRouter();
@@ -30,6 +33,15 @@ describe('the router', () => {
       .get('/async-throw', async () => {
         throw new ValidationError('rejected before answering');
       })
+      .post('/tracked', lifecycle.refuseWhileDraining('tester', async (req, res) => {
+        await readBody(req.raw, LIMIT).then(
+          () => res.status(204).end(),
+          (error: unknown) => {
+            aborted.push(error);
+            res.status(400).end();
+          },
+        );
+      }))
       .post('/echo', async (req, res) => {
         try {
           res.status(200).send(await readBody(req.raw, LIMIT));
@@ -162,6 +174,16 @@ describe('the router', () => {
       expect(((await corrupt.json()) as { message: string }).message).toMatch(/cannot decode the deflate body: incorrect header check/);
       const truncated = await echo(gzipSync(Buffer.from('hello')).subarray(0, 12), { 'content-encoding': 'gzip' });
       expect(truncated.status).toBe(400);
+    });
+
+    it('a client that goes away mid-body ends the request: it is no longer in flight', async () => {
+      const socket = connect(port, '127.0.0.1');
+      await once(socket, 'connect');
+      socket.write('POST /tracked HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789');
+      await waitFor('the request to be in flight', () => lifecycle.inFlight() === 1);
+      socket.destroy();
+      await waitFor('the request to end', () => lifecycle.inFlight() === 0);
+      expect(String(aborted[0])).toMatch(/aborted/);
     });
 
     it('answers 413 to a client still sending a large body, and the connection serves the next request', async () => {
