@@ -147,11 +147,10 @@ export class PropagationOnlyTracerProvider implements TracerProvider {
   }
 }
 
-/** Whether this process exports traces: an OTLP endpoint is set, and telemetry is not turned off. */
+/** Whether this process exports traces: an OTLP endpoint is set, and OTEL_SDK_DISABLED is not true. */
 export function isExportConfigured(env: Readonly<Record<string, string | undefined>>): boolean {
   const endpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT;
-  const off = (name: string, value: string) => env[name]?.trim().toLowerCase() === value;
-  return Boolean(endpoint) && !off('OTEL_SDK_DISABLED', 'true') && !off('OTEL_TRACES_EXPORTER', 'none');
+  return Boolean(endpoint) && env.OTEL_SDK_DISABLED?.trim().toLowerCase() !== 'true';
 }
 
 /** Registers the three pieces as the API's globals (the bootstrap does, when no exporter is set). */
