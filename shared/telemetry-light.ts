@@ -1,14 +1,14 @@
 // Trace context without the OpenTelemetry SDK, for processes that export no traces (no
 // OTEL_EXPORTER_OTLP_*ENDPOINT): one task must still be one trace id end to end, in events and in
-// log lines, but nothing is recorded, so nothing needs the SDK (its load costs a cold start about
-// 100 ms of CPU, and its instrumentations tens of microseconds per request: docs/performance.md).
+// log lines, but nothing is recorded, so nothing needs the SDK (its load cost a cold start about
+// 130 ms of CPU, and its instrumentations about 90 µs per request: docs/performance.md).
 //
 // Three small pieces over @opentelemetry/api, registered as its globals:
 // - a context manager over AsyncLocalStorage (what the SDK's does, without patching emitters);
 // - the W3C trace-context propagator (`traceparent`/`tracestate`);
 // - a tracer whose spans record nothing: each is the parent's trace with a fresh span id, or a
 //   fresh trace when there is no parent. The sampled flag follows the parent and is off at a root
-//   (parent-based sampling with nothing sampled at the root: DESIGN §6), so a process without an
+//   (parent-based sampling with nothing sampled at the root: docs/design.md §6), so a process without an
 //   exporter never asks the ones after it to record a trace that would lack its own spans.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomFillSync } from 'node:crypto';
