@@ -1,0 +1,153 @@
+// The burst: `burst` echo tasks submitted as fast as the gateway takes them (several gRPC
+// channels, many calls in flight, nobody waiting on a task), then the time until every one is
+// terminal, read from the status hashes in Redis; meanwhile every process's memory is sampled.
+import type { Redis } from 'ioredis';
+import { createTaskManagerClient } from '../client/client';
+import { isTerminal, KEYS } from '../shared/contract';
+import type { TestStack } from '../test/helpers/stack';
+import type { TimeWindow } from './cpuprofile';
+import { nowUs } from './profiles';
+import { withResource } from './resources';
+import { sampleMemory, toPeakMiB } from './rss';
+import { stackProcesses, startBenchStack, stopBenchStack } from './stack';
+import { runPool } from './stats';
+
+export type BurstOptions = {
+  burst: number;
+  concurrency: number;
+  clients: number;
+  maxSeconds: number;
+  profileDir: string | undefined;
+  log: (line: string) => void;
+};
+
+export type ProcessMemory = { name: string; startMiB: number; sampledMiB: number; hwmMiB: number; peakMiB: number; restarted: boolean };
+
+export type BurstResult = {
+  requested: number;
+  submitted: number;
+  submitFailed: number;
+  firstSubmitFailure?: string;
+  /** From the first submit to the last accepted one. */
+  submitSeconds: number;
+  /** Every submitted task terminal before the time cap. */
+  drained: boolean;
+  terminal: number;
+  /** From the first submit until every task was terminal (or the cap). */
+  drainSeconds: number;
+  states: Record<string, number>;
+  memory: ProcessMemory[];
+  maxPeakMiB: number;
+  maxPeakProcess: string;
+};
+
+const POLL_MS = 500;
+const PROGRESS_MS = 15_000;
+const READ_CHUNK = 2_000;
+
+/** The state of each task, one pipelined round trip per chunk. */
+async function readStates(redis: Redis, ids: readonly string[]): Promise<(string | undefined)[]> {
+  const states: (string | undefined)[] = [];
+  for (let start = 0; start < ids.length; start += READ_CHUNK) {
+    const pipeline = redis.pipeline();
+    for (const id of ids.slice(start, start + READ_CHUNK)) pipeline.hget(KEYS.status(id), 'state');
+    for (const [error, value] of (await pipeline.exec()) ?? []) states.push(error ? undefined : ((value as string | null) ?? undefined));
+  }
+  return states;
+}
+
+async function submitAll(stack: TestStack, options: BurstOptions): Promise<{ ids: string[]; failed: number; firstFailure?: string }> {
+  const clients = Array.from({ length: options.clients }, () => createTaskManagerClient({ address: stack.gatewayAddress, deadlineMs: 120_000 }));
+  const ids: string[] = [];
+  try {
+    const run = await runPool(options.burst, options.concurrency, async (index) => {
+      const { taskId } = await clients[index % clients.length]!.submit({ type: 'echo', payload: { index }, priority: 'medium' });
+      ids.push(taskId);
+    });
+    return { ids, failed: run.failed, ...(run.firstFailure === undefined ? {} : { firstFailure: run.firstFailure }) };
+  } finally {
+    for (const client of clients) client.close();
+  }
+}
+
+/** Polls the tasks not yet seen terminal until none is left or the deadline passes. */
+async function waitForTerminal(
+  redis: Redis,
+  ids: readonly string[],
+  started: number,
+  deadline: number,
+  log: (line: string) => void,
+): Promise<{ states: Map<string, string>; doneAt: number }> {
+  const states = new Map<string, string>();
+  let open = [...ids];
+  let lastProgress = performance.now();
+  for (;;) {
+    const read = await readStates(redis, open);
+    open = open.filter((id, i) => {
+      const state = read[i];
+      if (state === undefined || !isTerminal(state)) return true;
+      states.set(id, state);
+      return false;
+    });
+    const now = performance.now();
+    if (open.length === 0 || now >= deadline) return { states, doneAt: now };
+    if (now - lastProgress >= PROGRESS_MS) {
+      lastProgress = now;
+      log(`bench: burst: ${states.size} of ${ids.length} terminal after ${((now - started) / 1000).toFixed(0)} s`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+}
+
+async function runBurst(stack: TestStack, options: BurstOptions): Promise<{ burst: BurstResult; window: TimeWindow }> {
+  const sampler = sampleMemory(() => stackProcesses(stack));
+  const startUs = nowUs();
+  const started = performance.now();
+  options.log(`bench: burst: submitting ${options.burst} tasks (${options.clients} channels, ${options.concurrency} calls in flight)`);
+  const submitted = await submitAll(stack, options);
+  const submitSeconds = (performance.now() - started) / 1000;
+  options.log(`bench: burst: ${submitted.ids.length} submitted in ${submitSeconds.toFixed(1)} s; waiting for every task to end`);
+  const { states, doneAt } = await waitForTerminal(stack.redis, submitted.ids, started, started + options.maxSeconds * 1000, options.log);
+  const peaks = sampler.stop();
+  const window = { startUs, endUs: nowUs() };
+
+  const counts: Record<string, number> = {};
+  for (const state of states.values()) counts[state] = (counts[state] ?? 0) + 1;
+  const memory = [...peaks.values()]
+    .map((peak) => ({
+      name: peak.name,
+      startMiB: peak.firstMiB,
+      sampledMiB: peak.sampledMiB,
+      hwmMiB: peak.hwmMiB,
+      peakMiB: toPeakMiB(peak),
+      restarted: peak.pids.length > 1,
+    }))
+    .sort((a, b) => b.peakMiB - a.peakMiB);
+  const burst: BurstResult = {
+    requested: options.burst,
+    submitted: submitted.ids.length,
+    submitFailed: submitted.failed,
+    ...(submitted.firstFailure === undefined ? {} : { firstSubmitFailure: submitted.firstFailure }),
+    submitSeconds,
+    drained: states.size === submitted.ids.length,
+    terminal: states.size,
+    drainSeconds: (doneAt - started) / 1000,
+    states: counts,
+    memory,
+    maxPeakMiB: memory[0]?.peakMiB ?? NaN,
+    maxPeakProcess: memory[0]?.name ?? '',
+  };
+  return { burst, window };
+}
+
+/** The burst's figures, and its window on the CPU profiles' clock (first submit → drained). */
+export function benchBurst(options: BurstOptions): Promise<{ burst: BurstResult; window: TimeWindow }> {
+  return withResource(
+    () => startBenchStack('burst', options.profileDir),
+    async (stack) => {
+      const unclean = await stopBenchStack(stack);
+      if (unclean.length > 0) options.log(`bench: did not exit cleanly (no CPU profile from them): ${unclean.join(', ')}`);
+    },
+    (stack) => runBurst(stack, options),
+  );
+}
