@@ -16,22 +16,29 @@ type Rig = { redisServer: TestServer; worker: ChildProcess; queue: Queue; events
 async function spawnWorker(benchScript: string, redisPort: number): Promise<ChildProcess> {
   const child = spawn(process.execPath, [benchScript, '--bullmq-worker', String(redisPort)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout! });
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the BullMQ worker was not ready within 30 s')), 30_000);
-    child.once('exit', (code, signal) => reject(new Error(`the BullMQ worker exited (${signal ?? code}) before it was ready`)));
-    lines.on('line', (line) => {
-      if (line.trim() !== BULLMQ_READY_LINE) return;
-      clearTimeout(timer);
-      resolve();
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      timer = setTimeout(() => reject(new Error('the BullMQ worker was not ready within 30 s')), 30_000);
+      child.once('exit', (code, signal) => reject(new Error(`the BullMQ worker exited (${signal ?? code}) before it was ready`)));
+      lines.on('line', (line) => {
+        if (line.trim() === BULLMQ_READY_LINE) resolve();
+      });
     });
-  });
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
   return child;
 }
 
 async function startRig(benchScript: string, concurrency: number): Promise<Rig> {
   const redisServer = await startRedisServer();
+  let worker: ChildProcess | undefined;
   try {
-    const worker = await spawnWorker(benchScript, redisServer.port);
+    worker = await spawnWorker(benchScript, redisServer.port);
     const connection = { host: '127.0.0.1', port: redisServer.port };
     const queue = new Queue(BULLMQ_QUEUE, { connection });
     const events = new QueueEvents(BULLMQ_QUEUE, { connection });
@@ -41,6 +48,7 @@ async function startRig(benchScript: string, concurrency: number): Promise<Rig> 
     await Promise.all([queue.waitUntilReady(), events.waitUntilReady()]);
     return { redisServer, worker, queue, events };
   } catch (error) {
+    worker?.kill('SIGKILL');
     await redisServer.stop();
     throw error;
   }
