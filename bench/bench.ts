@@ -45,6 +45,7 @@ async function benchMain(): Promise<void> {
     log: (line) => process.stderr.write(`${line}\n`),
   });
   process.stdout.write(`\n${toJsonLine(results)}\n`);
+  if (results.failures.length > 0) process.exitCode = 1;
 }
 
 function fail(error: unknown): void {
@@ -53,4 +54,4 @@ function fail(error: unknown): void {
 }
 
 if (process.argv[2] === '--bullmq-worker') bullmqWorkerMain(Number(process.argv[3])).catch(fail);
-else benchMain().then(() => process.exit(0), fail);
+else benchMain().then(() => process.exit(), fail);

@@ -9,7 +9,7 @@ import type { TimeWindow } from './cpuprofile';
 import { nowUs } from './profiles';
 import { withResource } from './resources';
 import { sampleMemory, toPeakMiB } from './rss';
-import { stackProcesses, startBenchStack, stopBenchStack } from './stack';
+import { stackProcesses, startBenchStack, stopBenchStack, unexpectedExits, type ProcessExit } from './stack';
 import { runPool } from './stats';
 
 export type BurstOptions = {
@@ -37,6 +37,8 @@ export type BurstResult = {
   drainSeconds: number;
   states: Record<string, number>;
   memory: ProcessMemory[];
+  /** Processes that exited during the burst and were restarted. */
+  exits: ProcessExit[];
   maxPeakMiB: number;
   maxPeakProcess: string;
 };
@@ -72,32 +74,34 @@ async function submitAll(stack: TestStack, options: BurstOptions): Promise<{ ids
  * One poll: reads the oldest open tasks, records the terminal ones, and goes on to the next chunk
  * at once while a whole chunk was terminal. Tasks end roughly in the order they were submitted,
  * so the frontier is found in a few reads, and a terminal state, being final, is never read
- * twice. Returns the tasks still open, oldest first.
+ * twice. A sweep reads every open task (for an exact progress count: one slow task holds the
+ * frontier back while later ones end). Returns the tasks still open, oldest first.
  */
 export async function pollTerminal(
   read: (ids: readonly string[]) => Promise<(string | undefined)[]>,
   open: readonly string[],
   states: Map<string, string>,
-  chunkSize = READ_CHUNK,
+  options: { chunkSize?: number; sweep?: boolean } = {},
 ): Promise<string[]> {
-  let rest = [...open];
-  while (rest.length > 0) {
-    const chunk = rest.slice(0, chunkSize);
+  const chunkSize = options.chunkSize ?? READ_CHUNK;
+  const stillOpen: string[] = [];
+  for (let start = 0; start < open.length; start += chunkSize) {
+    const chunk = open.slice(start, start + chunkSize);
     const found = await read(chunk);
-    const stillOpen = chunk.filter((id, i) => {
+    const openInChunk = chunk.filter((id, i) => {
       const state = found[i];
       if (state === undefined || !isTerminal(state)) return true;
       states.set(id, state);
       return false;
     });
-    rest = [...stillOpen, ...rest.slice(chunk.length)];
-    if (stillOpen.length > 0) break;
+    stillOpen.push(...openInChunk);
+    if (openInChunk.length > 0 && !options.sweep) return [...stillOpen, ...open.slice(start + chunkSize)];
   }
-  return rest;
+  return stillOpen;
 }
 
 /** Polls until every task is terminal or the deadline passes; the last task's end is seen within
- * one poll interval. (Progress lines may lag behind tasks that end out of order.) */
+ * one poll interval. Every 15 s a sweep of every open task gives the progress line. */
 async function waitForTerminal(
   redis: Redis,
   ids: readonly string[],
@@ -109,10 +113,11 @@ async function waitForTerminal(
   let open: readonly string[] = ids;
   let lastProgress = performance.now();
   for (;;) {
-    open = await pollTerminal((chunk) => readStates(redis, chunk), open, states);
+    const sweep = performance.now() - lastProgress >= PROGRESS_MS;
+    open = await pollTerminal((chunk) => readStates(redis, chunk), open, states, { sweep });
     const now = performance.now();
     if (open.length === 0 || now >= deadline) return { states, doneAt: now };
-    if (now - lastProgress >= PROGRESS_MS) {
+    if (sweep) {
       lastProgress = now;
       log(`bench: burst: ${states.size} of ${ids.length} terminal after ${((now - started) / 1000).toFixed(0)} s`);
     }
@@ -155,6 +160,7 @@ async function runBurst(stack: TestStack, options: BurstOptions): Promise<{ burs
     drainSeconds: (doneAt - started) / 1000,
     states: counts,
     memory,
+    exits: unexpectedExits(stack),
     maxPeakMiB: memory[0]?.peakMiB ?? NaN,
     maxPeakProcess: memory[0]?.name ?? '',
   };

@@ -6,13 +6,14 @@ import { benchBullmq } from './bullmq';
 import { benchBurst } from './burst';
 import { benchColdStart } from './cold-start';
 import type { ClosedLoopResult } from './closed-loop';
-import type { BenchConfig } from './config';
+import type { BenchConfig, Phase } from './config';
 import type { TimeWindow } from './cpuprofile';
 import { readProfiles } from './profiles';
 import {
   formatBurst,
   formatColdStart,
   formatCpu,
+  formatFailures,
   formatHeader,
   formatLatency,
   formatProfiles,
@@ -61,52 +62,80 @@ function prepareProfileDir(dir: string): void {
 
 export async function runBench(config: BenchConfig, deps: BenchDeps): Promise<BenchResults> {
   const started = performance.now();
-  const results: BenchResults = { meta: deps.meta, config: { ...config, phases: [...config.phases] }, verdicts: [] };
+  const results: BenchResults = { meta: deps.meta, config: { ...config, phases: [...config.phases] }, failures: [], verdicts: [] };
   const show = (format: (r: BenchResults) => string[]) => {
     results.verdicts = toVerdicts(results);
     deps.print(format(results));
   };
   /** Each phase's measured window, to cut its CPU profiles to it. */
   const windows = new Map<string, TimeWindow>();
+  const has = (phase: Phase) => config.phases.has(phase);
   deps.print(formatHeader(results));
   if (config.profileDir) prepareProfileDir(config.profileDir);
 
-  if (config.phases.has('throughput') || config.phases.has('cpu')) {
-    const run = await runBoth(config, deps, 'throughput', { tasks: config.tasks, concurrency: config.concurrency });
-    windows.set('throughput', run.taskmanager.window);
-    if (config.phases.has('throughput')) {
-      const ratio = run.taskmanager.summary.throughputPerSecond / run.bullmq.summary.throughputPerSecond;
-      results.throughput = { taskmanager: run.taskmanager.summary, bullmq: run.bullmq.summary, ratio };
-      show(formatThroughput);
+  const steps: { phase: string; selected: boolean; run: () => Promise<void> }[] = [
+    {
+      phase: 'throughput',
+      selected: has('throughput') || has('cpu'),
+      run: async () => {
+        const run = await runBoth(config, deps, 'throughput', { tasks: config.tasks, concurrency: config.concurrency });
+        windows.set('throughput', run.taskmanager.window);
+        if (has('throughput')) {
+          const ratio = run.taskmanager.summary.throughputPerSecond / run.bullmq.summary.throughputPerSecond;
+          results.throughput = { taskmanager: run.taskmanager.summary, bullmq: run.bullmq.summary, ratio };
+          show(formatThroughput);
+        }
+        if (has('cpu')) {
+          results.cpu = { taskmanager: run.taskmanager.cpu, bullmq: run.bullmq.cpu };
+          show(formatCpu);
+        }
+      },
+    },
+    {
+      phase: 'latency',
+      selected: has('latency'),
+      run: async () => {
+        const run = await runBoth(config, deps, 'latency', { tasks: config.latencyTasks, concurrency: 1 });
+        windows.set('latency', run.taskmanager.window);
+        results.latency = { taskmanager: run.taskmanager.summary, bullmq: run.bullmq.summary };
+        show(formatLatency);
+      },
+    },
+    {
+      phase: 'burst',
+      selected: has('burst'),
+      run: async () => {
+        const { burst, window } = await benchBurst({
+          burst: config.burst,
+          concurrency: config.burstConcurrency,
+          clients: config.burstClients,
+          maxSeconds: config.burstMaxSeconds,
+          profileDir: config.profileDir,
+          log: deps.log,
+        });
+        results.burst = burst;
+        windows.set('burst', window);
+        show(formatBurst);
+      },
+    },
+    {
+      phase: 'coldstart',
+      selected: has('coldstart'),
+      run: async () => {
+        deps.log(`bench: cold start: ${config.coldStartRuns} spawns of each process, one at a time`);
+        results.coldStart = await benchColdStart({ runs: config.coldStartRuns, distDir: deps.distDir, profileDir: config.profileDir, log: deps.log });
+        show(formatColdStart);
+      },
+    },
+  ];
+  // A phase that fails (a stack that does not come up) is reported, and the others still run.
+  for (const step of steps.filter((candidate) => candidate.selected)) {
+    try {
+      await step.run();
+    } catch (error) {
+      results.failures.push({ phase: step.phase, message: (error as Error).message ?? String(error) });
+      show(formatFailures);
     }
-    if (config.phases.has('cpu')) {
-      results.cpu = { taskmanager: run.taskmanager.cpu, bullmq: run.bullmq.cpu };
-      show(formatCpu);
-    }
-  }
-  if (config.phases.has('latency')) {
-    const run = await runBoth(config, deps, 'latency', { tasks: config.latencyTasks, concurrency: 1 });
-    windows.set('latency', run.taskmanager.window);
-    results.latency = { taskmanager: run.taskmanager.summary, bullmq: run.bullmq.summary };
-    show(formatLatency);
-  }
-  if (config.phases.has('burst')) {
-    const { burst, window } = await benchBurst({
-      burst: config.burst,
-      concurrency: config.burstConcurrency,
-      clients: config.burstClients,
-      maxSeconds: config.burstMaxSeconds,
-      profileDir: config.profileDir,
-      log: deps.log,
-    });
-    results.burst = burst;
-    windows.set('burst', window);
-    show(formatBurst);
-  }
-  if (config.phases.has('coldstart')) {
-    deps.log(`bench: cold start: ${config.coldStartRuns} spawns of each process, one at a time`);
-    results.coldStart = await benchColdStart({ runs: config.coldStartRuns, distDir: deps.distDir, profileDir: config.profileDir, log: deps.log });
-    show(formatColdStart);
   }
   if (config.profileDir) {
     results.profiles = readProfiles(config.profileDir, deps.root, windows).map(({ phase, process, window, summary }) => ({

@@ -7,6 +7,7 @@ import {
   formatColdStart,
   formatCpu,
   formatProfiles,
+  formatSummary,
   formatTable,
   formatThroughput,
   toJsonLine,
@@ -54,6 +55,7 @@ const burst: BurstResult = {
   drainSeconds: 600,
   states: { SUCCEEDED: 9_000 },
   memory: [{ name: 'gateway', startMiB: 120, sampledMiB: 180, hwmMiB: 181, peakMiB: 181, restarted: false }],
+  exits: [{ name: 'notifier', how: 'exit 134', lastLines: ['[notifier] FATAL ERROR: JavaScript heap out of memory'] }],
   maxPeakMiB: 181,
   maxPeakProcess: 'gateway',
 };
@@ -63,6 +65,7 @@ function results(overrides: Partial<BenchResults>): BenchResults {
   const base: BenchResults = {
     meta: { startedAt: 'now', node: 'v24', cpus: 2, cpuModel: 'x', loadAverage: [1, 2, 3], clockTicksPerSecond: 100 },
     config: { ...config, phases: [...config.phases] },
+    failures: [],
     verdicts: [],
     ...overrides,
   };
@@ -95,6 +98,8 @@ describe('the bench report', () => {
     expect(lines.some((line) => line.startsWith('NOT drained: 9,000 of 10,000 terminal when the 600 s cap'))).toBe(true);
     expect(lines).toContain('target ≤ 20 s: MISS (not measured)');
     expect(lines).toContain('target ≤ 100 MiB: MISS (181.0 MiB)');
+    expect(lines).toContain('notifier exited during the burst (exit 134) and was restarted; its last lines:');
+    expect(lines).toContain('    [notifier] FATAL ERROR: JavaScript heap out of memory');
   });
 
   it('the cold-start verdict is the slowest function median; sources and the gateway get a row each', () => {
@@ -114,6 +119,12 @@ describe('the bench report', () => {
     );
     expect(lines).toContain('-- throughput / worker: busy 200 ms of 1,000 ms sampled in the measured 12.0 s');
     expect(lines.some((line) => /50\s+25\.0%\s+parse \(source\/pull\.ts:7\)/.test(line))).toBe(true);
+  });
+
+  it('a failed phase is listed with the targets, and does not count as a verdict', () => {
+    const lines = formatSummary(results({ failures: [{ phase: 'burst', message: 'timed out waiting for every function\nmore' }] }));
+    expect(lines).toContain('phase burst FAILED: timed out waiting for every function');
+    expect(lines.at(-1)).toBe('0 of 0 targets met');
   });
 
   it('the JSON line holds every figure, verdicts last, and unmeasured numbers as null', () => {

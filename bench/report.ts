@@ -37,6 +37,8 @@ export type BenchResults = {
   burst?: BurstResult;
   coldStart?: ColdStartRow[];
   profiles?: ProfileReport[];
+  /** Phases that could not be measured (e.g. a stack that did not come up), with why. */
+  failures: { phase: string; message: string }[];
   verdicts: Verdict[];
   seconds?: number;
 };
@@ -175,6 +177,10 @@ export function formatBurst(results: BenchResults): string[] {
     'memory per process, MiB (VmRSS at the start, highest VmRSS sampled every 250 ms, kernel high-water mark VmHWM):',
     ...formatTable(['process', 'start', 'peak sampled', 'VmHWM'], rows),
     `highest: ${burst.maxPeakProcess} ${n1(burst.maxPeakMiB)} MiB`,
+    ...burst.exits.flatMap((exit) => [
+      `${exit.name} exited during the burst (${exit.how}) and was restarted; its last lines:`,
+      ...exit.lastLines.map((line) => `    ${line}`),
+    ]),
     ...verdictsOf(results, 'burstDrain', 'burstRss'),
   ];
 }
@@ -225,8 +231,13 @@ export function formatProfiles(results: BenchResults): string[] {
   ];
 }
 
+/** The latest failed phase. */
+export function formatFailures(results: BenchResults): string[] {
+  const failure = results.failures.at(-1);
+  return failure ? [heading(`${failure.phase}: FAILED`), failure.message] : [];
+}
+
 export function formatSummary(results: BenchResults): string[] {
-  if (results.verdicts.length === 0) return [];
   return [
     heading('Targets'),
     ...formatTable(
@@ -234,6 +245,7 @@ export function formatSummary(results: BenchResults): string[] {
       results.verdicts.map((verdict) => [verdict.label, formatVerdict(verdict).replace(/^target /, '')]),
       [0, 1],
     ),
+    ...results.failures.map((failure) => `phase ${failure.phase} FAILED: ${failure.message.split('\n')[0]}`),
     `${results.verdicts.filter((verdict) => verdict.pass).length} of ${results.verdicts.length} targets met` +
       (results.seconds === undefined ? '' : `; the bench took ${n0(results.seconds)} s`),
   ];

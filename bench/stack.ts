@@ -24,6 +24,21 @@ export function stackProcesses(stack: TestStack): WatchedProcess[] {
   ];
 }
 
+export type ProcessExit = { name: string; how: string; lastLines: string[] };
+
+/** Processes that exited while the phase ran (the supervisor restarted them), each with its last
+ * output lines (at LOG_LEVEL=error: its errors, or Node's own last words, e.g. out of memory). */
+export function unexpectedExits(stack: TestStack): ProcessExit[] {
+  return stack.supervisor.exits.map((exit) => ({
+    name: exit.name,
+    how: exit.signal ?? `exit ${exit.code}`,
+    lastLines: stack.logs
+      .filter((line) => line.startsWith(`[${exit.name}] `))
+      .slice(-3)
+      .map((line) => line.slice(0, 300)),
+  }));
+}
+
 /** Stops the stack (SIGTERM, drain, exit: what writes a CPU profile); returns the processes that
  * did not exit with 0, e.g. killed at the end of the grace period. */
 export async function stopBenchStack(stack: TestStack): Promise<string[]> {
