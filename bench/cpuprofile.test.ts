@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseCpuProfile, summarizeProfiles, toSelfTimes, type CallFrame, type CpuProfile } from './cpuprofile';
+import { parseCpuProfile, summarizeProfiles, toArea, toSelfTimes, type CallFrame, type CpuProfile } from './cpuprofile';
 
 const frame = (functionName: string, url = '', lineNumber = -1): CallFrame => ({ functionName, url, lineNumber, columnNumber: 0, scriptId: '0' });
 
@@ -58,5 +58,41 @@ describe('the CPU profile reader, cut to a window', () => {
     // Samples at 2000, 3000, 4000, 5000, 6500, 7000: the window [3000, 5000) holds the 2nd and 3rd.
     expect(Object.fromEntries(toSelfTimes(PROFILE, { startUs: 3_000, endUs: 5_000 }))).toEqual({ 3: 1_000, 2: 1_000 });
     expect(summarizeProfiles([PROFILE], undefined, { startUs: 3_000, endUs: 5_000 }).busyMs).toBe(2);
+  });
+});
+
+describe('areas of a profile', () => {
+  it('name a package by its name or scope, Node by node, and the repository by its folder', () => {
+    expect(toArea('node_modules/@nats-io/nats-core/build/src/errors.ts')).toBe('@nats-io');
+    expect(toArea('node_modules/pino/lib/proto.js')).toBe('pino');
+    expect(toArea('node:internal/streams/writable')).toBe('node');
+    expect(toArea('source/pull.ts')).toBe('source');
+    expect(toArea('functions/worker/handler.ts')).toBe('functions/worker');
+    expect(toArea('wasm://wasm/0b2e3b4a')).toBe('wasm');
+  });
+
+  it("count Node's code and native functions to the caller outside Node, and V8 entries as themselves", () => {
+    const profile: CpuProfile = {
+      nodes: [
+        { id: 1, callFrame: frame('(root)'), children: [2, 4, 5] },
+        { id: 2, callFrame: frame('flush', 'file:///app/node_modules/@nats-io/nats-core/x.js', 0), children: [6] },
+        { id: 6, callFrame: frame('Socket.write', 'node:net', 10), children: [3] },
+        { id: 3, callFrame: frame('writev') },
+        { id: 4, callFrame: frame('(garbage collector)') },
+        { id: 5, callFrame: frame('processTimers', 'node:internal/timers', 1) },
+      ],
+      startTime: 0,
+      endTime: 5_000,
+      samples: [3, 3, 6, 2, 4],
+      timeDeltas: [0, 1_000, 1_000, 1_000, 1_000],
+    };
+    // processTimers is never sampled: an area appears only with time.
+    const summary = summarizeProfiles([profile, { ...profile, samples: [5, 5, 5, 5, 5] }], (f) => ({ file: f.url.replace('file:///app/', ''), line: 1 }));
+    expect(summary.areas).toEqual([
+      { area: 'node', selfMs: 5 },
+      { area: '@nats-io', selfMs: 4 },
+      { area: '(garbage collector)', selfMs: 1 },
+    ]);
+    expect(summary.functions[0]).toEqual({ functionName: 'processTimers', file: 'node:internal/timers', line: 1, selfMs: 5 });
   });
 });

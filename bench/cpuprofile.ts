@@ -62,7 +62,26 @@ export type ProfileSummary = {
   busyMs: number;
   /** By self time, largest first; (program) and (garbage collector) included, (idle) not. */
   functions: FunctionCost[];
+  /** Self time per package or folder (toArea) that caused it: Node's own code and native
+   * functions are counted to the nearest caller outside Node (a socket write to the library that
+   * wrote), largest first. */
+  areas: { area: string; selfMs: number }[];
 };
+
+/**
+ * Where a file belongs, for a coarse view: a package (scoped ones by scope: `@opentelemetry`),
+ * Node itself (`node`), WebAssembly (`wasm`: undici's HTTP parser), or the repository's folder
+ * (`source`, `shared`, `functions/worker`; `dist` for bundle code no source map covers).
+ */
+export function toArea(file: string): string {
+  if (file.startsWith('node:')) return 'node';
+  if (file.startsWith('wasm:')) return 'wasm';
+  const packagePath = /(?:^|\/)node_modules\/((?:@[^/]+)|[^/]+)/.exec(file);
+  if (packagePath) return packagePath[1]!;
+  const parts = file.split('/');
+  if (parts[0] === 'functions' && parts.length > 2) return `functions/${parts[1]}`;
+  return parts.length > 1 ? parts[0]! : file;
+}
 
 const IDLE = '(idle)';
 const ROOT = '(root)';
@@ -70,10 +89,25 @@ const ROOT = '(root)';
 /** One summary over several profiles (e.g. every run of a process), functions merged by name and place. */
 export function summarizeProfiles(profiles: readonly CpuProfile[], resolve: ResolveLocation = rawLocation, window?: TimeWindow): ProfileSummary {
   const costs = new Map<string, FunctionCost>();
+  const areas = new Map<string, number>();
   let totalUs = 0;
   let idleUs = 0;
   for (const profile of profiles) {
     const nodes = new Map(profile.nodes.map((node) => [node.id, node]));
+    const parents = new Map<number, number>();
+    for (const node of profile.nodes) for (const child of node.children ?? []) parents.set(child, node.id);
+    /** The area that caused this node's time: the nearest frame, from it up, outside Node (its
+     * own JS and native code); `node` when the whole stack is Node's (timers, microtasks). */
+    const callerArea = (id: number): string => {
+      let sawNode = false;
+      for (let at: number | undefined = id; at !== undefined; at = parents.get(at)) {
+        const frame = nodes.get(at)?.callFrame;
+        if (!frame || frame.url === '') continue;
+        if (frame.url.startsWith('node:')) sawNode = true;
+        else return toArea(resolve(frame).file);
+      }
+      return sawNode ? 'node' : '(native)';
+    };
     for (const [id, us] of toSelfTimes(profile, window)) {
       const frame = nodes.get(id)?.callFrame;
       if (!frame || frame.functionName === ROOT) continue;
@@ -89,6 +123,8 @@ export function summarizeProfiles(profiles: readonly CpuProfile[], resolve: Reso
       const cost = costs.get(key) ?? { functionName, file: where.file, line: where.line, selfMs: 0 };
       cost.selfMs += us / 1000;
       costs.set(key, cost);
+      const area = frame.url === '' && frame.functionName.startsWith('(') ? frame.functionName : callerArea(id);
+      areas.set(area, (areas.get(area) ?? 0) + us / 1000);
     }
   }
   return {
@@ -97,5 +133,6 @@ export function summarizeProfiles(profiles: readonly CpuProfile[], resolve: Reso
     idleMs: idleUs / 1000,
     busyMs: (totalUs - idleUs) / 1000,
     functions: [...costs.values()].sort((a, b) => b.selfMs - a.selfMs),
+    areas: [...areas].map(([area, selfMs]) => ({ area, selfMs })).sort((a, b) => b.selfMs - a.selfMs),
   };
 }

@@ -146,6 +146,7 @@ export async function runBench(config: BenchConfig, deps: BenchDeps): Promise<Be
       busyMs: summary.busyMs,
       totalMs: summary.totalMs,
       top: summary.functions.slice(0, config.profileTop),
+      areas: summary.areas.slice(0, 8),
     }));
     show(formatProfiles);
   }

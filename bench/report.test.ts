@@ -114,11 +114,12 @@ describe('the bench report', () => {
     const lines = formatProfiles(
       results({
         config: { ...results({}).config, profileDir: '/tmp/p' },
-        profiles: [{ phase: 'throughput', process: 'worker', profiles: 1, windowSeconds: 12, busyMs: 200, totalMs: 1_000, top: [{ functionName: 'parse', file: 'source/pull.ts', line: 7, selfMs: 50 }] }],
+        profiles: [{ phase: 'throughput', process: 'worker', profiles: 1, windowSeconds: 12, busyMs: 200, totalMs: 1_000, top: [{ functionName: 'parse', file: 'source/pull.ts', line: 7, selfMs: 50 }], areas: [{ area: '@nats-io', selfMs: 100 }, { area: 'source', selfMs: 50 }] }],
       }),
     );
     expect(lines).toContain('-- throughput / worker: busy 200 ms of 1,000 ms sampled in the measured 12.0 s');
     expect(lines.some((line) => /50\s+25\.0%\s+parse \(source\/pull\.ts:7\)/.test(line))).toBe(true);
+    expect(lines).toContain('  by area: @nats-io 50.0%, source 25.0%');
   });
 
   it('a failed phase is listed with the targets, and does not count as a verdict', () => {

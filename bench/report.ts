@@ -26,6 +26,8 @@ export type ProfileReport = {
   busyMs: number;
   totalMs: number;
   top: FunctionCost[];
+  /** Self time per package or folder, native calls counted to their caller, largest first. */
+  areas: { area: string; selfMs: number }[];
 };
 
 export type BenchResults = {
@@ -216,6 +218,9 @@ export function formatProfiles(results: BenchResults): string[] {
         (profile.windowSeconds === undefined
           ? `over the whole life of ${profile.profiles} process${profile.profiles === 1 ? '' : 'es'}`
           : `in the measured ${n1(profile.windowSeconds)} s`),
+      ...(profile.areas.length === 0
+        ? []
+        : [`  by area: ${profile.areas.map((a) => `${a.area} ${pct(profile.busyMs > 0 ? a.selfMs / profile.busyMs : NaN)}`).join(', ')}`]),
       ...(profile.top.length === 0
         ? ['  no busy sample']
         : formatTable(
