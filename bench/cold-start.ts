@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
-import { toLocalStack, type ProcessSpec } from '../scripts/local-stack';
+import { sourceName, toLocalStack, type ProcessSpec } from '../scripts/local-stack';
 import { FUNCTIONS } from '../shared/topology';
 import { getFreePort } from '../test/helpers/ports';
 import { startNatsServer, startRedisServer, type TestServer } from '../test/helpers/servers';
@@ -42,7 +42,10 @@ function httpOk(url: string): Probe {
   return {
     ready: () =>
       fetch(url).then(
-        (response) => response.ok,
+        async (response) => {
+          await response.body?.cancel();
+          return response.ok;
+        },
         () => false,
       ),
     close: () => undefined,
@@ -141,7 +144,7 @@ async function runSetup(spec: ProcessSpec): Promise<void> {
 type Servers = { nats: TestServer; redis: TestServer };
 
 async function measureAll(servers: Servers, options: ColdStartOptions): Promise<ColdStartRow[]> {
-  const names = ['gateway', ...FUNCTIONS.flatMap((fn) => [fn.name, `${fn.name}-source`])];
+  const names = ['gateway', ...FUNCTIONS.flatMap((fn) => (fn.sourcePort ? [fn.name, sourceName(fn)] : [fn.name]))];
   const ports: Record<string, number> = {};
   for (const name of names) ports[name] = await getFreePort();
   const specs = toLocalStack({
@@ -179,11 +182,11 @@ async function measureAll(servers: Servers, options: ColdStartOptions): Promise<
   for (const fn of FUNCTIONS) {
     rows.push(await measure(fn.name, 'function', () => httpOk(`http://127.0.0.1:${ports[fn.name]}/health/readiness`)));
   }
-  const sourceName = `${SOURCE_FUNCTION}-source`;
+  const source = `${SOURCE_FUNCTION}-source`;
   const sink = spawnSpec(specOf(SOURCE_FUNCTION), undefined);
   try {
     await waitUntil(httpOk(`http://127.0.0.1:${ports[SOURCE_FUNCTION]}/health/readiness`), sink.child, sink.stderrTail);
-    rows.push(await measure(sourceName, 'source', () => httpOk(`http://127.0.0.1:${ports[sourceName]}/healthz`)));
+    rows.push(await measure(source, 'source', () => httpOk(`http://127.0.0.1:${ports[source]}/healthz`)));
   } finally {
     await stopChild(sink.child);
   }

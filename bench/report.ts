@@ -200,7 +200,7 @@ export function formatColdStart(results: BenchResults): string[] {
     row.runsMs.map((ms) => n0(ms)).join(' ') + (row.failures > 0 ? `; ${row.failures} failed: ${row.firstFailure}` : ''),
   ]);
   return [
-    heading(`Cold start: spawn → ready, ${results.config.coldStartRuns} runs each, one process at a time`),
+    heading(`Cold start: spawn → ready, ${results.config.coldStartRuns} run${results.config.coldStartRuns === 1 ? '' : 's'} each, one process at a time`),
     '  ready = function: GET /health/readiness 200; source: /healthz 200 (its sink already up); gateway: grpc.health.v1 SERVING',
     ...formatTable(['process', 'kind', 'median ms', 'min ms', `≤ ${limit} ms`, 'runs (ms)'], table, [0, 1, 5]),
     ...verdictsOf(results, 'coldStart'),
