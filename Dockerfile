@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # One image, `taskmanager:local`, for every process of Taskmanager. Each container starts its own
 # bundle with exactly the local stack's command (scripts/local-stack.ts), for example
-#   node --enable-source-maps --require /app/dist/telemetry.cjs /app/dist/functions/worker.cjs
+#   node --require /app/dist/telemetry.cjs /app/dist/functions/worker.cjs
 # docker-compose.yml, k8s/ and knative/ set that command per process; test/deploy/ checks that
 # every command names a bundle this image contains.
 #
@@ -21,7 +21,7 @@ COPY . .
 # the packages the bundles leave external (scripts/build.mjs) and what those need.
 RUN npm run build \
  && rm -f dist/bench.cjs dist/bench.cjs.map dist/start.cjs dist/start.cjs.map \
- && node scripts/runtime-deps.ts prune /app express @grpc/grpc-js grpc-health-check @grpc/reflection
+ && node scripts/runtime-deps.ts prune /app @grpc/grpc-js grpc-health-check @grpc/reflection
 
 # ---- runtime ----
 FROM node:24-slim
@@ -36,4 +36,4 @@ COPY --from=build /app/dist ./dist
 # The `node` user of the official image (uid 1000).
 USER node
 EXPOSE 50051
-CMD ["node", "--enable-source-maps", "--require", "/app/dist/telemetry.cjs", "/app/dist/gateway.cjs"]
+CMD ["node", "--require", "/app/dist/telemetry.cjs", "/app/dist/gateway.cjs"]

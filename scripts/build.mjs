@@ -1,6 +1,6 @@
 // Bundles every deployable entry point into one file under dist/ with esbuild.
-// express and @grpc/grpc-js stay external: OpenTelemetry's auto-instrumentation patches modules
-// through require hooks, which never see code that was bundled in.
+// @grpc/grpc-js stays external: OpenTelemetry's auto-instrumentation patches modules through
+// require hooks, which never see code that was bundled in.
 import { build } from 'esbuild';
 import { cpSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 
@@ -10,6 +10,7 @@ const FUNCTIONS = readdirSync('functions', { withFileTypes: true })
 
 const entries = {
   telemetry: 'shared/telemetry-bootstrap.ts',
+  'telemetry-sdk': 'shared/telemetry-sdk.ts',
   setup: 'scripts/setup.ts',
   start: 'scripts/start.ts',
   source: 'source/index.ts',
@@ -32,11 +33,13 @@ await build({
   target: 'node24',
   format: 'cjs',
   sourcemap: true,
-  // Stack traces map to file and line without the sources' text; the maps stay small, and every
-  // process parses its map at start (--enable-source-maps).
+  // Maps ship beside the bundles but are not loaded at start: parsing a function's map was the
+  // largest single cost of its cold start. NODE_OPTIONS=--enable-source-maps maps stack traces to
+  // file and line when debugging (the maps carry no sources' text, so they stay small); without
+  // it a trace names the bundle's line, under the bundle's `// shared/...` file comment.
   sourcesContent: false,
   // grpc-health-check and @grpc/reflection read their .proto files relative to their own folder.
-  external: ['express', '@grpc/grpc-js', 'grpc-health-check', '@grpc/reflection', 'bullmq'],
+  external: ['@grpc/grpc-js', 'grpc-health-check', '@grpc/reflection', 'bullmq'],
   logLevel: 'warning',
 });
 cpSync('proto', 'dist/proto', { recursive: true });

@@ -34,8 +34,12 @@ export type LocalStackOptions = {
 
 export type NatsCredentials = Readonly<{ user: string; password: string }>;
 
+/** `node --require telemetry.cjs <bundle>`: the bootstrap first (it loads the SDK only when
+ * traces are exported), and no --enable-source-maps, whose parsing of the bundle's map was the
+ * largest single cost of a cold start; NODE_OPTIONS=--enable-source-maps turns maps on for
+ * debugging (docs/decisions/0004). */
 function bundleArgs(distDir: string, bundle: string): string[] {
-  return ['--enable-source-maps', '--require', join(distDir, 'telemetry.cjs'), join(distDir, bundle)];
+  return ['--require', join(distDir, 'telemetry.cjs'), join(distDir, bundle)];
 }
 
 /** Whether `host` means every interface (0.0.0.0, ::) rather than one address. */

@@ -26,7 +26,7 @@ export type Lockfile = { lockfileVersion?: number; packages: Record<string, Lock
 const NODE_MODULES = 'node_modules/';
 
 /** Where Node finds `name` when it is required from the package installed at `from` (a lockfile
- * path such as `node_modules/express`, or '' for the project itself): the nearest
+ * path such as `node_modules/@grpc/grpc-js`, or '' for the project itself): the nearest
  * node_modules/<name> walking up, as the lockfile records the tree. */
 export function resolveInLock(lock: Lockfile, from: string, name: string): string | undefined {
   let base = from;

@@ -84,14 +84,22 @@ export const ALL_CONSUMERS: readonly ConsumerSpec[] = Object.values(CONSUMERS).f
 export const PUBLISHES = {
   gateway: [SUBJECTS.ingest, SUBJECTS.audit],
   ingest: [SUBJECTS.schedule, SUBJECTS.status, SUBJECTS.audit, SUBJECTS.deadletter],
-  // The promoter too: scheduled events, and a dead letter + FAILED for an unreadable delayed task.
-  scheduler: [SUBJECTS.workerHigh, SUBJECTS.workerMedium, SUBJECTS.workerLow, SUBJECTS.status, SUBJECTS.audit, SUBJECTS.deadletter],
+  // The promoter too: scheduled events, and a dead letter + FAILED for an unreadable delayed task;
+  // and the reconciler: a stalled task's `submitted` event again (functions/scheduler/reconciler.ts).
+  scheduler: [SUBJECTS.ingest, SUBJECTS.workerHigh, SUBJECTS.workerMedium, SUBJECTS.workerLow, SUBJECTS.status, SUBJECTS.audit, SUBJECTS.deadletter],
   worker: [SUBJECTS.results, SUBJECTS.status, SUBJECTS.audit, SUBJECTS.deadletter],
   'result-store': [SUBJECTS.status, SUBJECTS.audit],
   notifier: [],
   audit: [],
   deadletter: [],
 } as const satisfies Record<ConsumedStage | 'gateway', readonly Subject[]>;
+
+/**
+ * The consumers whose oldest held message the reconciler reads (consumer INFO, then the message's
+ * time with STREAM.MSG.GET): the stages a stalled task is re-driven to, and the notifier, whose
+ * lag says how current the statuses in Redis are.
+ */
+export const RECONCILER_WATCHES: readonly ConsumerSpec[] = [...CONSUMERS.ingest, ...CONSUMERS.worker, ...CONSUMERS.notifier];
 
 /**
  * What the source of `stage` publishes when it gives up on an event (source/delivery.ts): a dead

@@ -7,7 +7,9 @@
 // - every publisher of JetStream messages waits for a PubAck on its inbox, and every request gets
 //   its reply there: subscribe `_INBOX.<user>.>`, its own inboxes only (shared/nats.ts
 //   toInboxPrefix), so that no component can read another's replies or pulled messages;
-// - functions: their output subjects (PUBLISHES); nothing of the JetStream API;
+// - functions: their output subjects (PUBLISHES); nothing of the JetStream API but the
+//   scheduler's reconciler, which reads consumer INFO and STREAM.MSG.GET of the consumers it
+//   watches (RECONCILER_WATCHES) to tell whether JetStream still holds a stalled task's work;
 // - sources: `$JS.API.INFO` (the JetStream manager's check), `$JS.API.CONSUMER.INFO.<s>.<d>` (the
 //   startup check and the lag metrics), pull requests `$JS.API.CONSUMER.MSG.NEXT.<s>.<d>`, acks
 //   `$JS.ACK.<s>.<d>.>`, and the dead letters / FAILED statuses they publish on giving up;
@@ -18,6 +20,7 @@
 import {
   ALL_CONSUMERS,
   PUBLISHES,
+  RECONCILER_WATCHES,
   STREAM_SUBJECTS,
   STREAM_TASKS,
   toSourcePublishes,
@@ -77,6 +80,14 @@ function sourcePermissions(fn: FunctionSpec): NatsPermissions {
   return withInbox(`${fn.name}-source`, [JS_API_INFO, ...consumers, ...toSourcePublishes(fn.name, fn.consumers)]);
 }
 
+function functionPermissions(fn: FunctionSpec): NatsPermissions {
+  const publishes: readonly string[] = PUBLISHES[fn.name as ConsumedStage] ?? [];
+  if (fn.name !== 'scheduler') return withInbox(fn.name, publishes);
+  const streams = [...new Set(RECONCILER_WATCHES.map((spec) => spec.stream))];
+  const reads = [...RECONCILER_WATCHES.map(consumerInfo), ...streams.map((stream) => `$JS.API.STREAM.MSG.GET.${stream}`)];
+  return withInbox(fn.name, [...publishes, ...reads]);
+}
+
 /** Functions that read a consumer run on the common runtime, which connects to NATS; the
  * enricher is plain HTTP and has no NATS user. */
 function connectsToNats(fn: FunctionSpec): boolean {
@@ -92,8 +103,7 @@ export function toNatsUsers(functions: readonly FunctionSpec[] = FUNCTIONS): Nat
   });
   const users = [user('setup', setupPermissions())];
   for (const fn of functions.filter(connectsToNats)) {
-    const publishes: readonly string[] = PUBLISHES[fn.name as ConsumedStage] ?? [];
-    users.push(user(fn.name, withInbox(fn.name, publishes)));
+    users.push(user(fn.name, functionPermissions(fn)));
     users.push(user(`${fn.name}-source`, sourcePermissions(fn)));
   }
   users.push(user('gateway', withInbox('gateway', [...PUBLISHES.gateway, `$JS.API.STREAM.INFO.${STREAM_TASKS}`])));

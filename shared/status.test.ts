@@ -140,7 +140,7 @@ describe('toRank', () => {
 });
 
 describe('applyStatus', () => {
-  it('calls the Lua script with the keys, the update, its rank and the prefixed channel in the documented ARGV order', async () => {
+  it('calls the Lua script with the keys, the update, its rank, the prefixed channel and the task id in the documented ARGV order', async () => {
     const script = vi.fn(async () => 4);
     // The client prefixes the KEYS itself; the channel is an ARGV, so applyStatus prefixes it.
     const redis = { applyStatus: script, options: { keyPrefix: 'app1:' } } as unknown as Redis;
@@ -149,6 +149,7 @@ describe('applyStatus', () => {
     expect(script).toHaveBeenCalledWith(
       KEYS.status('t-7'),
       KEYS.history('t-7'),
+      KEYS.activeTasks,
       'RETRYING',
       'worker',
       2,
@@ -158,6 +159,7 @@ describe('applyStatus', () => {
       5,
       1,
       `app1:${KEYS.statusChannel('t-7')}`,
+      't-7',
     );
   });
 });

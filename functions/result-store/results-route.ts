@@ -1,10 +1,10 @@
 // GET /results/:id — the stored result of a task, for the gateway's GetResult and for operators.
 // 200 with the StoredResult, 404 while there is none (not finished, or expired), 400 for an id
 // that cannot be a task id, 503 when Redis cannot be reached.
-import type { Express } from 'express';
 import { KEYS } from '../../shared/contract';
 import { describeError, isTaskmanagerError, NotFoundError, ValidationError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
+import type { Router } from '../../shared/runtime/http-router';
 import { toUnavailable, type Redis } from '../../shared/redis';
 import type { StoredResult } from './result';
 
@@ -23,7 +23,7 @@ export function createResultReader(redis: Redis): ResultReader {
 
 export type HttpAnswer = { status: number; body: unknown };
 
-/** The answer to GET /results/:id, over an injected reader (no express, no Redis). */
+/** The answer to GET /results/:id, over an injected reader (no HTTP, no Redis). */
 export async function toResultAnswer(id: string, read: ResultReader): Promise<HttpAnswer> {
   try {
     if (!TASK_ID_PATTERN.test(id)) {
@@ -38,9 +38,9 @@ export async function toResultAnswer(id: string, read: ResultReader): Promise<Ht
   }
 }
 
-export function registerResultRoute(app: Express, read: ResultReader, logger: Logger): void {
-  app.get('/results/:id', async (req, res) => {
-    const answer = await toResultAnswer(String(req.params.id), read);
+export function registerResultRoute(router: Router, read: ResultReader, logger: Logger): void {
+  router.get('/results/:id', async (req, res) => {
+    const answer = await toResultAnswer(req.params.id ?? '', read);
     if (answer.status >= 500) logger.warn({ status: answer.status, body: answer.body }, 'GET /results failed');
     res.status(answer.status).json(answer.body);
   });

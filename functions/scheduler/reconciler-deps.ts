@@ -56,7 +56,8 @@ export function createHeldReader(nc: NatsConnection): (consumer: ConsumerSpec) =
   let manager: Promise<JetStreamManager> | undefined;
   return async (consumer) => {
     try {
-      manager ??= jetstreamManager(nc);
+      // No $JS.API.INFO round trip: the scheduler's NATS user may read only what it watches.
+      manager ??= jetstreamManager(nc, { checkAPI: false });
       const jsm = await manager;
       const info = await jsm.consumers.info(consumer.stream, consumer.durable);
       if (info.num_pending === 0 && info.num_ack_pending === 0) return undefined;

@@ -1,4 +1,4 @@
-// Adapter tier (STYLE.md): the real express app on port 0, real HTTP requests, a tiny handler.
+// Adapter tier (STYLE.md): the real HTTP app on port 0, real HTTP requests, a tiny handler.
 import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
 import { gzipSync } from 'node:zlib';
@@ -300,7 +300,7 @@ describe('draining', () => {
     const server = await fnApp.listen(0, '127.0.0.1');
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
     // drain() closes the listener, so a second server over the same app observes the drain state.
-    const observer = createServer(fnApp.app).listen(0, '127.0.0.1');
+    const observer = createServer(fnApp.router.listener).listen(0, '127.0.0.1');
     await once(observer, 'listening');
     const observerUrl = `http://127.0.0.1:${(observer.address() as AddressInfo).port}/`;
 

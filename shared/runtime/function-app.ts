@@ -1,14 +1,19 @@
-// The CloudEvents function runtime, written once for every stage: express, binary and
-// structured mode, validation, error → status mapping (Knative data-plane semantics), health
-// endpoints, body size limit and drain on shutdown. A stage supplies only `handle`.
-import express, { type Request, type Response } from 'express';
+// The CloudEvents function runtime, written once for every stage: node:http with a small router,
+// binary, structured and batch mode, one validation per event, error → status mapping (Knative
+// data-plane semantics), health endpoints, body size limit and drain on shutdown. A stage
+// supplies only `handle`.
 import type { Server } from 'node:http';
-import { isTaskmanagerError, UnsupportedEventError, describeError } from '../errors';
+import { UnsupportedEventError } from '../errors';
 import type { WireEvent } from '../events';
 import type { Logger } from '../logger';
 import { extractTraceContext, SpanKind, withSpan, currentTraceId } from '../tracing';
 import { createDrainableServer } from './drainable-server';
+import { toErrorResponse, toRequestErrorResponse } from './error-response';
+import { readBody } from './http-body';
 import { isBatchMode, toIncomingBatch, toIncomingEvent, type HttpMessage } from './http-message';
+import { createRouter, type RouteResponse, type Router } from './http-router';
+
+export { toErrorResponse, toRequestErrorResponse } from './error-response';
 
 export type HandlerContext = {
   logger: Logger;
@@ -37,7 +42,8 @@ export type FunctionAppOptions = {
 };
 
 export type FunctionApp = {
-  app: express.Express;
+  /** The routes: POST / and the health probes; a stage may add its own (FunctionDefinition.routes). */
+  router: Router;
   listen(port: number, host: string): Promise<Server>;
   /** Stops taking events (readiness fails, new requests get 503), waits for in-flight ones. */
   drain(timeoutMs: number): Promise<void>;
@@ -49,39 +55,26 @@ function toPositiveInt(value: unknown): number | undefined {
   return Number.isInteger(parsed) && parsed > 0 ? parsed : undefined;
 }
 
-export function toErrorResponse(error: unknown): { status: number; code: string; message: string } {
-  if (isTaskmanagerError(error)) return { status: error.httpStatus, code: error.code, message: error.message };
-  const status = (error as { status?: unknown } | null | undefined)?.status;
-  if (status === 413) return { status: 413, code: 'PAYLOAD_TOO_LARGE', message: describeError(error) };
-  return { status: 500, code: 'INTERNAL', message: describeError(error) };
-}
-
-/**
- * Errors of the body parser (http-errors with a 4xx `status`: an unsupported content-encoding is
- * 415, a corrupt gzip body or an aborted upload 400) are the request's fault: answered with their
- * own status so the source does not retry them, never 500. Only used before the handler runs, so
- * a handler error that happens to carry a `status` cannot turn a retryable failure into a 4xx.
- */
-export function toRequestErrorResponse(error: unknown): { status: number; code: string; message: string } {
-  const status = (error as { status?: unknown } | null | undefined)?.status;
-  if (typeof status === 'number' && status >= 400 && status < 500 && status !== 413) {
-    return { status, code: 'BAD_REQUEST', message: describeError(error) };
-  }
-  return toErrorResponse(error);
-}
-
 export function createFunctionApp(options: FunctionAppOptions): FunctionApp {
   const { handler, logger, component } = options;
-  const app = express();
-  app.disable('x-powered-by');
+  const router = createRouter();
   const lifecycle = createDrainableServer();
-  lifecycle.addHealthRoutes(app, options.isReady);
+  lifecycle.addHealthRoutes(router, options.isReady);
 
-  app.post(
+  router.post(
     '/',
-    lifecycle.refuseWhileDraining(component),
-    express.raw({ type: () => true, limit: options.bodyLimitBytes }),
-    (req: Request, res: Response) => lifecycle.track(() => deliver(req, res)),
+    lifecycle.refuseWhileDraining(component, async (req, res) => {
+      let body: Buffer;
+      try {
+        body = await readBody(req.raw, options.bodyLimitBytes);
+      } catch (error) {
+        // Oversized, aborted, an encoding we cannot undo: answer with its status, not 500.
+        const response = toRequestErrorResponse(error);
+        res.status(response.status).json({ error: response.code, message: response.message });
+        return;
+      }
+      await deliver({ headers: req.headers, body }, res);
+    }),
   );
 
   /** What one event's delivery came to: 204, or the status and error body it is refused with. */
@@ -102,7 +95,7 @@ export function createFunctionApp(options: FunctionAppOptions): FunctionApp {
     const ctx: HandlerContext = {
       attempt: toPositiveInt(event.deliveryattempt) ?? 1,
       maxDeliver: toPositiveInt(event.maxdeliver),
-      logger: logger.child({ taskId: event.subject, eventId: event.id, eventType: event.type }),
+      logger,
     };
     try {
       await withSpan(
@@ -110,7 +103,9 @@ export function createFunctionApp(options: FunctionAppOptions): FunctionApp {
         SpanKind.CONSUMER,
         { 'cloudevents.event_id': event.id, 'cloudevents.event_type': event.type, 'taskmanager.task_id': event.subject ?? '' },
         async () => {
-          ctx.logger = ctx.logger.child({ traceId: currentTraceId() });
+          // One child per event (pino serialises its bindings once), made inside the span so it
+          // carries the trace id.
+          ctx.logger = logger.child({ taskId: event.subject, eventId: event.id, eventType: event.type, traceId: currentTraceId() });
           await handler.handle(event, ctx);
         },
         extractTraceContext(event),
@@ -124,8 +119,7 @@ export function createFunctionApp(options: FunctionAppOptions): FunctionApp {
     }
   }
 
-  async function deliver(req: Request, res: Response): Promise<void> {
-    const message: HttpMessage = { headers: req.headers, body: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0) };
+  async function deliver(message: HttpMessage, res: RouteResponse): Promise<void> {
     if (handler.acceptsBatches && isBatchMode(message)) {
       await deliverBatch(message, res);
       return;
@@ -141,7 +135,7 @@ export function createFunctionApp(options: FunctionAppOptions): FunctionApp {
   }
 
   /** 204 with no body, or the status with the error body that names the reason. */
-  function reply(res: Response, outcome: Outcome): void {
+  function reply(res: RouteResponse, outcome: Outcome): void {
     if (outcome.status === 204) res.status(204).end();
     else res.status(outcome.status).json({ error: outcome.error, message: outcome.message });
   }
@@ -152,7 +146,7 @@ export function createFunctionApp(options: FunctionAppOptions): FunctionApp {
    * every event was handled, 207 when some were not; the source settles each event by its own
    * status. A body that is not a batch at all is refused as a whole.
    */
-  async function deliverBatch(message: HttpMessage, res: Response): Promise<void> {
+  async function deliverBatch(message: HttpMessage, res: RouteResponse): Promise<void> {
     let elements;
     try {
       elements = toIncomingBatch(message);
@@ -175,15 +169,9 @@ export function createFunctionApp(options: FunctionAppOptions): FunctionApp {
     });
   }
 
-  // Body parser errors (oversized, aborted) arrive here: answer with their status, not 500.
-  app.use((error: unknown, _req: Request, res: Response, _next: express.NextFunction) => {
-    const response = toRequestErrorResponse(error);
-    res.status(response.status).json({ error: response.code, message: response.message });
-  });
-
   return {
-    app,
-    listen: (port, host) => lifecycle.listen(app, port, host),
+    router,
+    listen: (port, host) => lifecycle.listen(router, port, host),
     drain: (timeoutMs) => lifecycle.drain(timeoutMs),
     inFlight: () => lifecycle.inFlight(),
   };

@@ -7,8 +7,8 @@ import { createLogger, type Logger } from '../logger';
 import { connectNats, createPublisher, type NatsConnection, type Publisher } from '../nats';
 import { connectRedis, type Redis } from '../redis';
 import { findFunction, type FunctionName } from '../topology';
-import type { Express } from 'express';
 import { createFunctionApp, type EventHandler } from './function-app';
+import type { Router } from './http-router';
 import { runUntilSignalled } from './process-main';
 
 export type CommonDeps = {
@@ -25,13 +25,26 @@ export type FunctionDefinition<C> = {
   /** Reads the stage's own settings (the reader collects problems; do not throw). */
   readConfig: (reader: EnvReader) => C;
   createHandler: (deps: CommonDeps, config: C) => EventHandler | Promise<EventHandler>;
-  /** Extra HTTP routes beside the CloudEvents endpoint (e.g. GET /results/:id). */
-  routes?: (app: Express, deps: CommonDeps, config: C) => void;
+  /** Extra HTTP routes beside the CloudEvents endpoint (e.g. GET /results/:id), on the runtime's
+   * router: `app.get('/metrics', (_req, res) => res.status(200).type('text/plain').send(text))`. */
+  routes?: (app: Router, deps: CommonDeps, config: C) => void;
   /** Background work beside the HTTP handler (e.g. the delayed-task promoter); returns a stopper. */
   startBackground?: (deps: CommonDeps, config: C) => () => Promise<void>;
 };
 
 export type RunningFunction = { port: number; stop(): Promise<void> };
+
+/** Both connections, or the first failure at once; a connection that opens after the other
+ * failed is closed again, so a failed start leaves no socket behind. */
+async function connectBoth(natsConnecting: Promise<NatsConnection>, redisConnecting: Promise<Redis>): Promise<[NatsConnection, Redis]> {
+  try {
+    return await Promise.all([natsConnecting, redisConnecting]);
+  } catch (error) {
+    natsConnecting.then((nc) => nc.close(), () => undefined).catch(() => undefined);
+    redisConnecting.then((redis) => redis.disconnect(), () => undefined).catch(() => undefined);
+    throw error;
+  }
+}
 
 export async function startFunction<C>(definition: FunctionDefinition<C>, env: Env): Promise<RunningFunction> {
   const reader = createEnvReader(env);
@@ -47,8 +60,11 @@ export async function startFunction<C>(definition: FunctionDefinition<C>, env: E
   reader.finish();
 
   const logger = createLogger(definition.name, logLevel);
-  const nats = await connectNats({ ...connections.nats, name: definition.name, logger });
-  const redis = await connectRedis({ ...connections.redis, name: definition.name, logger });
+  // Both at once: a cold start waits for the slower of the two, not for their sum.
+  const [nats, redis] = await connectBoth(
+    connectNats({ ...connections.nats, name: definition.name, logger }),
+    connectRedis({ ...connections.redis, name: definition.name, logger }),
+  );
   const deps: CommonDeps = { logger, flow, publisher: createPublisher(nats), redis, nats, now: Date.now };
   const handler = await definition.createHandler(deps, stageConfig);
   const app = createFunctionApp({
@@ -58,7 +74,7 @@ export async function startFunction<C>(definition: FunctionDefinition<C>, env: E
     bodyLimitBytes,
     isReady: () => !nats.isClosed() && redis.status === 'ready',
   });
-  definition.routes?.(app.app, deps, stageConfig);
+  definition.routes?.(app.router, deps, stageConfig);
   const server = await app.listen(port, host);
   const address = server.address();
   const boundPort = typeof address === 'object' && address ? address.port : port;

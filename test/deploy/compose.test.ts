@@ -80,7 +80,7 @@ describe('docker-compose.yml and the local runner run the same processes', () =>
   it('names a missing stage, a changed bundle and an extra application service', () => {
     const bad = copy();
     delete bad.services['worker-source'];
-    service(bad, 'audit').command = ['node', '--enable-source-maps', '--require', '/app/dist/telemetry.cjs', '/app/dist/functions/worker.cjs'];
+    service(bad, 'audit').command = ['node', '--require', '/app/dist/telemetry.cjs', '/app/dist/functions/worker.cjs'];
     bad.services['worker-2'] = structuredClone(service(bad, 'worker'));
     expect(findComposeDrift(bad, specs)).toEqual(
       expect.arrayContaining([
@@ -125,7 +125,7 @@ describe('docker-compose.yml and the local runner run the same processes', () =>
   it('fails when the local stack gains a process or a variable that compose lacks', () => {
     const archiver: ProcessSpec = {
       name: 'archiver',
-      args: ['--enable-source-maps', '--require', '/app/dist/telemetry.cjs', '/app/dist/functions/archiver.cjs'],
+      args: ['--require', '/app/dist/telemetry.cjs', '/app/dist/functions/archiver.cjs'],
       env: { NATS_URL: COMPOSE_HOSTS.natsUrl, PORT: '8108' },
     };
     const grown = specs.map((spec) => (spec.name === 'worker' ? { ...spec, env: { ...spec.env, TM_WORKER_SLOTS: '4' } } : spec));

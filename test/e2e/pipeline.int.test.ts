@@ -193,5 +193,27 @@ describe('the pipeline end to end', () => {
     expect(runs).toHaveLength(1);
   });
 
-
+  it('without an exporter, every event of a task carries the one trace id its submit started, not sampled', async () => {
+    const events: { type: string; subject?: string; traceparent?: string }[] = [];
+    const sub = stack.nc.subscribe('>', {
+      callback: (_error, msg) => {
+        if (!msg.subject.startsWith('tasks.') && !msg.subject.startsWith('events.')) return;
+        events.push(JSON.parse(new TextDecoder().decode(msg.data)) as (typeof events)[number]);
+      },
+    });
+    try {
+      const { taskId } = await client.submit({ type: 'echo', payload: { traced: 'without exporter' } });
+      expect((await client.waitForResult(taskId)).state).toBe('SUCCEEDED');
+      // submitted, accepted, scheduled, finished and their status events
+      const ofTask = await waitFor('the task events and their status events', () => {
+        const found = events.filter((event) => event.subject === taskId);
+        return found.length >= 8 ? found : undefined;
+      });
+      const traceparents = ofTask.map((event) => /^00-([0-9a-f]{32})-([0-9a-f]{16})-00$/.exec(event.traceparent ?? '')?.[1]);
+      expect(traceparents.every((traceId) => traceId !== undefined), JSON.stringify(ofTask.map((e) => [e.type, e.traceparent]))).toBe(true);
+      expect(new Set(traceparents).size).toBe(1);
+    } finally {
+      sub.unsubscribe();
+    }
+  });
 });

@@ -11,6 +11,9 @@ export type TestServer = {
   readonly url: string;
   readonly port: number;
   readonly dataDir: string;
+  /** Process id of the running server (for /proc reads: CPU time, memory); undefined when it is
+   * not running. A method, so it follows restarts and survives `{ ...server }`. */
+  pid(): number | undefined;
   /** Sends a signal to the running server (SIGKILL, SIGSTOP, ...). */
   kill(signal?: NodeJS.Signals): void;
   /** Starts it again on the same port and data directory. */
@@ -66,6 +69,9 @@ async function launch(
     url: '',
     port,
     dataDir,
+    pid() {
+      return child && child.exitCode === null && child.signalCode === null ? child.pid : undefined;
+    },
     kill(signal = 'SIGKILL') {
       child?.kill(signal);
     },

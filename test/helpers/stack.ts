@@ -51,6 +51,9 @@ export type TestStackOptions = {
   natsCredentials?: Record<string, NatsCredentials>;
   /** Credentials of the stack's own NATS connection (`nc`) when the server requires them. */
   natsClient?: { user: string; pass: string; inboxPrefix?: string };
+  /** Extra arguments to `node` before the bundle of each long-lived process (not the setup step),
+   * e.g. `--cpu-prof --cpu-prof-dir=<dir>/<name>` for the benchmark's profiles. */
+  nodeArgs?: (spec: ProcessSpec) => readonly string[];
 };
 
 /** Name of replica `index` (1 = the topology's own process, 2.. = extras) of a process. */
@@ -106,7 +109,9 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     ...(options.processEnv ? { processEnv: options.processEnv } : {}),
     ...(options.natsCredentials ? { natsCredentials: options.natsCredentials } : {}),
   });
-  const specs = [...baseSpecs, ...replicas.flatMap(({ fn, index }) => toReplicaSpecs(baseSpecs, fn, index, ports))];
+  const specs = [...baseSpecs, ...replicas.flatMap(({ fn, index }) => toReplicaSpecs(baseSpecs, fn, index, ports))].map((spec) =>
+    options.nodeArgs && !spec.oneShot ? { ...spec, args: [...options.nodeArgs(spec), ...spec.args] } : spec,
+  );
   const newSupervisor = () =>
     createSupervisor({
       specs,

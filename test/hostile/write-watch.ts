@@ -15,7 +15,10 @@ export type WriteWatch = {
 
 const MARKER_CHANNEL = 'hostile-test:marker';
 /** Traffic on a wide subscription that changes nothing: replies, advisories, JetStream reads. */
-const NOT_A_WRITE = /^(_INBOX\.|\$JS\.EVENT\.|\$JS\.API\.INFO$|\$JS\.API\.(STREAM|CONSUMER)\.(INFO|NAMES|LIST)\b)/;
+const NOT_A_WRITE = /^(_INBOX\.|\$JS\.EVENT\.|\$JS\.API\.INFO$|\$JS\.API\.(STREAM|CONSUMER)\.(INFO|NAMES|LIST)\b|\$JS\.API\.STREAM\.MSG\.GET\.)/;
+/** Keys written in the background whatever a request does: the scheduler renews the reconciler's
+ * lease every sweep (functions/scheduler/reconciler-deps.ts). */
+const BACKGROUND_KEY = /(^|:)reconciler:lease$/;
 
 export async function watchWrites(redisUrl: string, nc: NatsConnection, subjects: readonly string[]): Promise<WriteWatch> {
   const admin = new Redis(redisUrl, { lazyConnect: true });
@@ -28,7 +31,7 @@ export async function watchWrites(redisUrl: string, nc: NatsConnection, subjects
   let seen: string[] = [];
   const markers = new Map<string, () => void>();
   subscriber.on('pmessage', (_pattern: string, channel: string, key: string) => {
-    seen.push(`redis ${channel.slice(channel.indexOf(':') + 1)} ${key}`);
+    if (!BACKGROUND_KEY.test(key)) seen.push(`redis ${channel.slice(channel.indexOf(':') + 1)} ${key}`);
   });
   subscriber.on('message', (channel: string, message: string) => {
     if (channel === MARKER_CHANNEL) markers.get(message)?.();

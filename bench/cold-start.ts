@@ -1,0 +1,214 @@
+// Cold start: each bundle spawned alone, with the command and environment the local stack gives
+// it (scripts/local-stack.ts) against the bench's own nats-server and redis-server, timed from
+// spawn() to ready: a function's GET /health/readiness answering 200, a source's /healthz 200
+// (with its sink already up, since a source waits for it before it pulls), the gateway's
+// grpc.health.v1 Check answering SERVING. Probed every 5 ms; runs one at a time.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { connect } from 'node:net';
+import * as grpc from '@grpc/grpc-js';
+import { service as healthService } from 'grpc-health-check';
+import { sourceName, toLocalStack, type ProcessSpec } from '../scripts/local-stack';
+import { FUNCTIONS } from '../shared/topology';
+import { getFreePort } from '../test/helpers/ports';
+import { startNatsServer, startRedisServer, type TestServer } from '../test/helpers/servers';
+import { toProfileArgs } from './profiles';
+import { withResource } from './resources';
+import { BENCH_ENV } from './stack';
+import { median } from './stats';
+
+export type ColdStartOptions = { runs: number; distDir: string; profileDir: string | undefined; log: (line: string) => void };
+
+export type ColdStartKind = 'function' | 'source' | 'gateway';
+
+export type ColdStartRow = {
+  name: string;
+  kind: ColdStartKind;
+  runsMs: number[];
+  medianMs: number;
+  minMs: number;
+  failures: number;
+  firstFailure?: string;
+};
+
+const PROBE_INTERVAL_MS = 5;
+const READY_TIMEOUT_MS = 30_000;
+/** The source measured (every source is the same bundle), with its function as sink. */
+const SOURCE_FUNCTION = 'worker';
+
+/** Asks whether the process is ready; `close` frees what asking needed (a gRPC channel). */
+type Probe = { ready(): Promise<boolean>; close(): void };
+
+function httpOk(url: string): Probe {
+  return {
+    ready: () =>
+      fetch(url).then(
+        async (response) => {
+          await response.body?.cancel();
+          return response.ok;
+        },
+        () => false,
+      ),
+    close: () => undefined,
+  };
+}
+
+function isPortOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+type HealthClient = grpc.Client & {
+  Check(request: { service: string }, options: grpc.CallOptions, callback: (error: grpc.ServiceError | null, reply?: { status?: string }) => void): void;
+};
+
+/** The gateway is ready when its port is open and health says SERVING (it says NOT_SERVING until
+ * NATS and Redis are connected). The channel opens once the port does: a channel that found the
+ * port closed would wait out grpc-js's reconnect backoff. */
+function grpcServing(port: number): Probe {
+  const Health = grpc.makeGenericClientConstructor(healthService as unknown as grpc.ServiceDefinition, 'Health');
+  let client: HealthClient | undefined;
+  return {
+    async ready() {
+      if (!client) {
+        if (!(await isPortOpen(port))) return false;
+        client = new Health(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as HealthClient;
+      }
+      const open = client;
+      return new Promise<boolean>((resolve) => {
+        open.Check({ service: '' }, { deadline: Date.now() + 1_000 }, (error, reply) => resolve(!error && reply?.status === 'SERVING'));
+      });
+    },
+    close: () => client?.close(),
+  };
+}
+
+async function waitUntil(probe: Probe, child: ChildProcess, stderrTail: () => string): Promise<void> {
+  const deadline = performance.now() + READY_TIMEOUT_MS;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`exited (${child.signalCode ?? child.exitCode}) before it was ready: ${stderrTail()}`);
+    }
+    if (await probe.ready()) return;
+    if (performance.now() >= deadline) throw new Error(`not ready within ${READY_TIMEOUT_MS / 1000} s`);
+    await new Promise((resolve) => setTimeout(resolve, PROBE_INTERVAL_MS));
+  }
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+function spawnSpec(spec: ProcessSpec, profileDir: string | undefined): { child: ChildProcess; stderrTail: () => string } {
+  const child = spawn(process.execPath, [...toProfileArgs(profileDir, 'coldstart', spec.name), ...spec.args], {
+    env: { ...process.env, ...spec.env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-2_000);
+  });
+  return { child, stderrTail: () => stderr.trim() };
+}
+
+/** Spawns, waits until ready, stops; returns spawn → ready in ms. */
+async function timeOneStart(spec: ProcessSpec, probe: () => Probe, profileDir: string | undefined): Promise<number> {
+  const started = performance.now();
+  const { child, stderrTail } = spawnSpec(spec, profileDir);
+  const ready = probe();
+  try {
+    await waitUntil(ready, child, stderrTail);
+    return performance.now() - started;
+  } finally {
+    ready.close();
+    await stopChild(child);
+  }
+}
+
+async function runSetup(spec: ProcessSpec): Promise<void> {
+  const { child, stderrTail } = spawnSpec(spec, undefined);
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  if (code !== 0) throw new Error(`setup failed (exit ${code}): ${stderrTail()}`);
+}
+
+type Servers = { nats: TestServer; redis: TestServer };
+
+async function measureAll(servers: Servers, options: ColdStartOptions): Promise<ColdStartRow[]> {
+  const names = ['gateway', ...FUNCTIONS.flatMap((fn) => (fn.sourcePort ? [fn.name, sourceName(fn)] : [fn.name]))];
+  const ports: Record<string, number> = {};
+  for (const name of names) ports[name] = await getFreePort();
+  const specs = toLocalStack({
+    distDir: options.distDir,
+    natsUrl: servers.nats.url,
+    redisUrl: servers.redis.url,
+    host: '127.0.0.1',
+    ports,
+    env: { ...BENCH_ENV },
+  });
+  const specOf = (name: string) => {
+    const spec = specs.find((candidate) => candidate.name === name);
+    if (!spec) throw new Error(`no process ${name} in the local stack`);
+    return spec;
+  };
+  await runSetup(specOf('setup'));
+
+  const measure = async (name: string, kind: ColdStartKind, probe: () => Probe): Promise<ColdStartRow> => {
+    const runsMs: number[] = [];
+    let failures = 0;
+    let firstFailure: string | undefined;
+    for (let run = 0; run < options.runs; run += 1) {
+      try {
+        runsMs.push(await timeOneStart(specOf(name), probe, options.profileDir));
+      } catch (error) {
+        failures += 1;
+        firstFailure ??= (error as Error).message;
+      }
+    }
+    options.log(`bench: cold start: ${name} ${runsMs.map((ms) => ms.toFixed(0)).join(', ')} ms`);
+    return { name, kind, runsMs, medianMs: median(runsMs), minMs: runsMs.length > 0 ? Math.min(...runsMs) : NaN, failures, ...(firstFailure ? { firstFailure } : {}) };
+  };
+
+  const rows: ColdStartRow[] = [];
+  for (const fn of FUNCTIONS) {
+    rows.push(await measure(fn.name, 'function', () => httpOk(`http://127.0.0.1:${ports[fn.name]}/health/readiness`)));
+  }
+  const source = `${SOURCE_FUNCTION}-source`;
+  const sink = spawnSpec(specOf(SOURCE_FUNCTION), undefined);
+  try {
+    await waitUntil(httpOk(`http://127.0.0.1:${ports[SOURCE_FUNCTION]}/health/readiness`), sink.child, sink.stderrTail);
+    rows.push(await measure(source, 'source', () => httpOk(`http://127.0.0.1:${ports[source]}/healthz`)));
+  } finally {
+    await stopChild(sink.child);
+  }
+  rows.push(await measure('gateway', 'gateway', () => grpcServing(ports.gateway!)));
+  return rows;
+}
+
+export function benchColdStart(options: ColdStartOptions): Promise<ColdStartRow[]> {
+  return withResource(
+    async () => {
+      const nats = await startNatsServer();
+      try {
+        return { nats, redis: await startRedisServer() };
+      } catch (error) {
+        await nats.stop();
+        throw error;
+      }
+    },
+    async (servers) => {
+      await servers.nats.stop();
+      await servers.redis.stop();
+    },
+    (servers) => measureAll(servers, options),
+  );
+}
