@@ -5,7 +5,7 @@
 import type { Server } from 'node:http';
 import { UnsupportedEventError } from '../errors';
 import type { WireEvent } from '../events';
-import type { Logger } from '../logger';
+import { lazyChild, type Logger } from '../logger';
 import { extractTraceContext, SpanKind, withSpan, currentTraceId } from '../tracing';
 import { createDrainableServer } from './drainable-server';
 import { toErrorResponse, toRequestErrorResponse } from './error-response';
@@ -105,7 +105,7 @@ export function createFunctionApp(options: FunctionAppOptions): FunctionApp {
         async () => {
           // One child per event (pino serialises its bindings once), made inside the span so it
           // carries the trace id.
-          ctx.logger = logger.child({ taskId: event.subject, eventId: event.id, eventType: event.type, traceId: currentTraceId() });
+          ctx.logger = lazyChild(logger, { taskId: event.subject, eventId: event.id, eventType: event.type, traceId: currentTraceId() });
           await handler.handle(event, ctx);
         },
         extractTraceContext(event),
