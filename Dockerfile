@@ -29,6 +29,8 @@ ENV NODE_ENV=production
 # Every process listens on all interfaces in a container: compose, Kubernetes probes and Services
 # reach it at the container's address. (Without HOST the code binds 127.0.0.1, for `npm start`.)
 ENV HOST=0.0.0.0
+# V8 heap settings that keep each process's memory bounded (shared/topology.ts NODE_MEMORY_OPTIONS).
+ENV NODE_OPTIONS="--max-semi-space-size=2 --max-old-space-size=128"
 WORKDIR /app
 # Owned by root and read-only for the process: nothing in /app is written at run time.
 COPY --from=build /app/node_modules ./node_modules

@@ -2,7 +2,12 @@
 // processes run, with which command and environment. `npm start` and the end-to-end tests run
 // exactly these; docker-compose.yml and the manifests are checked against the same topology.
 import { join } from 'node:path';
-import { FUNCTIONS, GATEWAY_PORT, type FunctionSpec } from '../shared/topology';
+import { FUNCTIONS, GATEWAY_PORT, NODE_MEMORY_OPTIONS, type FunctionSpec } from '../shared/topology';
+
+/** NODE_OPTIONS of every process: the heap settings, then any given (e.g. --enable-source-maps). */
+export function toNodeOptions(given: string | undefined): string {
+  return [NODE_MEMORY_OPTIONS, given].filter(Boolean).join(' ');
+}
 
 export type ProcessSpec = {
   readonly name: string;
@@ -17,6 +22,9 @@ export type LocalStackOptions = {
   distDir: string;
   natsUrl: string;
   redisUrl: string;
+  /** NODE_OPTIONS of every process (`npm start` and the test stacks: toNodeOptions; in an image, its
+   * ENV). Absent (the deployment checks): none. */
+  nodeOptions?: string;
   /** The address every process listens on, given to each as HOST (`npm start`: 127.0.0.1 unless
    * HOST says otherwise); the processes reach each other through it. Absent (the deployment
    * checks): no HOST, and they reach each other through 127.0.0.1. */
@@ -64,6 +72,7 @@ export function toLocalStack(options: LocalStackOptions): ProcessSpec[] {
     REDIS_URL: options.redisUrl,
     ...(options.host !== undefined ? { HOST: options.host } : {}),
     ...options.env,
+    ...(options.nodeOptions !== undefined ? { NODE_OPTIONS: options.nodeOptions } : {}),
   };
   const dialHost = toDialHost(options.host);
   const credentialsOf = (name: string): Record<string, string> => {

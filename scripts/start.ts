@@ -13,7 +13,7 @@ import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
 import { createEnvReader, readListenHost } from '../shared/config';
 import { FUNCTIONS, GATEWAY_PORT } from '../shared/topology';
-import { isAnyAddress, sourceName, toDialHost, toLocalStack } from './local-stack';
+import { isAnyAddress, sourceName, toDialHost, toLocalStack, toNodeOptions } from './local-stack';
 import { chooseLogFormat, formatLogLine } from './log-format';
 import { isLoopback, toBanner } from './start-banner';
 import { createSupervisor } from './supervisor';
@@ -115,6 +115,8 @@ async function main(): Promise<void> {
     redisUrl: `redis://127.0.0.1:${redisPort}`,
     host,
     ports,
+    // The heap settings, and any NODE_OPTIONS given (e.g. --enable-source-maps for debugging).
+    nodeOptions: toNodeOptions(env.NODE_OPTIONS),
   });
   const supervisor = createSupervisor({ specs, log, format: (name, line) => formatLogLine(name, line, logFormat) });
 

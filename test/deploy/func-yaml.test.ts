@@ -72,15 +72,15 @@ describe('func.yaml', () => {
     expect(func.deploy?.healthEndpoints).toEqual({ liveness: '/health/liveness', readiness: '/health/readiness' });
   });
 
-  it('runs with the environment of the same function in knative/ (PORT is set by Knative), plus the image\'s HOST', () => {
+  it('runs with the environment of the same function in knative/ (PORT is set by Knative), plus the image\'s HOST and NODE_OPTIONS', () => {
     const ksvc = find(renderObjects('knative'), 'Service', func.name, 'serving.knative.dev');
     const container = podTemplateOf(ksvc!)!.spec.containers[0]!;
     const expected = (container.env ?? []).map((variable) => ({ name: variable.name, value: toFuncEnvValue(variable) }));
     // The buildpack image is not the Dockerfile's: what the Dockerfile's ENV gives every container
     // (listening on all interfaces), func.yaml must set itself. Paketo sets NODE_ENV=production.
-    const host = toImageEnv(readImagePlan().finalStage).HOST;
-    expect(host).toBe('0.0.0.0');
-    expect(func.run?.envs).toEqual([...expected, { name: 'HOST', value: host }]);
+    const image = toImageEnv(readImagePlan().finalStage);
+    expect(image.HOST).toBe('0.0.0.0');
+    expect(func.run?.envs).toEqual([...expected, { name: 'HOST', value: image.HOST }, { name: 'NODE_OPTIONS', value: image.NODE_OPTIONS }]);
   });
 
   it('is built by `npm run build` and started by the Procfile with the local stack\'s command', () => {

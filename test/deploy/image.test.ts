@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { pruneNodeModules, resolveInLock, runtimeClosure, type Lockfile } from '../../scripts/runtime-deps';
 import { loadCompose } from './compose-drift';
+import { NODE_MEMORY_OPTIONS } from '../../shared/topology';
 import { readImagePlan, toImageEnv } from './image-layout';
 
 const plan = readImagePlan();
@@ -71,6 +72,10 @@ describe('Dockerfile', () => {
   it('makes every process listen on all interfaces in a container (the code alone binds 127.0.0.1)', () => {
     // compose, Kubernetes probes and Services reach a container at its own address.
     expect(toImageEnv(plan.finalStage)).toMatchObject({ NODE_ENV: 'production', HOST: '0.0.0.0' });
+  });
+
+  it('runs every process with the heap settings that keep its memory bounded, as the local stack does', () => {
+    expect(toImageEnv(plan.finalStage).NODE_OPTIONS).toBe(NODE_MEMORY_OPTIONS);
   });
 
   it('reads ENV in both of its forms', () => {

@@ -6,7 +6,7 @@ import { Redis } from 'ioredis';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { createEnvReader, readRedisKeyPrefix } from '../../shared/config';
 import { FUNCTIONS, type FunctionName } from '../../shared/topology';
-import { sourceName, toLocalStack, type NatsCredentials, type ProcessSpec } from '../../scripts/local-stack';
+import { sourceName, toLocalStack, toNodeOptions, type NatsCredentials, type ProcessSpec } from '../../scripts/local-stack';
 import { createSupervisor, type Supervisor } from '../../scripts/supervisor';
 import { getFreePort, waitFor, waitForPort } from './ports';
 import { startNatsServer, startRedisServer, type RedisServerOptions, type TestServer } from './servers';
@@ -105,6 +105,8 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     // As `npm start` without HOST (and whatever HOST the test runner's shell has).
     host: '127.0.0.1',
     ports,
+    // As `npm start`: the heap settings (the test runner's own NODE_OPTIONS are not passed on).
+    nodeOptions: toNodeOptions(undefined),
     env: { ...FAST_FLOW_ENV, ...options.env },
     ...(options.processEnv ? { processEnv: options.processEnv } : {}),
     ...(options.natsCredentials ? { natsCredentials: options.natsCredentials } : {}),
