@@ -11,7 +11,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { STREAM_TASKS } from '../shared/contract';
 import { describeError } from '../shared/errors';
 import type { Logger } from '../shared/logger';
-import { connectNats, createPublisher, type NatsConnection } from '../shared/nats';
+import { connectNats, createPublisher, toInboxPrefix, type NatsConnection } from '../shared/nats';
 import { connectRedis } from '../shared/redis';
 import { extractTraceContext } from '../shared/tracing';
 import { createAuthenticator, type Authenticator } from './auth';
@@ -256,7 +256,7 @@ export async function startGateway(
   const hub = createStatusHub(subscriber, logger.child({ module: 'status-hub' }));
   const gateway = await createGatewayServer(config, {
     redis,
-    publisher: overrides.publisher ?? createPublisher(nats, { timeoutMs: config.publishTimeoutMs }),
+    publisher: overrides.publisher ?? createPublisher(nats, { timeoutMs: config.publishTimeoutMs, inboxPrefix: toInboxPrefix(config.nats.auth) }),
     hub,
     connections,
     now: overrides.now ?? Date.now,

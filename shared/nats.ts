@@ -12,12 +12,10 @@ import {
   AckPolicy,
   DeliverPolicy,
   DiscardPolicy,
-  jetstream,
   jetstreamManager,
   JetStreamApiError,
   RetentionPolicy,
   StorageType,
-  type JetStreamClient,
   type StreamConfig,
 } from '@nats-io/jetstream';
 import type { NatsAuth, NatsSettings, TlsFile } from './config';
@@ -26,6 +24,7 @@ import { BacklogFullError, ConfigError, DependencyUnavailableError, describeErro
 import { toMsgId } from './emit';
 import { toWireBytes, type WireEvent } from './events';
 import type { Logger } from './logger';
+import { createPubAckClient } from './pub-acks';
 import { readTlsFile, type ReadFile } from './tls-files';
 import { injectTraceContext, withSpan } from './tracing';
 import { SpanKind } from '@opentelemetry/api';
@@ -185,14 +184,17 @@ export type Publisher = {
 
 const FULL_STREAM = /maximum (messages|bytes) exceeded|resource limits exceeded|insufficient resources/i;
 
-export function createPublisher(nc: NatsConnection, options: { timeoutMs?: number } = {}): Publisher {
-  const js: JetStreamClient = jetstream(nc, { timeout: options.timeoutMs ?? 5_000 });
+export function createPublisher(nc: NatsConnection, options: { timeoutMs?: number; inboxPrefix?: string } = {}): Publisher {
+  const pubAcks = createPubAckClient(nc, {
+    timeoutMs: options.timeoutMs ?? 5_000,
+    ...(options.inboxPrefix !== undefined ? { inboxPrefix: options.inboxPrefix } : {}),
+  });
   return {
     async publish(subject, event) {
       await withSpan(`publish ${subject}`, SpanKind.PRODUCER, { 'messaging.destination.name': subject }, async () => {
         const traced = injectTraceContext(event);
         try {
-          await js.publish(subject, toWireBytes(traced), { msgID: toMsgId(event) });
+          await pubAcks.publish(subject, toWireBytes(traced), toMsgId(event));
         } catch (error) {
           if (FULL_STREAM.test(describeError(error))) {
             throw new BacklogFullError(`stream refused ${subject}: ${describeError(error)}`, { cause: error });

@@ -84,7 +84,7 @@ export async function startSource(config: SourceConfig, deps: SourceDeps): Promi
     requestTimeoutMs: config.requestTimeoutMs,
     flow: config.flow,
     acks,
-    publisher: createPublisher(nc),
+    publisher: createPublisher(nc, { inboxPrefix: toInboxPrefix(config.nats.auth) }),
     poster,
     now: deps.now ?? Date.now,
     logger,

@@ -4,7 +4,7 @@
 import { createEnvReader, readConnectionSettings, readFlowSettings, readListenHost, type Env, type EnvReader } from '../config';
 import type { FlowSettings } from '../contract';
 import { createLogger, type Logger } from '../logger';
-import { connectNats, createPublisher, type NatsConnection, type Publisher } from '../nats';
+import { connectNats, createPublisher, toInboxPrefix, type NatsConnection, type Publisher } from '../nats';
 import { connectRedis, type Redis } from '../redis';
 import { findFunction, type FunctionName } from '../topology';
 import { createFunctionApp, type EventHandler } from './function-app';
@@ -65,7 +65,7 @@ export async function startFunction<C>(definition: FunctionDefinition<C>, env: E
     connectNats({ ...connections.nats, name: definition.name, logger }),
     connectRedis({ ...connections.redis, name: definition.name, logger }),
   );
-  const deps: CommonDeps = { logger, flow, publisher: createPublisher(nats), redis, nats, now: Date.now };
+  const deps: CommonDeps = { logger, flow, publisher: createPublisher(nats, { inboxPrefix: toInboxPrefix(connections.nats.auth) }), redis, nats, now: Date.now };
   const handler = await definition.createHandler(deps, stageConfig);
   const app = createFunctionApp({
     component: definition.name,
