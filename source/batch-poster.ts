@@ -16,7 +16,7 @@
 //   over its limit 413): `unbatched`, and each caller delivers its event on its own, which
 //   gives each one its proper verdict.
 import { BATCH_CONTENT_TYPE } from '../shared/runtime/http-message';
-import type { Poster } from './http-poster';
+import type { Poster } from '../shared/http-poster';
 
 export type BatchOutcome =
   | { kind: 'answered'; status: number; body: string }

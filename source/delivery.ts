@@ -35,7 +35,7 @@ import { toBinaryHeaders } from '../shared/runtime/http-message';
 import { extractTraceContext, injectTraceContext, SpanKind, withSpan } from '../shared/tracing';
 import type { Acks } from './acks';
 import type { BatchPoster } from './batch-poster';
-import type { Poster } from './http-poster';
+import type { Poster } from '../shared/http-poster';
 import type { OutcomeKind, SourceMetrics } from './metrics';
 import type { PulledMessage } from './pull-feed';
 

@@ -15,7 +15,7 @@ import { createAcks } from './acks';
 import { createBatchPoster } from './batch-poster';
 import { createDeliverer } from './delivery';
 import { createDispatcher } from './dispatcher';
-import { createPoster, type Poster } from './http-poster';
+import { createPoster, type Poster } from '../shared/http-poster';
 import { createSourceMetrics, renderMetrics, type MetricsSnapshot } from './metrics';
 import { createPullFeed, type FeedConnection, type PulledMessage, type PullFeed } from './pull-feed';
 import { waitForSink } from './sink-ready';

@@ -3,6 +3,7 @@
 // DependencyUnavailableError: the enricher's answer can change on a later attempt, so the source
 // retries the delivery.
 import { DependencyUnavailableError, describeError } from '../../shared/errors';
+import { createPoster, type Poster } from '../../shared/http-poster';
 
 export type EnrichInput = {
   taskId: string;
@@ -17,7 +18,10 @@ export type EnrichFn = (input: EnrichInput, signal: AbortSignal) => Promise<Enri
 export type EnricherClientOptions = {
   /** Base URL, e.g. http://127.0.0.1:8100 (the client appends /enrich). */
   url: string;
-  fetch?: typeof fetch;
+  /** Keep-alive HTTP to the enricher (a pooled poster by default). */
+  poster?: Pick<Poster, 'post'>;
+  /** Calls of one request at most; the timeout is the caller's signal (ingest's). */
+  timeoutMs?: number;
 };
 
 export function toEnrichUrl(base: string): string {
@@ -25,26 +29,25 @@ export function toEnrichUrl(base: string): string {
 }
 
 export function createEnricherClient(options: EnricherClientOptions): EnrichFn {
-  const doFetch = options.fetch ?? fetch;
   const url = toEnrichUrl(options.url);
+  const poster = options.poster ?? createPoster(url, { maxSockets: 64 });
   return async (input, signal) => {
-    let response: Response;
-    let text: string;
+    let answer: { status: number; body: string };
     try {
-      response = await doFetch(url, {
-        method: 'POST',
+      answer = await poster.post({
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify(input),
+        timeoutMs: options.timeoutMs ?? 60_000,
         signal,
       });
-      text = await response.text();
     } catch (error) {
       throw new DependencyUnavailableError(`enricher at ${url} is unreachable: ${describeError(signal.reason ?? error)}`, {
         cause: error,
       });
     }
-    if (!response.ok) {
-      throw new DependencyUnavailableError(`enricher answered ${response.status}: ${text.slice(0, 300)}`);
+    const text = answer.body;
+    if (answer.status < 200 || answer.status > 299) {
+      throw new DependencyUnavailableError(`enricher answered ${answer.status}: ${text.slice(0, 300)}`);
     }
     let body: unknown;
     try {

@@ -1,6 +1,6 @@
-// POSTs to the sink over keep-alive HTTP/1.1 with a pooled agent (node:http), not `fetch`: a
-// delivery's request costs a fraction of fetch's CPU (no web streams, no per-request dispatcher
-// work), and connections are reused across deliveries.
+// POSTs to one URL over keep-alive HTTP/1.1 with a pooled agent (node:http), not `fetch`: a
+// request costs a fraction of fetch's CPU (no web streams, no per-request dispatcher work), and
+// connections are reused. The sources deliver to their sink with it, ingest calls the enricher.
 //
 // A kept-alive connection can be closed by the server just as a request is written on it: the
 // request then fails with ECONNRESET (or EPIPE) before any answer. That is not the sink failing,
@@ -38,8 +38,8 @@ export class PostError extends Error {
 
 const STALE_CONNECTION_CODES = new Set(['ECONNRESET', 'EPIPE']);
 
-export function createPoster(sink: string, options: { maxSockets: number }): Poster {
-  const url = new URL(sink);
+export function createPoster(target: string, options: { maxSockets: number }): Poster {
+  const url = new URL(target);
   const secure = url.protocol === 'https:';
   const agent = new (secure ? https : http).Agent({ keepAlive: true, maxSockets: options.maxSockets, scheduling: 'lifo' });
   const send = secure ? https.request : http.request;
