@@ -18,6 +18,25 @@ export default tseslint.config(
     },
   },
   {
+    // A stage's handler reaches Redis and NATS only through the ports of shared/ports.ts, whose
+    // implementations type their own failures: its logic stays testable with plain fakes.
+    files: ['functions/*/handler.ts', 'functions/worker/gate.ts', 'functions/worker/run-step.ts', 'functions/worker/handlers/**'],
+    ignores: ['**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['ioredis', '@nats-io/*', '**/shared/redis', '**/shared/nats', '**/shared/redis-stores', '**/shared/status', '**/shared/pub-acks'],
+              message: 'handlers use the ports of shared/ports.ts (the stage definition wires the Redis and NATS implementations)',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['test/**', '**/*.test.ts', 'scripts/**', 'bench/**', 'client/**', 'bin/**'],
     rules: { 'no-console': 'off' },
   },

@@ -69,7 +69,9 @@ export const CONSUMERS = {
   ],
   'result-store': [consumer(STREAM_TASKS, 'result-store', SUBJECTS.results)],
   notifier: [consumer(STREAM_EVENTS, 'notifier', SUBJECTS.status)],
-  audit: [consumer(STREAM_EVENTS, 'audit', SUBJECTS.audit)],
+  // Audit records travel in status events (one per stage step) and, for facts without a status
+  // change, on their own: nats-server 2.9 has one filter per consumer, so one consumer each.
+  audit: [consumer(STREAM_EVENTS, 'audit', SUBJECTS.audit), consumer(STREAM_EVENTS, 'audit-status', SUBJECTS.status)],
   deadletter: [consumer(STREAM_EVENTS, 'deadletter', SUBJECTS.deadletter)],
 } as const satisfies Record<string, readonly ConsumerSpec[]>;
 
@@ -201,6 +203,22 @@ export type StatusUpdate = {
   message: string;
   progress: number;
   updatedAtMs: number;
+};
+
+/** One state a stage step moves its task to: a StatusUpdate without the task and stage. */
+export type StatusTransition = Pick<StatusUpdate, 'state' | 'attempt' | 'message' | 'progress' | 'updatedAtMs'>;
+
+/**
+ * data of `taskmanager.status.changed`: what one stage step did to its task, in one event
+ * (docs/design.md §4): its transitions in order (ingest: VALIDATED then ENRICHED) and, when the
+ * step is worth recording, its audit record. The notifier applies the transitions; the audit
+ * stage appends the record.
+ */
+export type StatusStep = {
+  taskId: string;
+  stage: string;
+  transitions: StatusTransition[];
+  audit?: AuditData;
 };
 
 /** A status as stored and streamed: the update plus its per-task sequence number. */

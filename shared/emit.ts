@@ -6,7 +6,8 @@ import {
   SUBJECTS,
   type AuditData,
   type DeadLetterData,
-  type StatusUpdate,
+  type StatusStep,
+  type StatusTransition,
   type TaskEnvelope,
   type TaskStateName,
 } from './contract';
@@ -41,9 +42,54 @@ export function toMsgId(event: WireEvent): string {
   return mark === undefined ? event.id : `${event.id}:redrive:${mark}`;
 }
 
+/** A state a step moves its task to; attempt, message and progress default to 0, '' and 0. */
+export type StepState = { state: TaskStateName; attempt?: number; message?: string; progress?: number };
+export type AuditDetails = { attempt?: number; detail?: string };
+
+export type StepInput = {
+  component: string;
+  taskId: string;
+  /** In the order the notifier applies them. At least one. */
+  states: readonly StepState[];
+  /** The step's audit record, when it is worth one (a progress report is not). */
+  audit?: { action: string } & AuditDetails;
+  nowMs: number;
+};
+
+/** The audit record a stage writes for `action`. */
+export function toAuditData(component: string, taskId: string, action: string, details: AuditDetails, nowMs: number): AuditData {
+  return { taskId, stage: component, action, attempt: details.attempt ?? 0, detail: details.detail ?? '', atMs: nowMs };
+}
+
+/**
+ * The one `status.changed` event of a stage step (docs/design.md §4): its transitions and its
+ * audit record. Its id is the status id of its last transition, so a retried step re-publishes
+ * the same event.
+ */
+export function createStepEvent(input: StepInput): WireEvent<StatusStep> {
+  const { component, taskId, nowMs } = input;
+  const transitions: StatusTransition[] = input.states.map((next) => ({
+    state: next.state,
+    attempt: next.attempt ?? 0,
+    message: next.message ?? '',
+    progress: next.progress ?? 0,
+    updatedAtMs: nowMs,
+  }));
+  const last = transitions[transitions.length - 1];
+  if (!last) throw new Error(`a status step of task ${taskId} needs at least one transition`);
+  const data: StatusStep = { taskId, stage: component, transitions };
+  if (input.audit) data.audit = toAuditData(component, taskId, input.audit.action, input.audit, nowMs);
+  const id = EVENT_IDS.status(taskId, last.state, last.attempt, last.progress);
+  return createEvent({ id, component, type: EVENT_TYPES.statusChanged, taskId, data, timeMs: nowMs });
+}
+
 export type Emitter = {
+  /** One stage step as one status event: its transitions in order, and its audit record. */
+  step(taskId: string, states: readonly StepState[], audit?: { action: string } & AuditDetails): Promise<void>;
+  /** A step with one transition and no audit record (a progress report, a FAILED given up). */
   status(taskId: string, state: TaskStateName, details?: { attempt?: number; message?: string; progress?: number }): Promise<void>;
-  audit(taskId: string, action: string, details?: { attempt?: number; detail?: string }): Promise<void>;
+  /** A fact without a status change (a skip, a cancel, a final failure before its result). */
+  audit(taskId: string, action: string, details?: AuditDetails): Promise<void>;
   deadLetter(input: Omit<DeadLetterData, 'stage' | 'atMs'>): Promise<void>;
   /** Publishes a task event (submitted/accepted/scheduled/finished) on `subject`. */
   task<T>(subject: string, type: string, id: string, taskId: string, data: T): Promise<void>;
@@ -52,32 +98,21 @@ export type Emitter = {
 };
 
 export function createEmitter(publisher: Publisher, component: string, now: () => number = Date.now, redrive?: string): Emitter {
-  const send = <T>(subject: string, type: string, id: string, taskId: string, data: T) => {
-    const event = createEvent({ id, component, type, taskId, data, timeMs: now() }) as WireEvent;
-    return publisher.publish(subject, redrive === undefined ? event : { ...event, redrive });
-  };
+  const publish = (subject: string, event: WireEvent) => publisher.publish(subject, redrive === undefined ? event : { ...event, redrive });
+  const send = <T>(subject: string, type: string, id: string, taskId: string, data: T) =>
+    publish(subject, createEvent({ id, component, type, taskId, data, timeMs: now() }) as WireEvent);
+  const step: Emitter['step'] = (taskId, states, audit) =>
+    publish(SUBJECTS.status, createStepEvent({ component, taskId, states, ...(audit ? { audit } : {}), nowMs: now() }));
   return {
     causedBy(cause) {
       const mark = toRedriveMark(cause);
       return mark === redrive ? this : createEmitter(publisher, component, now, mark);
     },
-    async status(taskId, state, details = {}) {
-      const update: StatusUpdate = {
-        taskId,
-        state,
-        stage: component,
-        attempt: details.attempt ?? 0,
-        message: details.message ?? '',
-        progress: details.progress ?? 0,
-        updatedAtMs: now(),
-      };
-      const id = EVENT_IDS.status(taskId, state, update.attempt, update.progress);
-      await send(SUBJECTS.status, EVENT_TYPES.statusChanged, id, taskId, update);
-    },
+    step,
+    status: (taskId, state, details = {}) => step(taskId, [{ state, ...details }]),
     async audit(taskId, action, details = {}) {
-      const attempt = details.attempt ?? 0;
-      const data: AuditData = { taskId, stage: component, action, attempt, detail: details.detail ?? '', atMs: now() };
-      await send(SUBJECTS.audit, EVENT_TYPES.auditRecorded, EVENT_IDS.audit(taskId, component, action, attempt), taskId, data);
+      const data = toAuditData(component, taskId, action, details, now());
+      await send(SUBJECTS.audit, EVENT_TYPES.auditRecorded, EVENT_IDS.audit(taskId, component, action, data.attempt), taskId, data);
     },
     async deadLetter(input) {
       const data: DeadLetterData = { ...input, stage: component, atMs: now() };

@@ -22,7 +22,7 @@ import type { NatsAuth, NatsSettings, TlsFile } from './config';
 import { ALL_CONSUMERS, STREAM_SUBJECTS, toMaxDeliver, type FlowSettings } from './contract';
 import { BacklogFullError, ConfigError, DependencyUnavailableError, describeError } from './errors';
 import { toMsgId } from './emit';
-import { toWireBytes, type WireEvent } from './events';
+import { toWireBytes } from './events';
 import type { Logger } from './logger';
 import { createPubAckClient } from './pub-acks';
 import { readTlsFile, type ReadFile } from './tls-files';
@@ -176,13 +176,11 @@ export async function setupFlow(nc: NatsConnection, settings: FlowSettings, logg
   logger.info({ consumers: ALL_CONSUMERS.length }, 'consumers ready');
 }
 
-export type Publisher = {
-  /** Publishes a structured CloudEvent and resolves once JetStream has stored it (PubAck), under
-   * the Nats-Msg-Id `toMsgId(event)`: the event id, plus a re-drive mark when it carries one. */
-  publish(subject: string, event: WireEvent): Promise<void>;
-};
+export type { Publisher } from './ports';
 
 const FULL_STREAM = /maximum (messages|bytes) exceeded|resource limits exceeded|insufficient resources/i;
+
+import type { Publisher } from './ports';
 
 export function createPublisher(nc: NatsConnection, options: { timeoutMs?: number; inboxPrefix?: string } = {}): Publisher {
   const pubAcks = createPubAckClient(nc, {

@@ -118,41 +118,47 @@ export function toUnavailable(error: unknown, what: string): DependencyUnavailab
 
 /**
  * KEYS[1] status hash, KEYS[2] history list, KEYS[3] active-task index (sorted set)
- * ARGV state, stage, attempt, message, progress, updatedAtMs, rankPhase, rankSub, channel (a
- * channel, not a key: the caller prefixes it, see toChannel), taskId
- * Returns the new sequence number, or 0 when the update is not newer than the current status
- * (older, duplicate, or the task is already terminal): status never moves backwards.
+ * ARGV channel (a channel, not a key: the caller prefixes it, see toChannel), taskId, stage, then
+ * per transition, in order: state, attempt, message, progress, updatedAtMs, rankPhase, rankSub
+ * Applies each transition that is newer than the status it finds (older, duplicate, or after a
+ * terminal state: skipped), so status never moves backwards: bumps seq, appends the entry to the
+ * history and PUBLISHes it. Returns the last new sequence number, or 0 when nothing was newer.
  * The index holds every task that is not terminal, scored by its last status change, so that
  * the reconciler finds stalled tasks without scanning (functions/scheduler/reconciler.ts).
  */
 export const APPLY_STATUS_LUA = `
 local cur = redis.call('HMGET', KEYS[1], 'seq', 'terminal', 'rank_phase', 'attempt', 'rank_sub', 'progress')
 if cur[2] == '1' then return 0 end
-local phase, attempt, sub, progress = tonumber(ARGV[7]), tonumber(ARGV[3]), tonumber(ARGV[8]), tonumber(ARGV[5])
-if cur[1] then
-  local cp, ca, cs, cpr = tonumber(cur[3]), tonumber(cur[4]), tonumber(cur[5]), tonumber(cur[6])
-  local newer = phase > cp
+local seq = tonumber(cur[1]) or 0
+local cp, ca, cs, cpr = tonumber(cur[3]), tonumber(cur[4]), tonumber(cur[5]), tonumber(cur[6])
+local applied, terminal, at = 0, '0', nil
+for i = 4, #ARGV, 7 do
+  local state, attempt, message = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
+  local progress, updated, phase, sub = tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5]), tonumber(ARGV[i + 6])
+  local newer = seq == 0 or phase > cp
     or (phase == cp and attempt > ca)
     or (phase == cp and attempt == ca and sub > cs)
     or (phase == cp and attempt == ca and sub == cs and progress > cpr)
-  if not newer then return 0 end
+  if terminal == '0' and newer then
+    seq = seq + 1
+    if phase >= 9 then terminal = '1' end
+    redis.call('HSET', KEYS[1], 'seq', seq, 'state', state, 'stage', ARGV[3], 'attempt', attempt,
+      'message', message, 'progress', progress, 'updated_at_ms', updated, 'rank_phase', phase,
+      'rank_sub', sub, 'terminal', terminal)
+    local entry = cjson.encode({ seq = seq, state = state, stage = ARGV[3], attempt = attempt,
+      message = message, progress = progress, updatedAtMs = updated })
+    redis.call('RPUSH', KEYS[2], entry)
+    redis.call('PUBLISH', ARGV[1], entry)
+    cp, ca, cs, cpr, applied, at = phase, attempt, sub, progress, seq, updated
+  end
 end
-local seq = (tonumber(cur[1]) or 0) + 1
-local terminal = '0'
-if phase >= 9 then terminal = '1' end
-redis.call('HSET', KEYS[1], 'seq', seq, 'state', ARGV[1], 'stage', ARGV[2], 'attempt', attempt,
-  'message', ARGV[4], 'progress', progress, 'updated_at_ms', ARGV[6], 'rank_phase', phase,
-  'rank_sub', sub, 'terminal', terminal)
-local entry = cjson.encode({ seq = seq, state = ARGV[1], stage = ARGV[2], attempt = attempt,
-  message = ARGV[4], progress = progress, updatedAtMs = tonumber(ARGV[6]) })
-redis.call('RPUSH', KEYS[2], entry)
-redis.call('PUBLISH', ARGV[9], entry)
+if applied == 0 then return 0 end
 if terminal == '1' then
-  redis.call('ZREM', KEYS[3], ARGV[10])
+  redis.call('ZREM', KEYS[3], ARGV[2])
 else
-  redis.call('ZADD', KEYS[3], ARGV[6], ARGV[10])
+  redis.call('ZADD', KEYS[3], at, ARGV[2])
 end
-return seq
+return applied
 `;
 
 /**

@@ -1,59 +1,28 @@
-// Status ordering and the Redis reads/writes of a task's status. The notifier applies status
-// events through `applyStatus`; the gateway uses it for QUEUED and CANCELLED. Ordering is by
-// (phase, attempt, RUNNING < RETRYING, progress): a RUNNING of attempt 2 is newer than a
-// RETRYING of attempt 1, and nothing is newer than a terminal state.
-import { isTerminal, KEYS, type StatusUpdate, type StoredStatus, type TaskStateName } from './contract';
+// The Redis reads and writes of a task's status. The notifier applies stage steps through
+// `applyTransitions`; the gateway uses `applyStatus` for CANCELLED. The order of statuses is
+// status-rank.ts.
+import { KEYS, type StatusTransition, type StatusUpdate, type StoredStatus, type TaskStateName } from './contract';
+import { toRank } from './status-rank';
 import { toChannel, type Redis } from './redis';
 
-const PHASES: Record<TaskStateName, number> = {
-  QUEUED: 1,
-  VALIDATED: 2,
-  ENRICHED: 3,
-  SCHEDULED: 4,
-  RUNNING: 5,
-  RETRYING: 5,
-  SUCCEEDED: 9,
-  FAILED: 9,
-  CANCELLED: 9,
-  REJECTED: 9,
-};
+export { isNewer, toRank } from './status-rank';
 
-export function toRank(update: Pick<StatusUpdate, 'state'>): { phase: number; sub: number } {
-  return { phase: PHASES[update.state], sub: update.state === 'RETRYING' ? 1 : 0 };
-}
-
-/** Pure twin of the Lua comparison, for unit tests and in-process checks. */
-export function isNewer(next: StatusUpdate, current: StatusUpdate | undefined): boolean {
-  if (!current) return true;
-  if (isTerminal(current.state)) return false;
-  const a = toRank(next);
-  const b = toRank(current);
-  const left = [a.phase, next.attempt, a.sub, next.progress];
-  const right = [b.phase, current.attempt, b.sub, current.progress];
-  for (let i = 0; i < left.length; i += 1) {
-    if (left[i]! !== right[i]!) return left[i]! > right[i]!;
+/**
+ * Applies a stage step's transitions, in order, in one call: each one that is newer than the
+ * status it finds. Returns the last new sequence number, or 0 when none was newer.
+ */
+export async function applyTransitions(redis: Redis, taskId: string, stage: string, transitions: readonly StatusTransition[]): Promise<number> {
+  const args: (string | number)[] = [toChannel(redis, KEYS.statusChannel(taskId)), taskId, stage];
+  for (const next of transitions) {
+    const rank = toRank(next);
+    args.push(next.state, next.attempt, next.message, next.progress, next.updatedAtMs, rank.phase, rank.sub);
   }
-  return false;
+  return redis.applyStatus(KEYS.status(taskId), KEYS.history(taskId), KEYS.activeTasks, ...args);
 }
 
 /** Returns the new sequence number, or 0 when the update was not newer and changed nothing. */
-export async function applyStatus(redis: Redis, update: StatusUpdate): Promise<number> {
-  const rank = toRank(update);
-  return redis.applyStatus(
-    KEYS.status(update.taskId),
-    KEYS.history(update.taskId),
-    KEYS.activeTasks,
-    update.state,
-    update.stage,
-    update.attempt,
-    update.message,
-    update.progress,
-    update.updatedAtMs,
-    rank.phase,
-    rank.sub,
-    toChannel(redis, KEYS.statusChannel(update.taskId)),
-    update.taskId,
-  );
+export function applyStatus(redis: Redis, update: StatusUpdate): Promise<number> {
+  return applyTransitions(redis, update.taskId, update.stage, [update]);
 }
 
 export function parseStoredStatus(taskId: string, json: string): StoredStatus {

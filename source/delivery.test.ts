@@ -7,7 +7,6 @@ import {
   type ConsumerSpec,
   type DeadLetterData,
   type FlowSettings,
-  type StatusUpdate,
 } from '../shared/contract';
 import { DependencyUnavailableError, PermanentError } from '../shared/errors';
 import { createEvent, toWireBytes, type WireEvent } from '../shared/events';
@@ -26,6 +25,7 @@ import {
 import type { BatchOutcome, BatchPoster } from './batch-poster';
 import { createSourceMetrics } from './metrics';
 import type { PulledMessage } from './pull-feed';
+import { toStatusUpdates } from '../test/helpers/steps';
 
 const FLOW: FlowSettings = { ...DEFAULT_FLOW_SETTINGS, retryDelaysMs: [100, 200, 300, 400, 500], maxDeliver: 5 };
 
@@ -178,7 +178,7 @@ function setup(options: { functionName?: string; respond?: (request: Request) =>
     batch: options.batch,
   });
   const deadLetters = () => publisher.sent.filter((s) => s.subject === SUBJECTS.deadletter).map((s) => s.event);
-  const statuses = () => publisher.sent.filter((s) => s.subject === SUBJECTS.status).map((s) => s.event.data as StatusUpdate);
+  const statuses = () => publisher.sent.filter((s) => s.subject === SUBJECTS.status).flatMap((s) => toStatusUpdates(s.event));
   return { deliverer, publisher, settled, requests, metrics, deadLetters, statuses };
 }
 

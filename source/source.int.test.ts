@@ -12,7 +12,6 @@ import {
   SUBJECTS,
   type ConsumerSpec,
   type DeadLetterData,
-  type StatusUpdate,
 } from '../shared/contract';
 import { createEvent, toWireBytes, type WireEvent } from '../shared/events';
 import { createLogger } from '../shared/logger';
@@ -22,6 +21,7 @@ import { waitFor } from '../test/helpers/ports';
 import { startNatsServer, type TestServer } from '../test/helpers/servers';
 import { loadSourceConfig } from './config';
 import { startSource, type RunningSource } from './source';
+import { toStatusUpdates } from '../test/helpers/steps';
 
 const FLOW_ENV = {
   TM_RETRY_DELAYS_MS: '100,200,300,400,500',
@@ -213,7 +213,7 @@ describe('JetStream source', () => {
         expect(letter.reason).toContain('field output is missing');
         expect(letter.attempts).toBe(1);
       }
-      const status = statuses.events[0]!.data as StatusUpdate;
+      const status = toStatusUpdates(statuses.events[0]!)[0]!;
       expect(status).toMatchObject({ taskId: 'task-refused', state: 'FAILED' });
       expect(status.message).toContain('field output is missing');
       expect(statuses.events).toHaveLength(1);
@@ -239,7 +239,7 @@ describe('JetStream source', () => {
       expect(letter).toMatchObject({ taskId: 'task-exhausted', stage: 'source:ingest', attempts: 5 });
       expect(letter.reason).toBe('undeliverable to ingest after 5 attempts: 500 INTERNAL: boom');
       await waitFor('FAILED status', () => statuses.events.length === 1);
-      expect(statuses.events[0]!.data).toMatchObject({ taskId: 'task-exhausted', state: 'FAILED', attempt: 5 });
+      expect(toStatusUpdates(statuses.events[0]!)[0]).toMatchObject({ taskId: 'task-exhausted', state: 'FAILED', attempt: 5 });
       expect(deadLetters.events).toHaveLength(1);
     } finally {
       deadLetters.stop();

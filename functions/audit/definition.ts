@@ -1,5 +1,7 @@
 // The audit function: how many entries `audit_events` keeps, and its handler wired to Redis.
 import type { EnvReader } from '../../shared/config';
+import { KEYS } from '../../shared/contract';
+import { createRecordLog } from '../../shared/redis-stores';
 import type { FunctionDefinition } from '../../shared/runtime/start-function';
 import { createHandler } from './handler';
 
@@ -18,8 +20,12 @@ export const definition: FunctionDefinition<AuditConfig> = {
   }),
   createHandler: (deps, config) =>
     createHandler({
-      pushOnce: (marker, list, entry, cap, ttl) => deps.redis.pushOnce(marker, list, entry, cap, ttl),
-      maxEntries: config.maxEntries,
-      markerTtlSeconds: AUDIT_MARKER_TTL_SECONDS,
+      log: createRecordLog(deps.redis, {
+        list: KEYS.auditEvents,
+        marker: (id) => KEYS.processed('audit', id),
+        cap: config.maxEntries,
+        markerTtlSeconds: AUDIT_MARKER_TTL_SECONDS,
+        noun: 'audit record',
+      }),
     }),
 };

@@ -1,10 +1,11 @@
 import { describe, expect, it, vi } from 'vitest';
-import { EVENT_TYPES, KEYS, type AuditData } from '../../shared/contract';
-import { DependencyUnavailableError, ValidationError } from '../../shared/errors';
+import { EVENT_TYPES, type AuditData } from '../../shared/contract';
+import { createStepEvent } from '../../shared/emit';
+import { ValidationError } from '../../shared/errors';
 import { createEvent, type WireEvent } from '../../shared/events';
 import { createLogger } from '../../shared/logger';
 import type { HandlerContext } from '../../shared/runtime/function-app';
-import { createHandler, type AuditDeps } from './handler';
+import { createHandler } from './handler';
 
 const ctx: HandlerContext = { logger: createLogger('test', 'silent'), attempt: 1, maxDeliver: 5 };
 
@@ -21,30 +22,46 @@ function auditEvent(data: unknown, id = 't-1:audit:ingest:accepted:0'): WireEven
   return createEvent({ id, component: 'ingest', type: EVENT_TYPES.auditRecorded, taskId: 't-1', data });
 }
 
-function deps(pushOnce: AuditDeps['pushOnce']): AuditDeps {
-  return { pushOnce, maxEntries: 1_000, markerTtlSeconds: 86_400 };
+function withLog(appended = true) {
+  const appendOnce = vi.fn(async (_id: string, _entry: object) => appended);
+  return { appendOnce, handler: createHandler({ log: { appendOnce } }) };
 }
 
 describe('audit handler', () => {
-  it('accepts only audit.recorded events', () => {
-    expect(createHandler(deps(vi.fn())).acceptedTypes).toEqual([EVENT_TYPES.auditRecorded]);
+  it('accepts audit.recorded and status.changed events', () => {
+    expect(withLog().handler.acceptedTypes).toEqual([EVENT_TYPES.auditRecorded, EVENT_TYPES.statusChanged]);
   });
 
-  it('appends the record once per event id, capped, with a marker keyed by the event id', async () => {
-    const pushOnce = vi.fn(async () => 1);
+  it('appends a standalone record once per event id, with only the known fields', async () => {
+    const { appendOnce, handler } = withLog();
     const event = auditEvent({ ...record, extra: 'dropped' });
-    await createHandler(deps(pushOnce)).handle(event, ctx);
-    expect(pushOnce).toHaveBeenCalledTimes(1);
-    const [marker, list, entry, cap, ttl] = pushOnce.mock.calls[0] as unknown as [string, string, string, number, number];
-    expect(marker).toBe(KEYS.processed('audit', event.id));
-    expect(list).toBe(KEYS.auditEvents);
-    expect(JSON.parse(entry)).toEqual({ ...record, eventId: event.id });
-    expect(cap).toBe(1_000);
-    expect(ttl).toBe(86_400);
+    await handler.handle(event, ctx);
+    expect(appendOnce).toHaveBeenCalledTimes(1);
+    expect(appendOnce).toHaveBeenCalledWith(event.id, { ...record, eventId: event.id });
   });
 
-  it('acks a repeat (pushOnce answers 0) without an error', async () => {
-    await expect(createHandler(deps(vi.fn(async () => 0))).handle(auditEvent(record), ctx)).resolves.toBeUndefined();
+  it("appends a status step's record under the id its own audit event would have", async () => {
+    const { appendOnce, handler } = withLog();
+    const step = createStepEvent({
+      component: 'ingest',
+      taskId: 't-1',
+      states: [{ state: 'VALIDATED' }, { state: 'ENRICHED' }],
+      audit: { action: 'accepted', detail: record.detail },
+      nowMs: record.atMs,
+    });
+    await handler.handle(step, ctx);
+    expect(appendOnce).toHaveBeenCalledWith('t-1:audit:ingest:accepted:0', { ...record, eventId: 't-1:audit:ingest:accepted:0' });
+  });
+
+  it('acks a status step without a record (a progress report) and appends nothing', async () => {
+    const { appendOnce, handler } = withLog();
+    const step = createStepEvent({ component: 'worker', taskId: 't-1', states: [{ state: 'RUNNING', attempt: 1, progress: 40 }], nowMs: 1 });
+    await handler.handle(step, ctx);
+    expect(appendOnce).not.toHaveBeenCalled();
+  });
+
+  it('acks a repeat (the log had the id) without an error', async () => {
+    await expect(withLog(false).handler.handle(auditEvent(record), ctx)).resolves.toBeUndefined();
   });
 
   const bad: Array<[string, unknown, string]> = [
@@ -59,27 +76,27 @@ describe('audit handler', () => {
   ];
 
   it.each(bad)('refuses a record whose %s, naming the field and storing nothing', async (_name, data, field) => {
-    const pushOnce = vi.fn(async () => 1);
-    const error = await createHandler(deps(pushOnce))
-      .handle(auditEvent(data), ctx)
-      .catch((e: unknown) => e);
+    const { appendOnce, handler } = withLog();
+    const error = await handler.handle(auditEvent(data), ctx).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ValidationError);
     expect((error as ValidationError).field).toBe(field);
     expect((error as Error).message).toContain(field);
-    expect(pushOnce).not.toHaveBeenCalled();
+    expect(appendOnce).not.toHaveBeenCalled();
   });
 
-  it('turns a Redis failure into a retryable DependencyUnavailableError (503)', async () => {
-    const cause = new Error('Connection is closed.');
-    const error = await createHandler(
-      deps(async () => {
-        throw cause;
-      }),
-    )
-      .handle(auditEvent(record), ctx)
-      .catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(DependencyUnavailableError);
-    expect((error as DependencyUnavailableError).httpStatus).toBe(503);
-    expect((error as DependencyUnavailableError).cause).toBe(cause);
+  it("refuses a status step whose record is malformed or names another task, storing nothing", async () => {
+    const { appendOnce, handler } = withLog();
+    const transitions = [{ state: 'RUNNING', attempt: 1, message: '', progress: 0, updatedAtMs: 1 }];
+    for (const [audit, field] of [
+      [{ ...record, action: '' }, 'data.audit.action'],
+      ['started', 'data.audit'],
+      [{ ...record, taskId: 't-2' }, 'data.audit.taskId'],
+    ] as const) {
+      const event = createEvent({ id: 's-1', component: 'worker', type: EVENT_TYPES.statusChanged, taskId: 't-1', data: { taskId: 't-1', stage: 'worker', transitions, audit } });
+      const error = await handler.handle(event, ctx).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ValidationError);
+      expect((error as ValidationError).field).toBe(field);
+    }
+    expect(appendOnce).not.toHaveBeenCalled();
   });
 });

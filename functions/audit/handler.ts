@@ -1,49 +1,47 @@
-// audit: takes `audit.recorded` (AuditData), emits nothing.
-// Side effect: appends one JSON entry per event id to the capped `audit_events` list (newest
-// first) with the pushOnce Lua script: a dedupe marker `processed:audit:<event id>` and the
-// LPUSH + LTRIM happen atomically, so a redelivered or re-published event is appended once.
-// Retried (503 → the source redelivers): Redis unavailable. Malformed data is a ValidationError
-// (400): the source dead-letters it.
-import { EVENT_TYPES, KEYS, type AuditData } from '../../shared/contract';
-import { isTaskmanagerError, ValidationError } from '../../shared/errors';
-import type { WireEvent } from '../../shared/events';
-import { toUnavailable } from '../../shared/redis';
+// audit: takes `audit.recorded` (AuditData) and `status.changed` (a stage step, whose `audit` is
+// the step's record; a step without one, a progress report, is acked), emits nothing.
+// Side effect: appends one JSON entry per record id to the capped `audit_events` list (newest
+// first) through a record log that takes each id once (shared/redis-stores.ts), so a
+// redelivered or re-published event is appended once. A record's id is the id its own
+// `audit.recorded` event would have (`<task>:audit:<stage>:<action>:<attempt>`, EVENT_IDS.audit),
+// whichever event carried it.
+// Retried (503 → the source redelivers): Redis unavailable. A malformed record is a
+// ValidationError (400): the source dead-letters it.
+import { EVENT_TYPES, type AuditData } from '../../shared/contract';
+import { EVENT_IDS } from '../../shared/emit';
+import { ValidationError } from '../../shared/errors';
+import { requireTaskId, type WireEvent } from '../../shared/events';
+import type { RecordLog } from '../../shared/ports';
 import type { EventHandler } from '../../shared/runtime/function-app';
 
-/** What `audit_events` holds: the event's data plus its id (to find the event again). */
+/** What `audit_events` holds: the record plus its id (to find the event again). */
 export type AuditEntry = AuditData & { eventId: string };
 
 export type AuditDeps = {
-  /** The pushOnce Lua script (shared/redis.ts): 1 when appended, 0 for a repeat. */
-  pushOnce: (marker: string, list: string, entry: string, cap: number, markerTtlSeconds: number) => Promise<number>;
-  /** Entries kept in `audit_events` (older ones are trimmed). */
-  maxEntries: number;
-  /** How long an event id is remembered; longer than a message can stay in the stream. */
-  markerTtlSeconds: number;
+  /** `audit_events`, capped (TM_AUDIT_MAX), each record id once. */
+  log: RecordLog;
 };
 
 function invalid(field: string, expected: string, value: unknown): ValidationError {
-  return new ValidationError(`audit data.${field} must be ${expected}, got ${JSON.stringify(value) ?? 'nothing'}`, {
-    field: `data.${field}`,
-  });
+  return new ValidationError(`audit ${field} must be ${expected}, got ${JSON.stringify(value) ?? 'nothing'}`, { field });
 }
 
-/** The audit record an event carries, or a ValidationError naming the first field that is wrong. */
-export function toAuditData(event: Pick<WireEvent, 'data'>): AuditData {
-  const data = event.data;
-  if (data === null || typeof data !== 'object' || Array.isArray(data)) {
-    throw new ValidationError('audit event data must be an audit record (a JSON object)', { field: 'data' });
+/** The audit record in `value` (at `where`: `data` or `data.audit`), or a ValidationError naming
+ * the first field that is wrong. */
+export function toAuditData(value: unknown, where = 'data'): AuditData {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new ValidationError(`audit event ${where} must be an audit record (a JSON object)`, { field: where });
   }
-  const d = data as Record<string, unknown>;
-  if (typeof d.taskId !== 'string' || d.taskId === '') throw invalid('taskId', 'a non-empty string', d.taskId);
-  if (typeof d.stage !== 'string' || d.stage === '') throw invalid('stage', 'a non-empty string', d.stage);
-  if (typeof d.action !== 'string' || d.action === '') throw invalid('action', 'a non-empty string', d.action);
+  const d = value as Record<string, unknown>;
+  if (typeof d.taskId !== 'string' || d.taskId === '') throw invalid(`${where}.taskId`, 'a non-empty string', d.taskId);
+  if (typeof d.stage !== 'string' || d.stage === '') throw invalid(`${where}.stage`, 'a non-empty string', d.stage);
+  if (typeof d.action !== 'string' || d.action === '') throw invalid(`${where}.action`, 'a non-empty string', d.action);
   if (!Number.isSafeInteger(d.attempt) || (d.attempt as number) < 0) {
-    throw invalid('attempt', 'a non-negative integer', d.attempt);
+    throw invalid(`${where}.attempt`, 'a non-negative integer', d.attempt);
   }
-  if (d.detail !== undefined && typeof d.detail !== 'string') throw invalid('detail', 'a string', d.detail);
+  if (d.detail !== undefined && typeof d.detail !== 'string') throw invalid(`${where}.detail`, 'a string', d.detail);
   if (!Number.isSafeInteger(d.atMs) || (d.atMs as number) < 0) {
-    throw invalid('atMs', 'a non-negative integer (ms since epoch)', d.atMs);
+    throw invalid(`${where}.atMs`, 'a non-negative integer (ms since epoch)', d.atMs);
   }
   return {
     taskId: d.taskId,
@@ -55,26 +53,28 @@ export function toAuditData(event: Pick<WireEvent, 'data'>): AuditData {
   };
 }
 
+/** The record an event carries, with its id; undefined for a status step without one. */
+export function toAuditEntry(event: WireEvent): AuditEntry | undefined {
+  if (event.type === EVENT_TYPES.auditRecorded) return { ...toAuditData(event.data), eventId: event.id };
+  const data = event.data as { audit?: unknown } | null | undefined;
+  if (data === null || typeof data !== 'object' || data.audit === undefined) return undefined;
+  const record = toAuditData(data.audit, 'data.audit');
+  const taskId = requireTaskId(event);
+  if (record.taskId !== taskId) {
+    throw new ValidationError(`audit data.audit.taskId "${record.taskId}" differs from the event subject "${taskId}"`, { field: 'data.audit.taskId' });
+  }
+  return { ...record, eventId: EVENT_IDS.audit(record.taskId, record.stage, record.action, record.attempt) };
+}
+
 export function createHandler(deps: AuditDeps): EventHandler {
   return {
-    acceptedTypes: [EVENT_TYPES.auditRecorded],
+    acceptedTypes: [EVENT_TYPES.auditRecorded, EVENT_TYPES.statusChanged],
     acceptsBatches: true,
     async handle(event, ctx) {
-      const entry: AuditEntry = { ...toAuditData(event), eventId: event.id };
-      let appended: number;
-      try {
-        appended = await deps.pushOnce(
-          KEYS.processed('audit', event.id),
-          KEYS.auditEvents,
-          JSON.stringify(entry),
-          deps.maxEntries,
-          deps.markerTtlSeconds,
-        );
-      } catch (error) {
-        if (isTaskmanagerError(error)) throw error;
-        throw toUnavailable(error, `appending audit event ${event.id}`);
-      }
-      ctx.logger.debug({ action: entry.action, appended: appended === 1 }, appended === 1 ? 'audit recorded' : 'audit repeat ignored');
+      const entry = toAuditEntry(event);
+      if (!entry) return;
+      const appended = await deps.log.appendOnce(entry.eventId, entry);
+      ctx.logger.debug({ action: entry.action, appended }, appended ? 'audit recorded' : 'audit repeat ignored');
     },
   };
 }

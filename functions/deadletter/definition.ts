@@ -1,5 +1,7 @@
 // The deadletter function: its handler wired to Redis. `dead_letter` is never trimmed.
 import type { EnvReader } from '../../shared/config';
+import { KEYS } from '../../shared/contract';
+import { createRecordLog } from '../../shared/redis-stores';
 import type { FunctionDefinition } from '../../shared/runtime/start-function';
 import { createHandler } from './handler';
 
@@ -16,7 +18,12 @@ export const definition: FunctionDefinition<DeadLetterConfig> = {
   }),
   createHandler: (deps, config) =>
     createHandler({
-      pushOnce: (marker, list, entry, cap, ttl) => deps.redis.pushOnce(marker, list, entry, cap, ttl),
-      markerTtlSeconds: config.markerTtlSeconds,
+      log: createRecordLog(deps.redis, {
+        list: KEYS.deadLetter,
+        marker: KEYS.deadLetterSeen,
+        cap: 0,
+        markerTtlSeconds: config.markerTtlSeconds,
+        noun: 'dead letter',
+      }),
     }),
 };

@@ -1,24 +1,23 @@
 // deadletter: takes `task.deadlettered` (DeadLetterData), emits nothing.
 // Side effect: appends one entry per dead-letter event to the uncapped `dead_letter` list (newest
-// first) with the pushOnce Lua script: the dedupe marker `dead_letter_seen:<event id>` and the
-// LPUSH happen atomically, so a redelivered or re-published dead letter is stored once. An
+// first) through a record log that takes each event id once (shared/redis-stores.ts: the marker
+// `dead_letter_seen:<event id>` and the LPUSH happen atomically), so a redelivered or re-published
+// dead letter is stored once. An
 // operator lists and re-drives from this list, so nothing is ever trimmed from it.
 // Retried (503 → the source redelivers): Redis unavailable. Malformed data is a ValidationError
 // (400); the source only logs that for this stage (no dead letter about a dead letter).
-import { EVENT_TYPES, KEYS, type DeadLetterData } from '../../shared/contract';
-import { isTaskmanagerError, ValidationError } from '../../shared/errors';
+import { EVENT_TYPES, type DeadLetterData } from '../../shared/contract';
+import { ValidationError } from '../../shared/errors';
 import type { WireEvent } from '../../shared/events';
-import { toUnavailable } from '../../shared/redis';
+import type { RecordLog } from '../../shared/ports';
 import type { EventHandler } from '../../shared/runtime/function-app';
 
 /** What `dead_letter` holds: the dead letter plus its event id (the replay handle). */
 export type DeadLetterEntry = DeadLetterData & { eventId: string };
 
 export type DeadLetterDeps = {
-  /** The pushOnce Lua script (shared/redis.ts): 1 when appended, 0 for a repeat. */
-  pushOnce: (marker: string, list: string, entry: string, cap: number, markerTtlSeconds: number) => Promise<number>;
-  /** How long an event id is remembered; no shorter than a message can stay in the stream. */
-  markerTtlSeconds: number;
+  /** `dead_letter`, uncapped, each event id once. */
+  log: RecordLog;
 };
 
 function invalid(field: string, expected: string, value: unknown): ValidationError {
@@ -66,20 +65,8 @@ export function createHandler(deps: DeadLetterDeps): EventHandler {
     async handle(event, ctx) {
       const letter = toDeadLetterData(event);
       const entry: DeadLetterEntry = { ...letter, eventId: event.id };
-      let appended: number;
-      try {
-        appended = await deps.pushOnce(
-          KEYS.deadLetterSeen(event.id),
-          KEYS.deadLetter,
-          JSON.stringify(entry),
-          0,
-          deps.markerTtlSeconds,
-        );
-      } catch (error) {
-        if (isTaskmanagerError(error)) throw error;
-        throw toUnavailable(error, `storing dead letter ${event.id}`);
-      }
-      if (appended === 1) {
+      const appended = await deps.log.appendOnce(event.id, entry);
+      if (appended) {
         ctx.logger.warn({ stage: letter.stage, reason: letter.reason, attempts: letter.attempts }, 'dead letter stored');
       } else {
         ctx.logger.debug({ stage: letter.stage }, 'dead letter repeat ignored');

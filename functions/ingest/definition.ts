@@ -1,7 +1,7 @@
 // The ingest function: its settings and how its handler is wired to Redis, NATS and the enricher.
 import type { EnvReader } from '../../shared/config';
 import type { FunctionDefinition } from '../../shared/runtime/start-function';
-import { readStatus } from '../../shared/status';
+import { createStatusStore } from '../../shared/redis-stores';
 import { createPayloadValidator } from '../../shared/task-types';
 import { findFunction } from '../../shared/topology';
 import { createEnricherClient } from './enricher-client';
@@ -21,7 +21,7 @@ export const definition: FunctionDefinition<IngestConfig> = {
   createHandler: (deps, config) =>
     createHandler({
       publisher: deps.publisher,
-      readStatus: (taskId) => readStatus(deps.redis, taskId),
+      status: createStatusStore(deps.redis),
       validatePayload: createPayloadValidator(),
       enrich: createEnricherClient({ url: config.enricherUrl }),
       enricherTimeoutMs: config.enricherTimeoutMs,

@@ -1,18 +1,17 @@
 import { describe, expect, it, vi } from 'vitest';
-import { EVENT_TYPES, SUBJECTS, type AuditData, type DeadLetterData, type StatusUpdate, type StoredStatus, type TaskEnvelope } from '../../shared/contract';
+import { EVENT_TYPES, SUBJECTS, type DeadLetterData, type StoredStatus, type TaskEnvelope } from '../../shared/contract';
 import { EVENT_IDS } from '../../shared/emit';
 import { DependencyUnavailableError, ValidationError } from '../../shared/errors';
 import { createEvent, type WireEvent } from '../../shared/events';
 import { createLogger } from '../../shared/logger';
-import type { Publisher } from '../../shared/nats';
+import type { Publisher } from '../../shared/ports';
 import type { HandlerContext } from '../../shared/runtime/function-app';
 import { createPayloadValidator } from '../../shared/task-types';
+import { describeSent, lastTransition, type Sent } from '../../test/helpers/steps';
 import type { EnrichFn } from './enricher-client';
 import { createHandler, type IngestDeps } from './handler';
 
 const NOW = 1_700_000_000_000;
-
-type Sent = { subject: string; event: WireEvent };
 
 function fakePublisher(options: { failOn?: string } = {}): Publisher & { sent: Sent[] } {
   const sent: Sent[] = [];
@@ -54,7 +53,7 @@ function setup(overrides: Partial<IngestDeps> = {}) {
   const readStatus = vi.fn(async (_taskId: string): Promise<StoredStatus | undefined> => undefined);
   const deps: IngestDeps = {
     publisher,
-    readStatus,
+    status: { read: readStatus },
     validatePayload: createPayloadValidator(),
     enrich,
     enricherTimeoutMs: 1_000,
@@ -63,13 +62,6 @@ function setup(overrides: Partial<IngestDeps> = {}) {
   };
   return { handler: createHandler(deps), publisher: deps.publisher as typeof publisher, enrich, readStatus, deps };
 }
-
-const describeSent = (sent: Sent[]) =>
-  sent.map(({ subject, event }) => {
-    if (subject === SUBJECTS.status) return `status ${(event.data as StatusUpdate).state}`;
-    if (subject === SUBJECTS.audit) return `audit ${(event.data as AuditData).action}`;
-    return `${subject} ${event.type}`;
-  });
 
 describe('ingest handler', () => {
   it('accepts only submitted events', () => {
@@ -81,9 +73,7 @@ describe('ingest handler', () => {
     await handler.handle(submitted(envelope()), ctx());
 
     expect(describeSent(publisher.sent)).toEqual([
-      'status VALIDATED',
-      'status ENRICHED',
-      'audit accepted',
+      'status VALIDATED,ENRICHED audit accepted',
       `${SUBJECTS.schedule} ${EVENT_TYPES.accepted}`,
     ]);
     expect(enrich).toHaveBeenCalledOnce();
@@ -102,14 +92,13 @@ describe('ingest handler', () => {
 
     expect(describeSent(publisher.sent)).toEqual([
       `${SUBJECTS.deadletter} ${EVENT_TYPES.deadlettered}`,
-      'audit rejected',
-      'status REJECTED',
+      'status REJECTED audit rejected',
     ]);
     const dead = publisher.sent[0]!.event.data as DeadLetterData;
     expect(dead).toMatchObject({ taskId: 't-1', stage: 'ingest', attempts: 3, event });
     expect(dead.reason).toContain('unknown task type "nope"');
     expect(dead.lastError).toBe(dead.reason);
-    const status = publisher.sent[2]!.event.data as StatusUpdate;
+    const status = lastTransition(publisher.sent[1]!.event);
     expect(status.message).toBe(dead.reason);
     expect(enrich).not.toHaveBeenCalled();
   });
@@ -118,7 +107,7 @@ describe('ingest handler', () => {
     const { handler, publisher } = setup();
     await handler.handle(submitted(envelope({ type: 'sleep', payload: '{"ms":"soon"}' })), ctx());
 
-    const status = publisher.sent.find((s) => s.subject === SUBJECTS.status)!.event.data as StatusUpdate;
+    const status = lastTransition(publisher.sent.find((s) => s.subject === SUBJECTS.status)!.event);
     expect(status.state).toBe('REJECTED');
     expect(status.message).toMatch(/schema of "sleep".*\/ms must be integer/);
     expect(publisher.sent.some((s) => s.subject === SUBJECTS.schedule)).toBe(false);
@@ -138,20 +127,20 @@ describe('ingest handler', () => {
     const cancelled: StoredStatus = {
       taskId: 't-1', seq: 2, state: 'CANCELLED', stage: 'gateway', attempt: 0, message: '', progress: 0, updatedAtMs: NOW,
     };
-    const { handler, publisher, enrich } = setup({ readStatus: async () => cancelled });
+    const { handler, publisher, enrich } = setup({ status: { read: async () => cancelled } });
     await handler.handle(submitted(envelope()), ctx());
     expect(describeSent(publisher.sent)).toEqual(['audit skipped.cancelled']);
     expect(enrich).not.toHaveBeenCalled();
   });
 
-  it('an enricher failure is retryable and nothing is scheduled', async () => {
+  it('an enricher failure is retryable and nothing is published', async () => {
     const { handler, publisher } = setup({
       enrich: async () => {
         throw new DependencyUnavailableError('enricher answered 503');
       },
     });
     await expect(handler.handle(submitted(envelope()), ctx())).rejects.toBeInstanceOf(DependencyUnavailableError);
-    expect(describeSent(publisher.sent)).toEqual(['status VALIDATED']);
+    expect(publisher.sent).toEqual([]);
   });
 
   it('an unexpected enricher error is still reported as retryable', async () => {
@@ -207,8 +196,10 @@ describe('ingest handler', () => {
 
   it('Redis being down while reading the status is retryable, and nothing is published', async () => {
     const { handler, publisher } = setup({
-      readStatus: async () => {
-        throw new Error('Connection is closed.');
+      status: {
+        read: async () => {
+          throw new DependencyUnavailableError('redis unavailable while reading the status of t-1: Connection is closed.');
+        },
       },
     });
     await expect(handler.handle(submitted(envelope()), ctx())).rejects.toBeInstanceOf(DependencyUnavailableError);

@@ -1,21 +1,22 @@
 // ingest: takes `submitted` (a TaskEnvelope), emits `accepted` on tasks.schedule.
 // - A task that is already terminal (cancelled by the gateway before we got to it) is acked and
 //   skipped: audit `skipped.<state>`, nothing else.
-// - An unknown type or a payload that breaks its schema is REJECTED for good: dead letter, audit
-//   `rejected`, then status REJECTED, and the delivery is acked (never retried). The status goes
-//   last because it is what the terminal check above reads back: if we crash before it, the
-//   redelivery repeats the whole rejection and the deterministic ids dedupe what was sent.
-// - A valid task: status VALIDATED, a synchronous call to the enricher (bounded by a timeout),
-//   status ENRICHED, audit `accepted`, and `accepted` carrying the envelope plus `enrichment`.
+// - An unknown type or a payload that breaks its schema is REJECTED for good: dead letter, then
+//   one status event REJECTED with audit `rejected`, and the delivery is acked (never retried).
+//   The status goes last because it is what the terminal check above reads back: if we crash
+//   before it, the redelivery repeats the whole rejection and the deterministic ids dedupe it.
+// - A valid task: a synchronous call to the enricher (bounded by a timeout), then, at the same
+//   time, one status event (VALIDATED, ENRICHED, audit `accepted`) and `accepted` carrying the
+//   envelope plus `enrichment`. Their order does not matter: the notifier never moves a status
+//   backwards, and a crash between them repeats both (deduplicated by id).
 // Retried (5xx → the source redelivers): Redis/NATS unavailable, the enricher failing or slow.
 // A malformed envelope is a ValidationError (400): the source dead-letters it.
-import { EVENT_TYPES, isTerminal, SUBJECTS, type StoredStatus, type TaskEnvelope } from '../../shared/contract';
+import { EVENT_TYPES, isTerminal, SUBJECTS, type TaskEnvelope } from '../../shared/contract';
 import { createEmitter, EVENT_IDS } from '../../shared/emit';
 import { toTaskEnvelope } from '../../shared/envelope';
 import { DependencyUnavailableError, describeError, isTaskmanagerError } from '../../shared/errors';
-import type { Publisher } from '../../shared/nats';
+import type { Publisher, StatusStore } from '../../shared/ports';
 import type { EventHandler } from '../../shared/runtime/function-app';
-import { toUnavailable } from '../../shared/redis';
 import type { PayloadValidator } from '../../shared/task-types';
 import type { EnrichFn, Enrichment } from './enricher-client';
 
@@ -23,8 +24,7 @@ export const COMPONENT = 'ingest';
 
 export type IngestDeps = {
   publisher: Publisher;
-  /** The task's current status (shared/status.ts readStatus over Redis in production). */
-  readStatus: (taskId: string) => Promise<StoredStatus | undefined>;
+  status: Pick<StatusStore, 'read'>;
   validatePayload: PayloadValidator;
   enrich: EnrichFn;
   enricherTimeoutMs: number;
@@ -65,9 +65,7 @@ export function createHandler(deps: IngestDeps): EventHandler {
       const { taskId } = envelope;
       const emit = emitter.causedBy(event);
 
-      const current = await deps.readStatus(taskId).catch((error: unknown) => {
-        throw toUnavailable(error, `reading the status of ${taskId}`);
-      });
+      const current = await deps.status.read(taskId);
       if (current && isTerminal(current.state)) {
         ctx.logger.info({ state: current.state }, 'task already terminal: skipped');
         await emit.audit(taskId, `skipped.${current.state.toLowerCase()}`, { detail: `task is ${current.state}` });
@@ -78,17 +76,16 @@ export function createHandler(deps: IngestDeps): EventHandler {
       if (!check.ok) {
         ctx.logger.info({ reason: check.reason }, 'task rejected');
         await emit.deadLetter({ taskId, reason: check.reason, attempts: ctx.attempt, lastError: check.reason, event });
-        await emit.audit(taskId, 'rejected', { detail: check.reason });
-        await emit.status(taskId, 'REJECTED', { message: check.reason });
+        await emit.step(taskId, [{ state: 'REJECTED', message: check.reason }], { action: 'rejected', detail: check.reason });
         return;
       }
 
-      await emit.status(taskId, 'VALIDATED');
       const enrichment = await enrichWithTimeout(deps, envelope);
-      await emit.status(taskId, 'ENRICHED');
-      await emit.audit(taskId, 'accepted', { detail: `type ${envelope.type}, priority ${envelope.priority}` });
       const accepted: TaskEnvelope = { ...envelope, enrichment };
-      await emit.task(SUBJECTS.schedule, EVENT_TYPES.accepted, EVENT_IDS.accepted(taskId), taskId, accepted);
+      await Promise.all([
+        emit.step(taskId, [{ state: 'VALIDATED' }, { state: 'ENRICHED' }], { action: 'accepted', detail: `type ${envelope.type}, priority ${envelope.priority}` }),
+        emit.task(SUBJECTS.schedule, EVENT_TYPES.accepted, EVENT_IDS.accepted(taskId), taskId, accepted),
+      ]);
     },
   };
 }

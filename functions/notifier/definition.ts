@@ -1,10 +1,10 @@
-// The notifier function: no settings of its own; its handler applies status updates to Redis.
+// The notifier function: no settings of its own; its handler applies status steps to Redis.
+import { createStatusStore } from '../../shared/redis-stores';
 import type { FunctionDefinition } from '../../shared/runtime/start-function';
-import { applyStatus } from '../../shared/status';
 import { createHandler } from './handler';
 
 export const definition: FunctionDefinition<Record<string, never>> = {
   name: 'notifier',
   readConfig: () => ({}),
-  createHandler: (deps) => createHandler({ applyStatus: (update) => applyStatus(deps.redis, update) }),
+  createHandler: (deps) => createHandler({ status: createStatusStore(deps.redis) }),
 };

@@ -1,6 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
-import { EVENT_TYPES, type StatusUpdate } from '../../shared/contract';
-import { DependencyUnavailableError, ValidationError } from '../../shared/errors';
+import { EVENT_TYPES, type StatusTransition, type StatusUpdate } from '../../shared/contract';
+import { createStepEvent } from '../../shared/emit';
+import { ValidationError } from '../../shared/errors';
 import { createEvent, type WireEvent } from '../../shared/events';
 import { createLogger } from '../../shared/logger';
 import type { HandlerContext } from '../../shared/runtime/function-app';
@@ -8,6 +9,7 @@ import { createHandler } from './handler';
 
 const ctx: HandlerContext = { logger: createLogger('test', 'silent'), attempt: 1, maxDeliver: 5 };
 
+/** A single update: the format before stage steps (still in a stream across an upgrade). */
 const update: StatusUpdate = {
   taskId: 't-1',
   state: 'RUNNING',
@@ -17,35 +19,58 @@ const update: StatusUpdate = {
   progress: 40,
   updatedAtMs: 1_700_000_000_000,
 };
+const { taskId: _taskId, stage: _stage, ...transition } = update;
 
 function statusEvent(data: unknown, taskId = 't-1'): WireEvent {
   return createEvent({ id: 'e-1', component: 'worker', type: EVENT_TYPES.statusChanged, taskId, data });
 }
 
+function withStore(seq = 1) {
+  const apply = vi.fn(async (_taskId: string, _stage: string, _transitions: readonly StatusTransition[]) => seq);
+  return { apply, handler: createHandler({ status: { apply } }) };
+}
+
 describe('notifier handler', () => {
   it('accepts only status.changed events', () => {
-    expect(createHandler({ applyStatus: vi.fn() }).acceptedTypes).toEqual([EVENT_TYPES.statusChanged]);
+    expect(withStore().handler.acceptedTypes).toEqual([EVENT_TYPES.statusChanged]);
   });
 
-  it('applies the update it carries, with only the known fields', async () => {
-    const applyStatus = vi.fn(async () => 3);
-    await createHandler({ applyStatus }).handle(statusEvent({ ...update, extra: 'dropped' }), ctx);
-    expect(applyStatus).toHaveBeenCalledTimes(1);
-    expect(applyStatus).toHaveBeenCalledWith(update);
+  it("applies a step's transitions in order in one call, with only the known fields", async () => {
+    const { apply, handler } = withStore(3);
+    const event = createStepEvent({
+      component: 'ingest',
+      taskId: 't-1',
+      states: [{ state: 'VALIDATED' }, { state: 'ENRICHED' }],
+      audit: { action: 'accepted', detail: 'type echo' },
+      nowMs: 1_700_000_000_000,
+    });
+    await handler.handle({ ...event, data: { ...event.data, extra: 'dropped' } }, ctx);
+    expect(apply).toHaveBeenCalledTimes(1);
+    expect(apply).toHaveBeenCalledWith('t-1', 'ingest', [
+      { state: 'VALIDATED', attempt: 0, message: '', progress: 0, updatedAtMs: 1_700_000_000_000 },
+      { state: 'ENRICHED', attempt: 0, message: '', progress: 0, updatedAtMs: 1_700_000_000_000 },
+    ]);
+  });
+
+  it('applies a single update (the format before steps) as one transition', async () => {
+    const { apply, handler } = withStore();
+    await handler.handle(statusEvent({ ...update, extra: 'dropped' }), ctx);
+    expect(apply).toHaveBeenCalledWith('t-1', 'worker', [transition]);
   });
 
   it('treats a missing message as empty', async () => {
-    const applyStatus = vi.fn(async () => 1);
+    const { apply, handler } = withStore();
     const { message: _message, ...withoutMessage } = update;
-    await createHandler({ applyStatus }).handle(statusEvent(withoutMessage), ctx);
-    expect(applyStatus).toHaveBeenCalledWith({ ...update, message: '' });
+    await handler.handle(statusEvent(withoutMessage), ctx);
+    expect(apply).toHaveBeenCalledWith('t-1', 'worker', [{ ...transition, message: '' }]);
   });
 
-  it('acks an update that is not newer (seq 0) without an error', async () => {
-    const applyStatus = vi.fn(async () => 0);
-    await expect(createHandler({ applyStatus }).handle(statusEvent(update), ctx)).resolves.toBeUndefined();
+  it('acks a step that is not newer (seq 0) without an error', async () => {
+    const { handler } = withStore(0);
+    await expect(handler.handle(statusEvent(update), ctx)).resolves.toBeUndefined();
   });
 
+  const step = { taskId: 't-1', stage: 'worker', transitions: [transition] };
   const bad: Array<[string, unknown, string, string?]> = [
     ['data is not an object', 'RUNNING', 'data'],
     ['data is an array', [update], 'data'],
@@ -64,31 +89,20 @@ describe('notifier handler', () => {
     ['message is not a string', { ...update, message: { text: 'x' } }, 'data.message'],
     ['updatedAtMs is not a number', { ...update, updatedAtMs: 'now' }, 'data.updatedAtMs'],
     ['the subject is empty', update, 'subject', ''],
+    ['transitions is empty', { ...step, transitions: [] }, 'data.transitions'],
+    ['transitions is not a list', { ...step, transitions: transition }, 'data.transitions'],
+    ['transitions has too many entries', { ...step, transitions: Array(9).fill(transition) }, 'data.transitions'],
+    ['a transition is not an object', { ...step, transitions: [transition, 'ENRICHED'] }, 'data.transitions[1]'],
+    ['a transition has an unknown state', { ...step, transitions: [transition, { ...transition, state: 'DONE' }] }, 'data.transitions[1].state'],
+    ['a transition has a bad progress', { ...step, transitions: [{ ...transition, progress: 101 }] }, 'data.transitions[0].progress'],
   ];
 
-  it.each(bad)('refuses an update whose %s, naming the field and changing nothing', async (_name, data, field, subject) => {
-    const applyStatus = vi.fn(async () => 1);
-    const error = await createHandler({ applyStatus })
-      .handle(statusEvent(data, subject ?? 't-1'), ctx)
-      .catch((e: unknown) => e);
+  it.each(bad)('refuses a status event whose %s, naming the field and changing nothing', async (_name, data, field, subject) => {
+    const { apply, handler } = withStore();
+    const error = await handler.handle(statusEvent(data, subject ?? 't-1'), ctx).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ValidationError);
     expect((error as ValidationError).field).toBe(field);
     expect((error as ValidationError).message).toContain(field.replace(/^data\./, ''));
-    expect(applyStatus).not.toHaveBeenCalled();
-  });
-
-  it('turns a Redis failure into a retryable DependencyUnavailableError (503)', async () => {
-    const cause = new Error("Stream isn't writeable and enableOfflineQueue options is false");
-    const applyStatus = vi.fn(async () => {
-      throw cause;
-    });
-    const error = await createHandler({ applyStatus })
-      .handle(statusEvent(update), ctx)
-      .catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(DependencyUnavailableError);
-    expect((error as DependencyUnavailableError).httpStatus).toBe(503);
-    expect((error as DependencyUnavailableError).retryable).toBe(true);
-    expect((error as DependencyUnavailableError).cause).toBe(cause);
-    expect((error as Error).message).toContain('RUNNING');
+    expect(apply).not.toHaveBeenCalled();
   });
 });

@@ -1,20 +1,18 @@
-// notifier: takes `status.changed` (a StatusUpdate), emits nothing.
-// Side effect: applies the update to Redis with the applyStatus Lua script (shared/status.ts),
-// which keeps the status monotonic — an update that is not newer than the current one (older,
-// duplicated, or after a terminal state) changes nothing — and for an accepted change bumps the
-// task's seq, appends it to the history and PUBLISHes it on the task's channel, atomically.
-// Out-of-order and repeated deliveries are therefore simply acked.
-// Retried (503 → the source redelivers): Redis unavailable. A malformed update is a
+// notifier: takes `status.changed` (a stage step: its transitions in order), emits nothing.
+// Side effect: applies the step's transitions to Redis in one call of the applyStatus Lua script
+// (shared/status.ts), which keeps the status monotonic — a transition that is not newer than the
+// current status (older, duplicated, or after a terminal state) changes nothing — and for each
+// accepted one bumps the task's seq, appends it to the history and PUBLISHes it on the task's
+// channel, atomically. Out-of-order and repeated deliveries are therefore simply acked.
+// Retried (503 → the source redelivers): Redis unavailable. A malformed step is a
 // ValidationError (400): the source dead-letters it.
-import { EVENT_TYPES, type StatusUpdate } from '../../shared/contract';
-import { isTaskmanagerError } from '../../shared/errors';
-import { toUnavailable } from '../../shared/redis';
+import { EVENT_TYPES } from '../../shared/contract';
 import type { EventHandler } from '../../shared/runtime/function-app';
-import { toStatusUpdate } from './status-update';
+import type { StatusStore } from '../../shared/ports';
+import { toStatusChange } from './status-update';
 
 export type NotifierDeps = {
-  /** shared/status.ts applyStatus over Redis: the new seq, or 0 when the update was not newer. */
-  applyStatus: (update: StatusUpdate) => Promise<number>;
+  status: Pick<StatusStore, 'apply'>;
 };
 
 export function createHandler(deps: NotifierDeps): EventHandler {
@@ -22,19 +20,12 @@ export function createHandler(deps: NotifierDeps): EventHandler {
     acceptedTypes: [EVENT_TYPES.statusChanged],
     acceptsBatches: true,
     async handle(event, ctx) {
-      const update = toStatusUpdate(event);
-      let seq: number;
-      try {
-        seq = await deps.applyStatus(update);
-      } catch (error) {
-        if (isTaskmanagerError(error)) throw error;
-        throw toUnavailable(error, `applying ${update.state} to task ${update.taskId}`);
-      }
-      if (seq > 0) {
-        ctx.logger.debug({ state: update.state, attempt: update.attempt, progress: update.progress, seq }, 'status applied');
-      } else {
-        ctx.logger.debug({ state: update.state, attempt: update.attempt, progress: update.progress }, 'status not newer: ignored');
-      }
+      const change = toStatusChange(event);
+      const seq = await deps.status.apply(change.taskId, change.stage, change.transitions);
+      const last = change.transitions[change.transitions.length - 1]!;
+      const fields = { state: last.state, attempt: last.attempt, progress: last.progress, transitions: change.transitions.length };
+      if (seq > 0) ctx.logger.debug({ ...fields, seq }, 'status applied');
+      else ctx.logger.debug(fields, 'status not newer: ignored');
     },
   };
 }

@@ -6,13 +6,13 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_REDIS_KEY_PREFIX } from '../../shared/config';
 import { EVENT_TYPES, KEYS, TERMINAL_STATES, type StatusUpdate, type StoredStatus, type TaskStateName } from '../../shared/contract';
-import { EVENT_IDS } from '../../shared/emit';
+import { createStepEvent, EVENT_IDS } from '../../shared/emit';
 import { createEvent, type WireEvent } from '../../shared/events';
 import { createLogger } from '../../shared/logger';
 import { connectRedis, toChannel } from '../../shared/redis';
 import type { RunningFunction } from '../../shared/runtime/start-function';
 import { startFunction } from '../../shared/runtime/start-function';
-import { applyStatus, isNewer, readHistory, readStatus } from '../../shared/status';
+import { applyStatus, applyTransitions, isNewer, readHistory, readStatus } from '../../shared/status';
 import { postBinary, postStructured } from '../../test/helpers/events';
 import { waitFor } from '../../test/helpers/ports';
 import { startNatsServer, startRedisServer, type TestServer } from '../../test/helpers/servers';
@@ -128,6 +128,59 @@ describe('notifier (real Redis)', () => {
     const history = await readHistory(redis, taskId);
     expect(history.map(rankOf)).toEqual(['RUNNING/1/30', 'RETRYING/1/0', 'RUNNING/2/0', 'RUNNING/2/40']);
     expectMonotonic(history);
+  });
+
+  it("applies a stage step's transitions in order in one delivery, each published, the audit record left to the audit stage", async () => {
+    const taskId = randomUUID();
+    const subscription = await subscribeToStatus(redisServer.url, taskId);
+    try {
+      const step = (states: Parameters<typeof createStepEvent>[0]['states']) =>
+        createStepEvent({ component: 'ingest', taskId, states, audit: { action: 'accepted' }, nowMs: Date.now() });
+      expect((await postBinary(url, step([{ state: 'QUEUED' }]))).status).toBe(204);
+      expect((await postStructured(url, step([{ state: 'VALIDATED' }, { state: 'ENRICHED' }]))).status).toBe(204);
+      // A stale first transition is skipped, the newer second one applied.
+      expect((await postBinary(url, step([{ state: 'ENRICHED' }, { state: 'SCHEDULED' }]))).status).toBe(204);
+      // Nothing after a terminal transition, in the same step or later.
+      expect((await postBinary(url, step([{ state: 'REJECTED' }, { state: 'RUNNING', attempt: 1 }]))).status).toBe(204);
+      expect((await postBinary(url, step([{ state: 'RUNNING', attempt: 2 }]))).status).toBe(204);
+
+      const history = await readHistory(redis, taskId);
+      expect(history.map(rankOf)).toEqual(['QUEUED/0/0', 'VALIDATED/0/0', 'ENRICHED/0/0', 'SCHEDULED/0/0', 'REJECTED/0/0']);
+      expect(history.every((entry) => entry.stage === 'ingest')).toBe(true);
+      expectMonotonic(history);
+      expect(await redis.zscore(KEYS.activeTasks, taskId)).toBeNull();
+      await waitFor('every accepted change to be published', () => subscription.messages.length >= 5);
+      expect(subscription.messages).toEqual(history);
+    } finally {
+      subscription.close();
+    }
+  });
+
+  it('applyTransitions (Lua) applies a list exactly as isNewer folds it, one transition after another', async () => {
+    const states: TaskStateName[] = ['QUEUED', 'VALIDATED', 'ENRICHED', 'SCHEDULED', 'RUNNING', 'RETRYING', 'SUCCEEDED', 'FAILED'];
+    const transition = fc.record({
+      state: fc.constantFrom(...states),
+      attempt: fc.integer({ min: 0, max: 2 }),
+      progress: fc.constantFrom(0, 50, 100),
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.array(transition, { minLength: 1, maxLength: 8 }), fc.array(transition, { maxLength: 3 }), async (step, before) => {
+        const taskId = randomUUID();
+        for (const u of before) await applyStatus(redis, update(taskId, u.state, u.attempt, u.progress));
+        const list = step.map((u) => update(taskId, u.state, u.attempt, u.progress));
+        let current = await readStatus(redis, taskId);
+        const expected = (await readHistory(redis, taskId)).map(rankOf);
+        for (const next of list) {
+          if (isNewer(next, current)) {
+            expected.push(rankOf(next));
+            current = { ...next, seq: 0 };
+          }
+        }
+        await applyTransitions(redis, taskId, 'test', list);
+        expect((await readHistory(redis, taskId)).map(rankOf)).toEqual(expected);
+      }),
+      { numRuns: 60 },
+    );
   });
 
   it('refuses a malformed status event with 400 naming the field, and writes nothing', async () => {

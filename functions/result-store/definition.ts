@@ -1,7 +1,7 @@
 // The result-store function: its result TTL, its handler wired to Redis and NATS, and the
 // GET /results/:id route.
-import { KEYS } from '../../shared/contract';
 import type { EnvReader } from '../../shared/config';
+import { createResultStore } from '../../shared/redis-stores';
 import type { FunctionDefinition } from '../../shared/runtime/start-function';
 import { createHandler } from './handler';
 import { createResultReader, registerResultRoute } from './results-route';
@@ -25,8 +25,7 @@ export const definition: FunctionDefinition<ResultStoreConfig> = {
   createHandler: (deps, config) =>
     createHandler({
       publisher: deps.publisher,
-      storeResult: async (result) =>
-        (await deps.redis.storeResult(KEYS.result(result.taskId), JSON.stringify(result), result.attempts, config.resultTtlSeconds)) === 1,
+      results: createResultStore(deps.redis, config.resultTtlSeconds),
       now: deps.now,
     }),
   routes: (app, deps) => registerResultRoute(app, createResultReader(deps.redis), deps.logger.child({ part: 'results' })),

@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { EVENT_TYPES, SUBJECTS, type AuditData, type FinishedData, type StatusUpdate, type TaskEnvelope } from '../../shared/contract';
+import { EVENT_TYPES, SUBJECTS, type FinishedData, type TaskEnvelope } from '../../shared/contract';
 import { EVENT_IDS } from '../../shared/emit';
 import { DependencyUnavailableError, ValidationError } from '../../shared/errors';
 import { createEvent, type WireEvent } from '../../shared/events';
 import { createLogger } from '../../shared/logger';
 import type { HandlerContext } from '../../shared/runtime/function-app';
 import { createHandler } from './handler';
+import { describeSent, lastTransition, toStep } from '../../test/helpers/steps';
 import type { StoredResult } from './result';
 
 const NOW = 1_700_000_000_000;
@@ -52,20 +53,24 @@ function setup(options: { storeFails?: boolean } = {}) {
   const handler = createHandler({
     publisher: {
       async publish(subject, event) {
-        log.push(`publish ${subject} ${(event.data as StatusUpdate).state ?? (event.data as AuditData).action}`);
+        log.push(`publish ${describeSent([{ subject, event }])[0]}`);
         published.push({ subject, event });
       },
     },
-    storeResult: async (result) => {
-      if (options.storeFails) throw new Error('Connection is closed.');
-      const current = store.get(result.taskId);
-      if (current && current.attempts > result.attempts) {
-        log.push(`store ${result.taskId} #${result.attempts} refused`);
-        return false;
-      }
-      store.set(result.taskId, result);
-      log.push(`store ${result.taskId} #${result.attempts}`);
-      return true;
+    results: {
+      store: async (taskId, attempt, json) => {
+        if (options.storeFails) throw new DependencyUnavailableError('redis unavailable while storing the result of t-1: Connection is closed.');
+        const result = JSON.parse(json) as StoredResult;
+        expect({ taskId, attempt }).toEqual({ taskId: result.taskId, attempt: result.attempts });
+        const current = store.get(result.taskId);
+        if (current && current.attempts > result.attempts) {
+          log.push(`store ${result.taskId} #${result.attempts} refused`);
+          return false;
+        }
+        store.set(result.taskId, result);
+        log.push(`store ${result.taskId} #${result.attempts}`);
+        return true;
+      },
     },
     now: () => NOW,
   });
@@ -81,7 +86,7 @@ describe('result-store handler', () => {
     const { handler, log, published, store } = setup();
     await handler.handle(finished(finishedData()), ctx);
 
-    expect(log).toEqual([`store t-1 #1`, `publish ${SUBJECTS.status} SUCCEEDED`, `publish ${SUBJECTS.audit} result.stored`]);
+    expect(log).toEqual([`store t-1 #1`, `publish status SUCCEEDED audit result.stored`]);
     expect(store.get('t-1')).toEqual({
       taskId: 't-1',
       state: 'SUCCEEDED',
@@ -93,7 +98,7 @@ describe('result-store handler', () => {
     });
     const status = published[0]!.event;
     expect(status.id).toBe(EVENT_IDS.status('t-1', 'SUCCEEDED', 1, 100));
-    expect(status.data).toMatchObject({ taskId: 't-1', state: 'SUCCEEDED', stage: 'result-store', attempt: 1, progress: 100 });
+    expect(toStep(status)).toMatchObject({ taskId: 't-1', stage: 'result-store', transitions: [{ state: 'SUCCEEDED', attempt: 1, progress: 100 }] });
   });
 
   it('reports FAILED with the error as message, and CANCELLED', async () => {
@@ -101,7 +106,7 @@ describe('result-store handler', () => {
     await handler.handle(finished(finishedData({ state: 'FAILED', output: '', error: 'boom', attempts: 5 }), 't-1', 5), ctx);
     const other = { ...finishedData({ state: 'CANCELLED', output: '', error: 'task was cancelled while running' }), task: envelope('t-2') };
     await handler.handle(finished(other, 't-2'), ctx);
-    const statuses = published.filter((p) => p.subject === SUBJECTS.status).map((p) => p.event.data as StatusUpdate);
+    const statuses = published.filter((p) => p.subject === SUBJECTS.status).map((p) => ({ taskId: p.event.subject, ...lastTransition(p.event) }));
     expect(statuses).toMatchObject([
       { taskId: 't-1', state: 'FAILED', attempt: 5, message: 'boom' },
       { taskId: 't-2', state: 'CANCELLED', attempt: 1, message: 'task was cancelled while running' },

@@ -1,6 +1,6 @@
 // result-store: takes `finished` (FinishedData) from the worker and persists the task's result
 // in `task_result:<id>` with a TTL, THEN reports the terminal status (SUCCEEDED, FAILED or
-// CANCELLED) and an audit `result.stored`. The order is the point: a client that sees the
+// CANCELLED) with audit `result.stored`, in one status event. The order is the point: a client that sees the
 // terminal status can already read the result (docs/design.md §5.5).
 // - The write is a compare-and-set on the attempt: a late result from an older attempt never
 //   overwrites a newer one, and is acked without reporting anything. The same attempt again (a
@@ -8,17 +8,16 @@
 // Retried (5xx): Redis or NATS unavailable. A malformed event is a ValidationError (400).
 import { EVENT_TYPES, type FinishedData } from '../../shared/contract';
 import { createEmitter } from '../../shared/emit';
-import type { Publisher } from '../../shared/nats';
-import { toUnavailable } from '../../shared/redis';
+import type { Publisher, ResultStore } from '../../shared/ports';
 import type { EventHandler } from '../../shared/runtime/function-app';
-import { toFinishedData, toStoredResult, type StoredResult } from './result';
+import { toFinishedData, toStoredResult } from './result';
 
 export const COMPONENT = 'result-store';
 
 export type ResultStoreDeps = {
   publisher: Publisher;
-  /** Stores unless a result of a later attempt is there; true when stored (redis.storeResult). */
-  storeResult: (result: StoredResult) => Promise<boolean>;
+  /** Stores unless a result of a later attempt is there; true when stored. */
+  results: ResultStore;
   now: () => number;
 };
 
@@ -40,20 +39,17 @@ export function createHandler(deps: ResultStoreDeps): EventHandler {
       const taskId = data.task.taskId;
       const emit = emitter.causedBy(event);
 
-      const stored = await deps.storeResult(toStoredResult(data)).catch((error: unknown) => {
-        throw toUnavailable(error, `storing the result of ${taskId}`);
-      });
+      const stored = await deps.results.store(taskId, data.attempts, JSON.stringify(toStoredResult(data)));
       if (!stored) {
         ctx.logger.info({ attempts: data.attempts }, 'a result of a later attempt is stored: this one is dropped');
         return;
       }
 
-      await emit.status(taskId, data.state, {
-        attempt: data.attempts,
-        message: toStatusMessage(data),
-        progress: data.state === 'SUCCEEDED' ? 100 : 0,
-      });
-      await emit.audit(taskId, 'result.stored', { attempt: data.attempts, detail: `${data.state} after ${data.attempts} attempt(s)` });
+      await emit.step(
+        taskId,
+        [{ state: data.state, attempt: data.attempts, message: toStatusMessage(data), progress: data.state === 'SUCCEEDED' ? 100 : 0 }],
+        { action: 'result.stored', attempt: data.attempts, detail: `${data.state} after ${data.attempts} attempt(s)` },
+      );
     },
   };
 }

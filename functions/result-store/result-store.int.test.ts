@@ -2,7 +2,7 @@
 // the CAS of shared/redis.ts) before it reports, serves GET /results/:id, refuses bad events.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEnvReader, DEFAULT_REDIS_KEY_PREFIX, readFlowSettings } from '../../shared/config';
-import { EVENT_TYPES, KEYS, type FinishedData, type StatusUpdate, type TaskEnvelope, SUBJECTS } from '../../shared/contract';
+import { EVENT_TYPES, KEYS, type FinishedData, type TaskEnvelope, SUBJECTS } from '../../shared/contract';
 import { EVENT_IDS } from '../../shared/emit';
 import { createEvent, type WireEvent } from '../../shared/events';
 import { createLogger } from '../../shared/logger';
@@ -14,6 +14,7 @@ import { waitFor } from '../../test/helpers/ports';
 import { startNatsServer, startRedisServer, type TestServer } from '../../test/helpers/servers';
 import { definition } from './definition';
 import type { StoredResult } from './result';
+import { toAuditRecords, toStatusUpdates } from '../../test/helpers/steps';
 
 const TTL_SECONDS = 3_600;
 const logger = createLogger('result-store-int-test', 'silent');
@@ -90,7 +91,7 @@ function finishedEvent(taskId: string, overrides: Partial<FinishedData> = {}, ty
 const statuses = (taskId: string) =>
   allEvents()
     .filter((e) => e.subject === taskId && e.type === EVENT_TYPES.statusChanged)
-    .map((e) => e.data as StatusUpdate);
+    .flatMap(toStatusUpdates);
 
 async function getResult(id: string): Promise<{ status: number; body: Record<string, unknown> }> {
   const response = await fetch(`${base}/results/${id}`);
@@ -124,7 +125,7 @@ describe('result-store (real NATS + Redis)', () => {
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(TTL_SECONDS);
     await waitFor('the result.stored audit', () =>
-      allEvents().some((e) => e.subject === taskId && e.type === EVENT_TYPES.auditRecorded && (e.data as { action: string }).action === 'result.stored'),
+      allEvents().some((e) => e.subject === taskId && toAuditRecords(e).some((audit) => audit.action === 'result.stored')),
     );
 
     const { status, body } = await getResult(taskId);

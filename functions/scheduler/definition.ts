@@ -5,7 +5,7 @@ import type { EnvReader } from '../../shared/config';
 import { CONSUMERS, type FlowSettings } from '../../shared/contract';
 import { createEmitter } from '../../shared/emit';
 import type { CommonDeps, FunctionDefinition } from '../../shared/runtime/start-function';
-import { readStatus } from '../../shared/status';
+import { createStatusStore } from '../../shared/redis-stores';
 import { startBackgroundLoop } from './background-loop';
 import { createDelayedStore } from './delayed-store';
 import { COMPONENT, createHandler } from './handler';
@@ -100,7 +100,7 @@ export const definition: FunctionDefinition<SchedulerConfig> = {
   createHandler: (deps) =>
     createHandler({
       publisher: deps.publisher,
-      readStatus: (taskId) => readStatus(deps.redis, taskId),
+      status: createStatusStore(deps.redis),
       store: createDelayedStore(deps.redis),
       now: deps.now,
     }),

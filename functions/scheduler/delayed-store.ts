@@ -3,7 +3,9 @@
 // claimed, score = lease end). The claim itself is the `claimDue` Lua script of shared/redis.ts,
 // so two promoters never claim the same id while its lease runs.
 import { KEYS } from '../../shared/contract';
+import type { DelayedStore } from '../../shared/ports';
 import type { Redis } from '../../shared/redis';
+import { guarded } from '../../shared/redis-stores';
 
 type Pipeline = ReturnType<Redis['multi']>;
 
@@ -15,25 +17,15 @@ async function execAll(pipeline: Pipeline): Promise<void> {
   if (failed) throw failed[0];
 }
 
-export type DelayedStore = {
-  /** Stores the event and queues the id at `dueAtMs`; repeating it changes nothing. */
-  add(taskId: string, dueAtMs: number, eventJson: string): Promise<void>;
-  /** Claims up to `limit` due ids (and ids whose lease expired) until now + leaseMs. */
-  claimDue(nowMs: number, leaseMs: number, limit: number): Promise<string[]>;
-  /** The stored event JSON, or null when it is gone (already promoted). */
-  load(taskId: string): Promise<string | null>;
-  /** Promotion done: drops the lease and the stored event. */
-  complete(taskId: string): Promise<void>;
-  /** Promotion failed: ends the lease now, so the next round claims the id again. */
-  release(taskId: string): Promise<void>;
-};
+export type { DelayedStore };
 
 export function createDelayedStore(redis: Redis): DelayedStore {
   return {
-    async add(taskId, dueAtMs, eventJson) {
+    add: (taskId, dueAtMs, eventJson) =>
       // The event first in the same transaction: a queued id always has its event to publish.
-      await execAll(redis.multi().set(KEYS.delayedEvent(taskId), eventJson).zadd(KEYS.delayedQueue, dueAtMs, taskId));
-    },
+      guarded(() => `storing delayed task ${taskId}`, () =>
+        execAll(redis.multi().set(KEYS.delayedEvent(taskId), eventJson).zadd(KEYS.delayedQueue, dueAtMs, taskId)),
+      ),
     async claimDue(nowMs, leaseMs, limit) {
       return redis.claimDue(KEYS.delayedQueue, KEYS.delayedLeases, nowMs, leaseMs, limit);
     },

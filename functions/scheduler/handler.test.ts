@@ -1,12 +1,12 @@
 import { describe, expect, it, vi } from 'vitest';
-import { EVENT_TYPES, SUBJECTS, type AuditData, type StatusUpdate, type StoredStatus, type TaskEnvelope, type TaskStateName } from '../../shared/contract';
+import { EVENT_TYPES, SUBJECTS, type StoredStatus, type TaskEnvelope, type TaskStateName } from '../../shared/contract';
 import { EVENT_IDS } from '../../shared/emit';
 import { DependencyUnavailableError, ValidationError } from '../../shared/errors';
 import { createEvent, type WireEvent } from '../../shared/events';
 import { createLogger } from '../../shared/logger';
-import type { Publisher } from '../../shared/nats';
+import type { DelayedStore, Publisher } from '../../shared/ports';
 import type { HandlerContext } from '../../shared/runtime/function-app';
-import type { DelayedStore } from './delayed-store';
+import { describeSent, lastTransition } from '../../test/helpers/steps';
 import { createHandler, type SchedulerDeps } from './handler';
 
 const NOW = 1_700_000_000_000;
@@ -54,16 +54,11 @@ function setup(overrides: Partial<SchedulerDeps> = {}) {
     complete: vi.fn(),
     release: vi.fn(),
   };
-  const deps: SchedulerDeps = { publisher, readStatus: async () => undefined, store, now: () => NOW, ...overrides };
+  const deps: SchedulerDeps = { publisher, status: { read: async () => undefined }, store, now: () => NOW, ...overrides };
   return { handler: createHandler(deps), sent, added };
 }
 
-const summary = (sent: Sent[]) =>
-  sent.map(({ subject, event }) => {
-    if (subject === SUBJECTS.status) return `status ${(event.data as StatusUpdate).state}`;
-    if (subject === SUBJECTS.audit) return `audit ${(event.data as AuditData).action}`;
-    return subject;
-  });
+const summary = (sent: Sent[]) => describeSent(sent).map((line) => line.replace(` ${EVENT_TYPES.scheduled}`, ''));
 
 describe('scheduler handler', () => {
   it('accepts only accepted events', () => {
@@ -77,8 +72,8 @@ describe('scheduler handler', () => {
   ] as const)('a %s-priority task due now is published on %s', async (priority, subject) => {
     const { handler, sent, added } = setup();
     await handler.handle(accepted(envelope({ priority })), ctx);
-    expect(summary(sent)).toEqual(['status SCHEDULED', 'audit scheduled', subject]);
-    const scheduled = sent[2]!.event;
+    expect(summary(sent)).toEqual(['status SCHEDULED audit scheduled', subject]);
+    const scheduled = sent[1]!.event;
     expect(scheduled).toMatchObject({ id: EVENT_IDS.scheduled('t-1'), type: EVENT_TYPES.scheduled, subject: 't-1' });
     expect(scheduled.data).toEqual(envelope({ priority }));
     expect(added).toEqual([]);
@@ -96,8 +91,8 @@ describe('scheduler handler', () => {
     const due = NOW + 60_000;
     await handler.handle(accepted(envelope({ notBeforeMs: due, priority: 'low' })), ctx);
 
-    expect(summary(sent)).toEqual(['status SCHEDULED', 'audit delayed']);
-    expect((sent[0]!.event.data as StatusUpdate).message).toBe(`delayed until ${new Date(due).toISOString()}`);
+    expect(summary(sent)).toEqual(['status SCHEDULED audit delayed']);
+    expect(lastTransition(sent[0]!.event).message).toBe(`delayed until ${new Date(due).toISOString()}`);
     expect(added).toHaveLength(1);
     expect(added[0]).toMatchObject({ taskId: 't-1', dueAtMs: due });
     const stored = JSON.parse(added[0]!.json) as WireEvent;
@@ -108,7 +103,7 @@ describe('scheduler handler', () => {
   it.each(['CANCELLED', 'SUCCEEDED', 'FAILED', 'REJECTED', 'RUNNING', 'RETRYING'] as const)(
     'a task that is %s is skipped with only an audit record',
     async (state) => {
-      const { handler, sent, added } = setup({ readStatus: async () => status(state) });
+      const { handler, sent, added } = setup({ status: { read: async () => status(state) } });
       await handler.handle(accepted(envelope({ notBeforeMs: NOW + 1_000 })), ctx);
       await handler.handle(accepted(envelope()), ctx);
       expect(summary(sent)).toEqual([`audit skipped.${state.toLowerCase()}`, `audit skipped.${state.toLowerCase()}`]);
@@ -118,7 +113,7 @@ describe('scheduler handler', () => {
 
   it('a task that is only ENRICHED or already SCHEDULED (a redelivery) is scheduled', async () => {
     for (const state of ['ENRICHED', 'SCHEDULED'] as const) {
-      const { handler, sent } = setup({ readStatus: async () => status(state) });
+      const { handler, sent } = setup({ status: { read: async () => status(state) } });
       await handler.handle(accepted(envelope()), ctx);
       expect(summary(sent)).toContain(SUBJECTS.workerMedium);
     }
@@ -137,7 +132,7 @@ describe('scheduler handler', () => {
     const failing = setup({
       store: {
         add: async () => {
-          throw new Error('Connection is closed.');
+          throw new DependencyUnavailableError('redis unavailable while storing delayed task t-1: Connection is closed.');
         },
         claimDue: vi.fn(),
         load: vi.fn(),
@@ -153,8 +148,10 @@ describe('scheduler handler', () => {
 
   it('Redis failing while reading the status is retryable', async () => {
     const { handler, sent } = setup({
-      readStatus: async () => {
-        throw new Error('ECONNREFUSED');
+      status: {
+        read: async () => {
+          throw new DependencyUnavailableError('redis unavailable while reading the status of t-1: ECONNREFUSED');
+        },
       },
     });
     await expect(handler.handle(accepted(envelope()), ctx)).rejects.toBeInstanceOf(DependencyUnavailableError);

@@ -1,11 +1,11 @@
 // scheduler: takes `accepted` (a TaskEnvelope with its enrichment), emits `scheduled`.
 // - A task that is terminal (cancelled) or already past scheduling (a worker reported it) is
 //   acked and skipped: audit `skipped.<state>`.
-// - Due now (notBeforeMs <= now): status SCHEDULED, audit `scheduled`, then `scheduled` on
-//   tasks.worker.<priority>.
+// - Due now (notBeforeMs <= now): at the same time, one status event (SCHEDULED, audit
+//   `scheduled`) and `scheduled` on tasks.worker.<priority>.
 // - Due later: the `scheduled` event is stored in Redis and its id queued in the delayed sorted
-//   set (idempotent: same key, same score), then status SCHEDULED "delayed until …", audit
-//   `delayed`. The promoter (promoter.ts) publishes it when due.
+//   set (idempotent: same key, same score), then one status event (SCHEDULED "delayed until …",
+//   audit `delayed`). The promoter (promoter.ts) publishes it when due.
 // Retried (5xx → the source redelivers): Redis or NATS unavailable. Every id is deterministic,
 // so a redelivery re-sends the same events and JetStream drops the duplicates.
 // A malformed envelope is a ValidationError (400): the source dead-letters it.
@@ -13,18 +13,16 @@ import { EVENT_TYPES, isTerminal, toWorkerSubject, type StoredStatus } from '../
 import { createEmitter, EVENT_IDS, toRedriveMark } from '../../shared/emit';
 import { toTaskEnvelope } from '../../shared/envelope';
 import { createEvent, type WireEvent } from '../../shared/events';
-import type { Publisher } from '../../shared/nats';
+import type { DelayedStore, Publisher, StatusStore } from '../../shared/ports';
 import type { EventHandler } from '../../shared/runtime/function-app';
-import { toUnavailable } from '../../shared/redis';
-import { toRank } from '../../shared/status';
+import { toRank } from '../../shared/status-rank';
 import { injectTraceContext } from '../../shared/tracing';
-import type { DelayedStore } from './delayed-store';
 
 export const COMPONENT = 'scheduler';
 
 export type SchedulerDeps = {
   publisher: Publisher;
-  readStatus: (taskId: string) => Promise<StoredStatus | undefined>;
+  status: Pick<StatusStore, 'read'>;
   store: DelayedStore;
   now: () => number;
 };
@@ -49,9 +47,7 @@ export function createHandler(deps: SchedulerDeps): EventHandler {
       const emit = emitter.causedBy(event);
       const redrive = toRedriveMark(event);
 
-      const current = await deps.readStatus(taskId).catch((error: unknown) => {
-        throw toUnavailable(error, `reading the status of ${taskId}`);
-      });
+      const current = await deps.status.read(taskId);
       if (isPastScheduling(current)) {
         ctx.logger.info({ state: current.state }, 'task already past scheduling: skipped');
         await emit.audit(taskId, `skipped.${current.state.toLowerCase()}`, { detail: `task is ${current.state}` });
@@ -65,22 +61,18 @@ export function createHandler(deps: SchedulerDeps): EventHandler {
       const subject = toWorkerSubject(envelope.priority);
 
       if (envelope.notBeforeMs <= deps.now()) {
-        await emit.status(taskId, 'SCHEDULED', { message: `queued on ${subject}` });
-        await emit.audit(taskId, 'scheduled', { detail: subject });
-        await deps.publisher.publish(subject, scheduled);
+        await Promise.all([
+          emit.step(taskId, [{ state: 'SCHEDULED', message: `queued on ${subject}` }], { action: 'scheduled', detail: subject }),
+          deps.publisher.publish(subject, scheduled),
+        ]);
         return;
       }
 
       const dueAt = new Date(envelope.notBeforeMs).toISOString();
       // The stored event keeps this delivery's trace context, so the promoted hop joins the trace.
-      await deps.store.add(taskId, envelope.notBeforeMs, JSON.stringify(injectTraceContext(scheduled))).catch(
-        (error: unknown) => {
-          throw toUnavailable(error, `storing delayed task ${taskId}`);
-        },
-      );
+      await deps.store.add(taskId, envelope.notBeforeMs, JSON.stringify(injectTraceContext(scheduled)));
       ctx.logger.info({ dueAt }, 'task delayed');
-      await emit.status(taskId, 'SCHEDULED', { message: `delayed until ${dueAt}` });
-      await emit.audit(taskId, 'delayed', { detail: `until ${dueAt} on ${subject}` });
+      await emit.step(taskId, [{ state: 'SCHEDULED', message: `delayed until ${dueAt}` }], { action: 'delayed', detail: `until ${dueAt} on ${subject}` });
     },
   };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { EVENT_TYPES, SUBJECTS, type DeadLetterData, type Priority, type StatusUpdate, type TaskEnvelope } from '../../shared/contract';
+import { EVENT_TYPES, SUBJECTS, type DeadLetterData, type Priority, type TaskEnvelope } from '../../shared/contract';
 import { EVENT_IDS } from '../../shared/emit';
 import { DependencyUnavailableError } from '../../shared/errors';
 import { createEvent, type WireEvent } from '../../shared/events';
@@ -8,6 +8,7 @@ import type { Publisher } from '../../shared/nats';
 import type { DelayedStore } from './delayed-store';
 import { startBackgroundLoop } from './background-loop';
 import { createPromoter, type PromoterDeps } from './promoter';
+import { toStatusUpdates } from '../../test/helpers/steps';
 
 const logger = createLogger('test', 'silent');
 
@@ -153,7 +154,7 @@ describe('promoter', () => {
     const dead = sent[0]!.event.data as DeadLetterData;
     expect(dead).toMatchObject({ taskId: 'bad', stage: 'scheduler', event: '{not json' });
     expect(dead.reason).toContain('unreadable');
-    expect((sent[1]!.event.data as StatusUpdate).state).toBe('FAILED');
+    expect(toStatusUpdates(sent[1]!.event)[0]!.state).toBe('FAILED');
     expect(events.size).toBe(0);
     expect(leases.size).toBe(0);
   });

@@ -6,6 +6,7 @@ import type { WireEvent } from '../../shared/events';
 import { createLogger } from '../../shared/logger';
 import { createReconciler, judge, toRoute, type ReconcilerDeps, type ReconcilerSettings, type TaskFacts } from './reconciler';
 import { createReconcilerCounters } from './reconciler-metrics';
+import { toStatusUpdates } from '../../test/helpers/steps';
 
 const logger = createLogger('test', 'silent');
 const NOW = 1_000_000;
@@ -72,7 +73,12 @@ describe('toRoute: the stage a stalled task goes to again', () => {
     const route = toRoute('RUNNING', envelope('t1'), NOW, { state: 'SUCCEEDED', attempts: 2, error: '' });
     expect(route?.subject).toBe(SUBJECTS.status);
     expect(route?.event.id).toBe('t1:status:SUCCEEDED:2:100');
-    expect(route?.event.data).toMatchObject({ taskId: 't1', state: 'SUCCEEDED', attempt: 2, progress: 100, stage: 'result-store' });
+    expect(route?.event.data).toMatchObject({
+      taskId: 't1',
+      stage: 'result-store',
+      transitions: [{ state: 'SUCCEEDED', attempt: 2, progress: 100 }],
+      audit: { action: 'result.stored', attempt: 2 },
+    });
   });
 
   it('sends a low-priority task to the low worker consumer', () => {
@@ -188,7 +194,9 @@ describe('a sweep', () => {
     expect(letters).toHaveLength(1);
     expect(letters[0]?.event.data).toMatchObject({ taskId: 't1', stage: 'reconciler', reason: expect.stringContaining('stranded at SCHEDULED') });
     const failed = w.published.filter((entry) => entry.subject === SUBJECTS.status);
-    expect(failed.map((entry) => entry.event.data)).toEqual([expect.objectContaining({ state: 'FAILED', message: expect.stringContaining('3 re-drives') })]);
+    expect(failed.flatMap((entry) => toStatusUpdates(entry.event))).toEqual([
+      expect.objectContaining({ state: 'FAILED', message: expect.stringContaining('3 re-drives') }),
+    ]);
     expect(w.counters.snapshot()).toMatchObject({ redrives: { SCHEDULED: 3 }, failed: 1 });
   });
 

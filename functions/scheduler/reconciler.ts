@@ -27,13 +27,12 @@ import {
   SUBJECTS,
   toWorkerSubject,
   type ConsumerSpec,
-  type StatusUpdate,
   type StoredStatus,
   type TaskEnvelope,
   type TaskOutcome,
   type TaskStateName,
 } from '../../shared/contract';
-import { EVENT_IDS, type Emitter } from '../../shared/emit';
+import { createStepEvent, EVENT_IDS, type Emitter } from '../../shared/emit';
 import { describeError } from '../../shared/errors';
 import { createEvent, type WireEvent } from '../../shared/events';
 import type { Logger } from '../../shared/logger';
@@ -99,18 +98,14 @@ export type StoredOutcome = { state: TaskOutcome; attempts: number; error: strin
 
 /** The result-store's report of a stored outcome, as it published it (the same event id). */
 function toOutcomeEvent(taskId: string, outcome: StoredOutcome, nowMs: number): WireEvent {
-  const progress = outcome.state === 'SUCCEEDED' ? 100 : 0;
-  const data: StatusUpdate = {
+  const { state, attempts } = outcome;
+  return createStepEvent({
+    component: 'result-store',
     taskId,
-    state: outcome.state,
-    stage: 'result-store',
-    attempt: outcome.attempts,
-    message: outcome.state === 'SUCCEEDED' ? '' : outcome.error,
-    progress,
-    updatedAtMs: nowMs,
-  };
-  const id = EVENT_IDS.status(taskId, outcome.state, outcome.attempts, progress);
-  return createEvent({ id, component: 'result-store', type: EVENT_TYPES.statusChanged, taskId, data, timeMs: nowMs });
+    states: [{ state, attempt: attempts, message: state === 'SUCCEEDED' ? '' : outcome.error, progress: state === 'SUCCEEDED' ? 100 : 0 }],
+    audit: { action: 'result.stored', attempt: attempts, detail: `${state} after ${attempts} attempt(s)` },
+    nowMs,
+  });
 }
 
 /**

@@ -6,7 +6,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEnvReader, DEFAULT_REDIS_KEY_PREFIX, readFlowSettings } from '../../shared/config';
-import { EVENT_TYPES, KEYS, SUBJECTS, type AuditData, type Priority, type StatusUpdate, type TaskEnvelope } from '../../shared/contract';
+import { EVENT_TYPES, KEYS, SUBJECTS, type Priority, type TaskEnvelope } from '../../shared/contract';
 import { EVENT_IDS } from '../../shared/emit';
 import { createEvent, type WireEvent } from '../../shared/events';
 import { createLogger } from '../../shared/logger';
@@ -18,6 +18,7 @@ import { collectEvents, postBinary, postStructured, type EventCollector } from '
 import { waitFor } from '../../test/helpers/ports';
 import { startNatsServer, startRedisServer, type TestServer } from '../../test/helpers/servers';
 import { definition } from './definition';
+import { toAuditRecords, toStatusUpdates } from '../../test/helpers/steps';
 
 const logger = createLogger('test', 'silent');
 
@@ -121,7 +122,7 @@ describe('scheduler (real NATS and Redis, two promoters)', () => {
       expect(got.event).toMatchObject({ id: EVENT_IDS.scheduled(task.taskId), type: EVENT_TYPES.scheduled, source: '/taskmanager/scheduler' });
       expect(got.event.data).toEqual(task);
       await nc.flush();
-      const states = eventsFor(task.taskId).filter((e) => e.type === EVENT_TYPES.statusChanged).map((e) => (e.data as StatusUpdate).state);
+      const states = eventsFor(task.taskId).filter((e) => e.type === EVENT_TYPES.statusChanged).flatMap(toStatusUpdates).map((u) => u.state);
       expect(states).toEqual(['SCHEDULED']);
     }
   });
@@ -136,7 +137,7 @@ describe('scheduler (real NATS and Redis, two promoters)', () => {
     expect(stored).toMatchObject({ id: EVENT_IDS.scheduled(task.taskId), data: task });
     await nc.flush();
     expect(receivedFor(task.taskId)).toEqual([]);
-    const status = eventsFor(task.taskId).find((e) => e.type === EVENT_TYPES.statusChanged)!.data as StatusUpdate;
+    const status = toStatusUpdates(eventsFor(task.taskId).find((e) => e.type === EVENT_TYPES.statusChanged)!)[0]!;
     expect(status).toMatchObject({ state: 'SCHEDULED', message: `delayed until ${new Date(task.notBeforeMs).toISOString()}` });
 
     const got = await waitFor('the promoted task', () => receivedFor(task.taskId)[0]);
@@ -203,7 +204,7 @@ describe('scheduler (real NATS and Redis, two promoters)', () => {
       await nc.flush();
       expect(receivedFor(task.taskId)).toEqual([]);
       expect(await redis.zscore(KEYS.delayedQueue, task.taskId)).toBeNull();
-      expect(eventsFor(task.taskId).map((e) => (e.data as AuditData).action)).toEqual(['skipped.cancelled']);
+      expect(eventsFor(task.taskId).flatMap(toAuditRecords).map((a) => a.action)).toEqual(['skipped.cancelled']);
     }
   });
 

@@ -15,26 +15,10 @@
 // for ever. With a lease, the dead run's hold lapses and the redelivery runs the task.
 import type { Redis } from 'ioredis';
 import { KEYS } from '../../shared/contract';
+import type { AttemptClaims, AttemptOutcome, ClaimState } from '../../shared/ports';
+import { guarded } from '../../shared/redis-stores';
 
-export type AttemptOutcome = 'ended' | 'retrying';
-/** What a delivery finds for its attempt: the task ended, this attempt already failed, a live run
- * holds the task (perhaps as another attempt), or nothing: it may run. */
-export type ClaimState = 'running' | AttemptOutcome | undefined;
-
-export type AttemptClaims = {
-  /** Starts run `token` as `attempt` for `leaseMs`; false when the task ended, this attempt
-   * already failed, or another run holds the task. */
-  take(eventId: string, attempt: number, token: string): Promise<boolean>;
-  /** Extends the lease while run `token` still holds the task. */
-  renew(eventId: string, attempt: number, token: string): Promise<void>;
-  /** Records what the attempt came to (its outcome is published by then) and ends the hold. */
-  settle(eventId: string, attempt: number, outcome: AttemptOutcome, token: string): Promise<void>;
-  /** Ends the hold of a run that failed before publishing an outcome: it may run again. */
-  release(eventId: string, attempt: number, token: string): Promise<void>;
-  read(eventId: string, attempt: number): Promise<ClaimState>;
-  /** How long a hold lasts without renewal. */
-  readonly leaseMs: number;
-};
+export type { AttemptClaims, AttemptOutcome, ClaimState };
 
 /** Longest hold without renewal: how soon a redelivery can run a task whose worker died. */
 export const MAX_RUN_LEASE_MS = 10_000;
@@ -73,28 +57,35 @@ export function createRedisAttemptClaims(redis: Redis, options: { leaseMs: numbe
     return [KEYS.workerRun(eventId), key(String(attempt)), key('ended')] as const;
   };
   const holder = (attempt: number, token: string) => `running:${attempt}:${token}`;
+  const what = (verb: string, eventId: string, attempt: number) => () => `${verb} attempt ${attempt} of event ${eventId}`;
   return {
     leaseMs: options.leaseMs,
-    take: async (eventId, attempt, token) =>
-      (await redis.eval(TAKE_LUA, 3, ...keys(eventId, attempt), holder(attempt, token), String(options.leaseMs))) === 1,
-    async renew(eventId, attempt, token) {
-      await redis.eval(RENEW_LUA, 1, keys(eventId, attempt)[0], holder(attempt, token), String(options.leaseMs));
-    },
-    async settle(eventId, attempt, outcome, token) {
-      const [run, attemptKey, ended] = keys(eventId, attempt);
-      const settled = redis.multi();
-      if (outcome === 'ended') settled.set(ended, String(attempt), 'PX', options.keepMs);
-      else settled.set(attemptKey, outcome, 'PX', options.keepMs);
-      settled.eval(RELEASE_LUA, 1, run, holder(attempt, token));
-      const failed = (await settled.exec())?.find(([error]) => error !== null);
-      if (failed) throw failed[0];
-    },
-    async release(eventId, attempt, token) {
-      await redis.eval(RELEASE_LUA, 1, keys(eventId, attempt)[0], holder(attempt, token));
-    },
-    async read(eventId, attempt) {
-      const [run, attemptValue, ended] = await redis.mget(...keys(eventId, attempt));
-      return toClaimState({ run: run ?? null, attempt: attemptValue ?? null, ended: ended ?? null });
-    },
+    take: (eventId, attempt, token) =>
+      guarded(what('claiming', eventId, attempt), async () =>
+        (await redis.eval(TAKE_LUA, 3, ...keys(eventId, attempt), holder(attempt, token), String(options.leaseMs))) === 1,
+      ),
+    renew: (eventId, attempt, token) =>
+      guarded(what('renewing the lease of', eventId, attempt), async () => {
+        await redis.eval(RENEW_LUA, 1, keys(eventId, attempt)[0], holder(attempt, token), String(options.leaseMs));
+      }),
+    settle: (eventId, attempt, outcome, token) =>
+      guarded(what('recording the outcome of', eventId, attempt), async () => {
+        const [run, attemptKey, ended] = keys(eventId, attempt);
+        const settled = redis.multi();
+        if (outcome === 'ended') settled.set(ended, String(attempt), 'PX', options.keepMs);
+        else settled.set(attemptKey, outcome, 'PX', options.keepMs);
+        settled.eval(RELEASE_LUA, 1, run, holder(attempt, token));
+        const failed = (await settled.exec())?.find(([error]) => error !== null);
+        if (failed) throw failed[0];
+      }),
+    release: (eventId, attempt, token) =>
+      guarded(what('releasing', eventId, attempt), async () => {
+        await redis.eval(RELEASE_LUA, 1, keys(eventId, attempt)[0], holder(attempt, token));
+      }),
+    read: (eventId, attempt) =>
+      guarded(what('reading the claim of', eventId, attempt), async () => {
+        const [run, attemptValue, ended] = await redis.mget(...keys(eventId, attempt));
+        return toClaimState({ run: run ?? null, attempt: attemptValue ?? null, ended: ended ?? null });
+      }),
   };
 }

@@ -1,6 +1,6 @@
 // The worker function: its handler wired to Redis (status reads, the cancel channel) and NATS.
 import type { FunctionDefinition, CommonDeps } from '../../shared/runtime/start-function';
-import { readStatus } from '../../shared/status';
+import { createStatusStore } from '../../shared/redis-stores';
 import { TASK_TYPES } from '../../shared/task-types';
 import { createRedisAttemptClaims, toRunLeaseMs } from './attempt-claims';
 import { connectCancelSource, type RedisCancelSource } from './cancel-source';
@@ -25,7 +25,7 @@ export const definition: FunctionDefinition<WorkerConfig> = {
     cancelSources.set(deps, cancels);
     return createHandler({
       publisher: deps.publisher,
-      readStatus: (taskId) => readStatus(deps.redis, taskId),
+      status: createStatusStore(deps.redis),
       // An outcome is remembered as long as a copy of the event can still be in the stream (MaxAge).
       claims: createRedisAttemptClaims(deps.redis, { leaseMs: toRunLeaseMs(deps.flow.ackWaitMs), keepMs: deps.flow.maxAgeMs }),
       cancels,

@@ -3,28 +3,25 @@ import {
   DEFAULT_FLOW_SETTINGS,
   EVENT_TYPES,
   SUBJECTS,
-  type AuditData,
   type DeadLetterData,
   type FinishedData,
-  type StatusUpdate,
   type StoredStatus,
   type TaskEnvelope,
 } from '../../shared/contract';
 import { EVENT_IDS } from '../../shared/emit';
-import { PermanentError, RetryableError, ValidationError } from '../../shared/errors';
+import { DependencyUnavailableError, PermanentError, RetryableError, ValidationError } from '../../shared/errors';
 import { createEvent, type WireEvent } from '../../shared/events';
 import { createLogger } from '../../shared/logger';
-import type { Publisher } from '../../shared/nats';
+import type { Publisher } from '../../shared/ports';
 import type { HandlerContext } from '../../shared/runtime/function-app';
 import { TASK_TYPES, type TaskTypeSpec } from '../../shared/task-types';
+import { describeSent as describeSteps, transitionsOf, type Sent } from '../../test/helpers/steps';
 import { toClaimState, type AttemptClaims, type ClaimState } from './attempt-claims';
 import { createCancelRegistry } from './cancel-source';
 import { createHandler, toLastAttempt, toSecondsText, toTimeoutMs, type WorkerDeps } from './handler';
 import { HANDLERS, type TaskHandler } from './handlers';
 
 const NOW = 1_700_000_000_000;
-
-type Sent = { subject: string; event: WireEvent };
 
 function fakePublisher(): Publisher & { sent: Sent[] } {
   const sent: Sent[] = [];
@@ -122,7 +119,7 @@ function setup(overrides: Partial<WorkerDeps> = {}) {
   const claims = memoryClaims();
   const deps: WorkerDeps = {
     publisher,
-    readStatus,
+    status: { read: readStatus },
     claims,
     cancels,
     handlers: HANDLERS,
@@ -142,21 +139,21 @@ function setup(overrides: Partial<WorkerDeps> = {}) {
   };
 }
 
+/** As describeSteps with attempts, plus `deadletter`, `finished <state> #<attempts>` and a
+ * RUNNING status's progress (`status RUNNING#1 30%`). */
 const describeSent = (sent: Sent[]) =>
-  sent.map(({ subject, event }) => {
-    if (subject === SUBJECTS.status) {
-      const update = event.data as StatusUpdate;
-      return `status ${update.state} #${update.attempt}${update.progress ? ` ${update.progress}%` : ''}`;
-    }
-    if (subject === SUBJECTS.audit) return `audit ${(event.data as AuditData).action} #${(event.data as AuditData).attempt}`;
+  sent.map((entry) => {
+    const { subject, event } = entry;
     if (subject === SUBJECTS.deadletter) return 'deadletter';
     if (subject === SUBJECTS.results) return `finished ${(event.data as FinishedData).state} #${(event.data as FinishedData).attempts}`;
-    return `${subject} ${event.type}`;
+    const line = describeSteps([entry], { attempts: true })[0]!;
+    const progress = subject === SUBJECTS.status ? transitionsOf([entry]).at(-1)!.progress : 0;
+    return progress ? `${line} ${progress}%` : line;
   });
 
 const finishedOf = (sent: Sent[]) => sent.filter((s) => s.subject === SUBJECTS.results).map((s) => s.event);
 const deadLettersOf = (sent: Sent[]) => sent.filter((s) => s.subject === SUBJECTS.deadletter).map((s) => s.event.data as DeadLetterData);
-const statusesOf = (sent: Sent[]) => sent.filter((s) => s.subject === SUBJECTS.status).map((s) => s.event.data as StatusUpdate);
+const statusesOf = transitionsOf;
 
 afterEach(() => {
   vi.useRealTimers();
@@ -174,7 +171,7 @@ describe('worker handler', () => {
     const event = scheduled(envelope());
     await handler.handle(event, ctx(1));
 
-    expect(describeSent(publisher.sent)).toEqual(['audit handler.started #1', 'status RUNNING #1', 'finished SUCCEEDED #1']);
+    expect(describeSent(publisher.sent)).toEqual(['status RUNNING#1 audit handler.started #1', 'finished SUCCEEDED #1']);
     const [finished] = finishedOf(publisher.sent);
     expect(finished!.id).toBe(EVENT_IDS.finished('t-1', 1));
     expect(finished!.type).toBe(EVENT_TYPES.finished);
@@ -212,7 +209,7 @@ describe('worker handler', () => {
 
     expect(error).toBeInstanceOf(RetryableError);
     expect((error as Error).message).toMatch(/boom/);
-    expect(describeSent(publisher.sent)).toEqual(['audit handler.started #2', 'status RUNNING #2', 'status RETRYING #2']);
+    expect(describeSent(publisher.sent)).toEqual(['status RUNNING#2 audit handler.started #2', 'status RETRYING#2']);
     const retrying = statusesOf(publisher.sent).at(-1)!;
     expect(retrying.message).toBe('boom; retrying in 5s');
     expect(finishedOf(publisher.sent)).toEqual([]);
@@ -232,8 +229,7 @@ describe('worker handler', () => {
     await handler.handle(event, ctx(5));
 
     expect(describeSent(publisher.sent)).toEqual([
-      'audit handler.started #5',
-      'status RUNNING #5',
+      'status RUNNING#5 audit handler.started #5',
       'deadletter',
       'audit handler.failed #5',
       'finished FAILED #5',
@@ -339,9 +335,8 @@ describe('worker handler', () => {
     cancels.cancel('t-1');
     await result;
     expect(describeSent(publisher.sent)).toEqual([
-      'audit handler.started #1',
-      'status RUNNING #1',
-      'status RUNNING #1 10%',
+      'status RUNNING#1 audit handler.started #1',
+      'status RUNNING#1 10%',
       'finished CANCELLED #1',
     ]);
     expect(finishedOf(publisher.sent)[0]!.data).toMatchObject({ state: 'CANCELLED', error: 'task was cancelled while running' });
@@ -454,7 +449,7 @@ describe('worker handler', () => {
 
   it('Redis down while claiming the attempt → 503-class error, nothing run', async () => {
     const spy = hangingHandler('hash');
-    const claims = { ...memoryClaims(), take: async () => Promise.reject(new Error('ECONNREFUSED')) };
+    const claims = { ...memoryClaims(), take: async () => Promise.reject(new DependencyUnavailableError('redis unavailable while claiming attempt 1: ECONNREFUSED')) };
     const { handler } = setup({ handlers: [spy], claims });
     await expect(handler.handle(scheduled(envelope()), ctx(1))).rejects.toMatchObject({ httpStatus: 503 });
     expect(spy.runs).toBe(0);
@@ -463,7 +458,7 @@ describe('worker handler', () => {
   it('Redis down while reading the status → 503-class error, nothing run', async () => {
     const spy = hangingHandler('hash');
     const { handler, publisher, readStatus } = setup({ handlers: [spy] });
-    readStatus.mockRejectedValue(new Error('Connection is closed.'));
+    readStatus.mockRejectedValue(new DependencyUnavailableError('redis unavailable while reading the status of t-1: Connection is closed.'));
     await expect(handler.handle(scheduled(envelope()), ctx(1))).rejects.toMatchObject({ httpStatus: 503 });
     expect(spy.runs).toBe(0);
     expect(publisher.sent).toEqual([]);

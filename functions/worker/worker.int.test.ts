@@ -6,10 +6,8 @@ import {
   EVENT_TYPES,
   KEYS,
   SUBJECTS,
-  type AuditData,
   type DeadLetterData,
   type FinishedData,
-  type StatusUpdate,
   type TaskEnvelope,
 } from '../../shared/contract';
 import { EVENT_IDS } from '../../shared/emit';
@@ -23,6 +21,7 @@ import { collectEvents, postBinary, type EventCollector } from '../../test/helpe
 import { waitFor } from '../../test/helpers/ports';
 import { startNatsServer, startRedisServer, type TestServer } from '../../test/helpers/servers';
 import { definition } from './definition';
+import { toAuditRecords, toStatusUpdates } from '../../test/helpers/steps';
 
 const logger = createLogger('worker-int-test', 'silent');
 let natsServer: TestServer;
@@ -91,8 +90,8 @@ function subjectOf(event: WireEvent): string {
   return event.type;
 }
 
-const statuses = (taskId: string) => eventsOf(taskId, SUBJECTS.status).map((e) => e.data as StatusUpdate);
-const audits = (taskId: string) => eventsOf(taskId, SUBJECTS.audit).map((e) => e.data as AuditData);
+const statuses = (taskId: string) => eventsOf(taskId, SUBJECTS.status).flatMap(toStatusUpdates);
+const audits = (taskId: string) => allEvents().filter((e) => e.subject === taskId).flatMap(toAuditRecords);
 const finished = (taskId: string) => eventsOf(taskId, SUBJECTS.results).map((e) => e.data as FinishedData);
 const deadLetters = (taskId: string) => eventsOf(taskId, SUBJECTS.deadletter).map((e) => e.data as DeadLetterData);
 const started = (taskId: string) => audits(taskId).filter((a) => a.action === 'handler.started');

@@ -1,8 +1,8 @@
 // The run counter's pure parts: reading run records out of published events (both shapes a
-// handler start can travel in), and the ledger that counts runs and says which tasks were
+// handler start can travel in: its own audit event, or the status step that carries it), and the ledger that counts runs and says which tasks were
 // running at a given time.
 import { describe, expect, it } from 'vitest';
-import { EVENT_TYPES, type AuditData, type FinishedData, type StatusUpdate, type TaskEnvelope } from '../../shared/contract';
+import { EVENT_TYPES, type FinishedData, type StatusStep, type TaskEnvelope } from '../../shared/contract';
 import { createEmitter, EVENT_IDS } from '../../shared/emit';
 import { createEvent, toWireBytes, type WireEvent } from '../../shared/events';
 import { createRunLedger, toRunRecords, type RunRecord } from './run-counter';
@@ -34,7 +34,11 @@ describe('toRunRecords', () => {
       component: 'result-store',
       type: EVENT_TYPES.statusChanged,
       taskId: 't1',
-      data: { taskId: 't1', state: 'RETRYING', stage: 'result-store', attempt: 1, message: '', progress: 0, updatedAtMs: 2_000 } satisfies StatusUpdate,
+      data: {
+        taskId: 't1',
+        stage: 'result-store',
+        transitions: [{ state: 'RETRYING', attempt: 1, message: '', progress: 0, updatedAtMs: 2_000 }],
+      } satisfies StatusStep,
     });
     const finished: FinishedData = {
       task: { taskId: 't1' } as TaskEnvelope,
@@ -54,13 +58,11 @@ describe('toRunRecords', () => {
     ]);
   });
 
-  it('reads a handler start carried by a status event (audit records moved into status events), one or a list', () => {
-    const audit: AuditData = { taskId: 't2', stage: 'worker', action: 'handler.started', attempt: 1, detail: '', atMs: 5_000 };
-    const update: StatusUpdate = { taskId: 't2', state: 'RUNNING', stage: 'worker', attempt: 1, message: '', progress: 0, updatedAtMs: 5_000 };
-    const one = createEvent({ id: 'a', component: 'worker', type: EVENT_TYPES.statusChanged, taskId: 't2', data: { ...update, audit } });
-    const list = createEvent({ id: 'b', component: 'worker', type: EVENT_TYPES.statusChanged, taskId: 't2', data: { ...update, audit: [audit, { ...audit, action: 'other' }] } });
-    expect(toRunRecords(JSON.stringify(one))).toEqual([start('t2', 1, 5_000)]);
-    expect(toRunRecords(JSON.stringify(list))).toEqual([start('t2', 1, 5_000)]);
+  it("reads a handler start from the worker's RUNNING step, which carries its audit record", async () => {
+    const { emit, published } = captureEmitter(5_000);
+    await emit.step('t2', [{ state: 'RUNNING', attempt: 1 }], { action: 'handler.started', attempt: 1, detail: 'type echo' });
+    await emit.step('t2', [{ state: 'RUNNING', attempt: 1, progress: 50 }]);
+    expect(published.map((event) => toRunRecords(JSON.stringify(event)))).toEqual([[start('t2', 1, 5_000)], []]);
   });
 
   it('reads nothing from bytes that are not a CloudEvent or from a record missing a field', () => {

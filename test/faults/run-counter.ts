@@ -26,8 +26,8 @@ export type HandlerStart = { taskId: string; attempt: number; atMs: number };
 export type RunEnd = { taskId: string; attempt: number; atMs: number };
 export type RunRecord = ({ kind: 'start' } & HandlerStart) | ({ kind: 'end' } & RunEnd);
 
-/** The subjects the records travel on. A status event is read too: audit records are to move
- * into status events (a status event carrying its audit record), and RETRYING ends a run. */
+/** The subjects the records travel on. A status event is read too: a stage step carries its
+ * audit record (the worker's RUNNING step carries `handler.started`), and RETRYING ends a run. */
 export const RUN_SUBJECTS: readonly string[] = [SUBJECTS.audit, SUBJECTS.status, SUBJECTS.results];
 
 const isRecord = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
@@ -47,9 +47,8 @@ export function toHandlerStart(audit: unknown): RunRecord | undefined {
  * The run records one published message carries; the one place that knows their shapes, read by
  * the event's type whatever the subject:
  * - `audit.recorded` whose data is a `handler.started` audit record: a start;
- * - `status.changed`: a RETRYING status from the worker ends its run; a status event that carries
- *   an audit record (as `data.audit`, one record or a list: the planned move of audit records
- *   into status events; adjust here when its shape is settled) gives its starts;
+ * - `status.changed`: a stage step (StatusStep); its audit record `data.audit` may be a start, and
+ *   a RETRYING transition from the worker ends its run;
  * - `task.finished`: the end of the run of `attempts`.
  * Anything else (another scenario's poison, other events): nothing.
  */
@@ -68,11 +67,14 @@ export function toRunRecords(bytes: Uint8Array | string): RunRecord[] {
       return start ? [start] : [];
     }
     case EVENT_TYPES.statusChanged: {
-      const carried = Array.isArray(data.audit) ? data.audit : [data.audit];
-      const records = carried.flatMap((audit) => toHandlerStart(audit) ?? []);
-      const { taskId, attempt, updatedAtMs } = data;
-      if (data.state === 'RETRYING' && data.stage === 'worker' && typeof taskId === 'string' && isCount(attempt) && isCount(updatedAtMs)) {
-        records.push({ kind: 'end', taskId, attempt, atMs: updatedAtMs });
+      const records: RunRecord[] = [];
+      const start = toHandlerStart(data.audit);
+      if (start) records.push(start);
+      const { taskId, stage } = data;
+      const transitions = Array.isArray(data.transitions) ? data.transitions : [];
+      for (const next of transitions) {
+        if (!isRecord(next) || next.state !== 'RETRYING' || stage !== 'worker' || typeof taskId !== 'string') continue;
+        if (isCount(next.attempt) && isCount(next.updatedAtMs)) records.push({ kind: 'end', taskId, attempt: next.attempt, atMs: next.updatedAtMs });
       }
       return records;
     }
