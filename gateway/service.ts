@@ -2,12 +2,12 @@
 // publisher, the status hub, clock, id generator). Transport-free: server.ts adapts it to grpc-js
 // and errors.ts maps what it throws to status codes.
 //
-// SubmitTask writes the task and its QUEUED status, then publishes `submitted` on tasks.ingest
-// and answers only after the PubAck, so an id in hand means the task is durably queued. When
-// the publish fails, what was written is deleted again (UNAVAILABLE / RESOURCE_EXHAUSTED with
-// nothing half-written). A repeated idempotency key returns the existing task without
-// publishing again; a task whose submission died before its PubAck (gateway killed) is
-// published on the retry instead of being left stranded. docs/decisions/0003-gateway-validation.md.
+// SubmitTask writes the task and its QUEUED status in one Redis script, then publishes
+// `submitted` on tasks.ingest and answers only after the PubAck, so an id in hand means the task
+// is durably queued. When the publish fails, what was written is deleted again (UNAVAILABLE /
+// RESOURCE_EXHAUSTED with nothing half-written). A repeated idempotency key returns the existing
+// task without publishing again; a task whose submission died before its PubAck (gateway killed)
+// is published on the retry instead of being left stranded. docs/decisions/0003-gateway-validation.md.
 //
 // Every call comes with the caller's tenant (its API key's, docs/security.md). A task belongs to
 // the tenant that submitted it: for any other tenant it does not exist (the same NOT_FOUND as an
@@ -29,7 +29,8 @@ import type { Logger } from '../shared/logger';
 import type { Publisher } from '../shared/nats';
 import { toChannel, type Redis } from '../shared/redis';
 import { applyStatus, readHistory, readStatus } from '../shared/status';
-import { toEnvelope, toTaskFields } from '../shared/task-record';
+import { storeNewTask } from '../shared/submit-task-script';
+import { toEnvelope } from '../shared/task-record';
 import { SpanKind, withSpan } from '../shared/tracing';
 import { DEFAULT_TENANT } from './auth';
 import type { BacklogGuard } from './backlog';
@@ -217,17 +218,15 @@ export function createTaskManagerService(deps: ServiceDeps): TaskManagerService 
     assertEventFits(envelope);
     const taskId = envelope.taskId;
     const key = input.idempotencyKey;
-    const [storedId, created] = await redis.createTask(
-      key === undefined ? KEYS.task(taskId) : KEYS.idempotency(tenant, key),
-      KEYS.task(taskId),
-      taskId,
-      limits.idempotencyTtlSeconds,
-      key === undefined ? '0' : '1',
-      ...toTaskFields(envelope),
-    );
-    if (created === 0 && key !== undefined) return answerDuplicate(storedId, key);
+    // The task, its idempotency key and its QUEUED status in one script: one round trip.
+    const stored = await storeNewTask(redis, {
+      envelope,
+      idempotencyKey: key,
+      idempotencyTtlSeconds: limits.idempotencyTtlSeconds,
+      stage: STAGE,
+    });
+    if (!stored.created && key !== undefined) return answerDuplicate(stored.taskId, key);
     try {
-      await queued(envelope);
       await publishSubmitted(envelope);
     } catch (error) {
       await rollBack(taskId, tenant, key);
