@@ -98,7 +98,10 @@ describe('SubmitTask', () => {
     expect(stored).toMatchObject({ task_id: id, type: 'echo', payload: '{"hello":"world"}', priority: 'high', max_attempts: '3', tenant: 'default' });
     expect(JSON.parse(stored.metadata!)).toEqual({ origin: 'test' });
     expect(Number(stored.not_before_ms) - Number(stored.created_at_ms)).toBe(1_000);
-    expect(await redis.hgetall(KEYS.status(id))).toMatchObject({ state: 'QUEUED', stage: 'gateway', seq: '1' });
+    expect(await redis.hgetall(KEYS.status(id))).toMatchObject({ state: 'QUEUED', stage: 'gateway', seq: '1', updated_at_ms: stored.created_at_ms });
+    const history = (await redis.lrange(KEYS.history(id), 0, -1)).map((json) => JSON.parse(json) as unknown);
+    expect(history).toEqual([{ seq: 1, state: 'QUEUED', stage: 'gateway', attempt: 0, message: '', progress: 0, updatedAtMs: Number(stored.created_at_ms) }]);
+    expect(await redis.zscore(KEYS.activeTasks, id)).toBe(stored.created_at_ms);
 
     const [event] = await waitFor('the submitted event', () => eventsFor(id).length > 0 && eventsFor(id));
     expect(eventsFor(id)).toHaveLength(1);

@@ -11,6 +11,7 @@ import type { RedisSettings } from './config';
 import { ConfigError, DependencyUnavailableError, describeError } from './errors';
 import type { Logger } from './logger';
 import { toRedactedUrl, type Secret } from './secret';
+import { defineSubmitTaskScript } from './submit-task-script';
 import { readTlsFile, type ReadFile } from './tls-files';
 
 export type { Redis } from 'ioredis';
@@ -254,4 +255,5 @@ export function defineScripts(redis: Redis): void {
   redis.defineCommand('storeResult', { numberOfKeys: 1, lua: STORE_RESULT_LUA });
   redis.defineCommand('pushOnce', { numberOfKeys: 2, lua: PUSH_ONCE_LUA });
   redis.defineCommand('claimDue', { numberOfKeys: 2, lua: CLAIM_DUE_LUA });
+  defineSubmitTaskScript(redis);
 }

@@ -8,25 +8,13 @@
 //   (and bytes that are not a CloudEvent, or attributes that cannot be sent as headers) → give
 //   up. A retryable failure on the last allowed attempt also gives up; records on EVENTS (status,
 //   audit, dead letters) have no last attempt (contract `toMaxDeliver`): they wait for their stage.
-// Giving up: a dead letter (stage `source:<function>`) on events.deadletter, plus a FAILED status
-//   when the event is a task event (TASKS stream) so the task still ends terminal, then +TERM.
-//   The deadletter stage's own source only logs and terminates (no dead letter of a dead letter).
-// Retried here: publishing the dead letter/status while NATS is unavailable (the message stays in
-//   flight, kept alive by in-progress acks), until it succeeds or shutdown abandons it.
+// Giving up (give-up.ts): a dead letter, plus a FAILED status for a task event, then +TERM.
 //
 // Batch mode (order-insensitive stages: notifier, audit): with a batch poster, each delivery's
 // event travels in a CloudEvents batch request shared with other deliveries in flight
 // (batch-poster.ts); everything else here (span, attempt, verdict, settlement) stays per message.
-import {
-  EVENT_TYPES,
-  retryDelayMs,
-  STREAM_TASKS,
-  SUBJECTS,
-  toMaxDeliver,
-  type DeadLetterData,
-  type FlowSettings,
-} from '../shared/contract';
-import { createEmitter, EVENT_IDS } from '../shared/emit';
+import { retryDelayMs, toMaxDeliver, type FlowSettings } from '../shared/contract';
+import { createEmitter } from '../shared/emit';
 import { describeError, isTaskmanagerError } from '../shared/errors';
 import { parseWireEvent, type WireEvent } from '../shared/events';
 import { lazyChild, type Logger } from '../shared/logger';
@@ -35,6 +23,7 @@ import { toBinaryHeaders } from '../shared/runtime/http-message';
 import { extractTraceContext, injectTraceContext, SpanKind, withSpan } from '../shared/tracing';
 import type { Acks } from './acks';
 import type { BatchPoster } from './batch-poster';
+import { giveUp, type GiveUpDeps } from './give-up';
 import type { Poster } from '../shared/http-poster';
 import type { OutcomeKind, SourceMetrics } from './metrics';
 import type { PulledMessage } from './pull-feed';
@@ -151,27 +140,6 @@ export function findUnsendableHeader(headers: Record<string, string>): string | 
   return undefined;
 }
 
-/** The failed event as the dead letter records it (a summary when it is very large). */
-function toRecordedEvent(event: WireEvent): unknown {
-  if (JSON.stringify(event).length <= 256 * 1024) return event;
-  const { id, source, type, subject, time } = event;
-  return { id, source, type, subject, time, truncated: true };
-}
-
-function toRecordedBytes(message: PulledMessage): unknown {
-  const text = new TextDecoder('utf-8', { fatal: false }).decode(message.data.subarray(0, 4096));
-  return {
-    stream: message.consumer.stream,
-    sequence: message.streamSequence,
-    subject: message.consumer.filterSubject,
-    raw: text,
-    truncated: message.data.length > 4096,
-  };
-}
-
-/** Subject (task id) of dead letters about bytes that carry no task id. */
-export const UNKNOWN_TASK_ID = 'unknown';
-
 export type DelivererDeps = {
   functionName: string;
   sink: string;
@@ -200,188 +168,146 @@ type PostResult =
   | { kind: 'failed'; verdict: Verdict; detail: string }
   | { kind: 'abandoned' };
 
-type GiveUp = { event: WireEvent | undefined; reason: string; lastError: string };
-
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
+/** What every step reads, built once per deliverer: each step is a module function over it, so
+ * it can be read apart, and a delivery allocates nothing more than the steps did as closures. */
+type DeliveryContext = Readonly<{ deps: DelivererDeps; giveUp: GiveUpDeps }>;
 
 export function createDeliverer(deps: DelivererDeps): Deliverer {
-  const { flow, functionName } = deps;
-  const component = `source-${functionName}`;
-  const stage = `source:${functionName}`;
-  const emit = createEmitter(deps.publisher, component, deps.now);
-
-  /** Batch mode; undefined when the stage answered the batch as a whole (deliver it alone). */
-  async function postInBatch(batch: BatchPoster, message: PulledMessage, traced: WireEvent, abandon: AbortSignal): Promise<PostResult | undefined> {
-    const json = JSON.stringify(toBatchedEvent(traced, message.deliveryCount, toMaxDeliver(message.consumer, flow)));
-    const outcome = await batch.post(json, abandon);
-    if (outcome.kind !== 'unbatched') deps.metrics.recordDelivery(message.consumer);
-    if (outcome.kind === 'answered') {
-      return { kind: 'answered', verdict: classifyResponse(outcome.status), detail: toResponseDetail(outcome.status, '', outcome.body) };
-    }
-    if (outcome.kind === 'abandoned' || abandon.aborted) return { kind: 'abandoned' };
-    if (outcome.kind === 'failed') {
-      return { kind: 'failed', verdict: classifyError(outcome.error), detail: describeFailure(outcome.error, deps.requestTimeoutMs) };
-    }
-    return undefined;
-  }
-
-  async function post(message: PulledMessage, event: WireEvent, abandon: AbortSignal): Promise<PostResult> {
-    // Inside the CONSUMER span: the sink's span is a child of this one.
-    const traced = injectTraceContext(event);
-    if (deps.batch && typeof event.data_base64 !== 'string') {
-      const batched = await postInBatch(deps.batch, message, traced, abandon);
-      if (batched) return batched;
-    }
-    const headers = toDeliveryHeaders(traced, message.deliveryCount, toMaxDeliver(message.consumer, flow));
-    const unsendable = findUnsendableHeader(headers);
-    if (unsendable) return { kind: 'failed', verdict: 'deadletter', detail: `cannot be sent as HTTP headers: ${unsendable}` };
-    deps.metrics.recordDelivery(message.consumer);
-    try {
-      const answer = await deps.poster.post({ headers, body: toDeliveryBody(event), timeoutMs: deps.requestTimeoutMs, signal: abandon });
-      return {
-        kind: 'answered',
-        verdict: classifyResponse(answer.status),
-        detail: toResponseDetail(answer.status, answer.statusText, answer.body),
-      };
-    } catch (error) {
-      if (abandon.aborted) return { kind: 'abandoned' };
-      return { kind: 'failed', verdict: classifyError(error), detail: describeFailure(error, deps.requestTimeoutMs) };
-    }
-  }
-
-  /** Publishes until it works; false when shutdown abandoned the message first. */
-  async function untilPublished(what: string, publish: () => Promise<void>, abandon: AbortSignal, logger: Logger) {
-    for (let failures = 0; ; failures += 1) {
-      try {
-        await publish();
-        return true;
-      } catch (error) {
-        if (abandon.aborted) return false;
-        logger.warn({ err: describeError(error), failures: failures + 1 }, `could not publish ${what}; retrying`);
-        await pause(Math.min((deps.publishRetryMs ?? 250) * 2 ** failures, 5_000), abandon);
-        if (abandon.aborted) return false;
-      }
-    }
-  }
-
-  async function giveUp(message: PulledMessage, input: GiveUp, abandon: AbortSignal, logger: Logger): Promise<OutcomeKind> {
-    const { event, reason } = input;
-    if (functionName === 'deadletter') {
-      logger.error({ reason }, 'dead letter could not be recorded: terminated (a dead letter is never dead-lettered)');
-      deps.acks.term(message);
-      return 'deadletter';
-    }
-    const taskId = event?.subject || UNKNOWN_TASK_ID;
-    // One dead letter per failed event (not per task: a task has many status/audit events), and
-    // the same id when a redelivery repeats the give-up, so JetStream's duplicate window drops it.
-    const failedEvent = event ? event.id : `${message.consumer.stream}:${message.streamSequence}`;
-    const id = `${EVENT_IDS.deadLetter(taskId, stage)}:${failedEvent}`;
-    const data: DeadLetterData = {
-      taskId,
-      stage,
-      reason,
-      attempts: message.deliveryCount,
-      lastError: input.lastError,
-      event: event ? toRecordedEvent(event) : toRecordedBytes(message),
-      atMs: deps.now(),
-    };
-    logger.warn({ reason }, 'giving up on event: dead letter');
-    const recorded = await untilPublished(
-      'dead letter',
-      () => emit.task(SUBJECTS.deadletter, EVENT_TYPES.deadlettered, id, taskId, data),
-      abandon,
-      logger,
-    );
-    if (!recorded) return 'abandoned';
-    if (event?.subject && message.consumer.stream === STREAM_TASKS) {
-      const failed = await untilPublished(
-        'FAILED status',
-        () => emit.status(taskId, 'FAILED', { attempt: message.deliveryCount, message: reason }),
-        abandon,
-        logger,
-      );
-      if (!failed) return 'abandoned';
-    }
-    deps.acks.term(message);
-    return 'deadletter';
-  }
-
-  async function handle(message: PulledMessage, abandon: AbortSignal, logger: Logger): Promise<OutcomeKind> {
-    const where = `${message.consumer.stream} #${message.streamSequence}`;
-    let event: WireEvent;
-    try {
-      event = parseWireEvent(message.data);
-    } catch (error) {
-      const problem = describeError(error);
-      return giveUp(message, { event: undefined, reason: `${where} is not a valid CloudEvent: ${problem}`, lastError: problem }, abandon, logger);
-    }
-    const eventLogger = lazyChild(logger, { taskId: event.subject, eventId: event.id, eventType: event.type });
-    const attributes = {
-      'messaging.system': 'nats',
-      'messaging.destination.name': message.consumer.filterSubject,
-      'messaging.consumer.group.name': message.consumer.durable,
-      'cloudevents.event_id': event.id,
-      'cloudevents.event_type': event.type,
-      'taskmanager.task_id': event.subject ?? '',
-      'taskmanager.delivery_attempt': message.deliveryCount,
-    };
-    return withSpan(
-      `deliver ${event.type}`,
-      SpanKind.CONSUMER,
-      attributes,
-      async () => {
-        const result = await post(message, event, abandon);
-        if (result.kind === 'abandoned') return 'abandoned';
-        const attempt = message.deliveryCount;
-        const decision = decide(result.verdict, attempt, flow, toMaxDeliver(message.consumer, flow));
-        if (decision.action === 'ack') {
-          deps.acks.ack(message);
-          return 'ack';
-        }
-        if (decision.action === 'retry') {
-          eventLogger.info({ detail: result.detail, delayMs: decision.delayMs }, 'delivery failed: retrying');
-          deps.acks.nak(message, decision.delayMs);
-          return 'retry';
-        }
-        const reason =
-          result.verdict === 'retry'
-            ? `undeliverable to ${functionName} after ${attempt} attempts: ${result.detail}`
-            : result.kind === 'answered'
-              ? `${functionName} refused the event: ${result.detail}`
-              : `event cannot be delivered to ${functionName}: ${result.detail}`;
-        return giveUp(message, { event, reason, lastError: result.detail }, abandon, eventLogger);
-      },
-      extractTraceContext(event),
-    );
-  }
-
-  return {
-    async deliver(message, abandon) {
-      const logger = lazyChild(deps.logger, {
-        consumer: message.consumer.durable,
-        streamSeq: message.streamSequence,
-        attempt: message.deliveryCount,
-      });
-      let outcome: OutcomeKind;
-      try {
-        outcome = await handle(message, abandon, logger);
-      } catch (error) {
-        // A bug, not a delivery failure: leave the message to AckWait redelivery.
-        logger.error({ err: describeError(error) }, 'delivery crashed');
-        outcome = 'abandoned';
-      }
-      deps.metrics.recordOutcome(message.consumer, outcome);
-      return outcome;
+  const ctx: DeliveryContext = {
+    deps,
+    giveUp: {
+      functionName: deps.functionName,
+      stage: `source:${deps.functionName}`,
+      acks: deps.acks,
+      emit: createEmitter(deps.publisher, `source-${deps.functionName}`, deps.now),
+      now: deps.now,
+      publishRetryMs: deps.publishRetryMs ?? 250,
     },
   };
+  return { deliver: (message, abandon) => deliver(ctx, message, abandon) };
+}
+
+async function deliver(ctx: DeliveryContext, message: PulledMessage, abandon: AbortSignal): Promise<OutcomeKind> {
+  const { deps } = ctx;
+  const logger = lazyChild(deps.logger, {
+    consumer: message.consumer.durable,
+    streamSeq: message.streamSequence,
+    attempt: message.deliveryCount,
+  });
+  let outcome: OutcomeKind;
+  try {
+    outcome = await handle(ctx, message, abandon, logger);
+  } catch (error) {
+    // A bug, not a delivery failure: leave the message to AckWait redelivery.
+    logger.error({ err: describeError(error) }, 'delivery crashed');
+    outcome = 'abandoned';
+  }
+  deps.metrics.recordOutcome(message.consumer, outcome);
+  return outcome;
+}
+
+/** Parses the event and delivers it inside a CONSUMER span whose parent is its traceparent. */
+async function handle(ctx: DeliveryContext, message: PulledMessage, abandon: AbortSignal, logger: Logger): Promise<OutcomeKind> {
+  const where = `${message.consumer.stream} #${message.streamSequence}`;
+  let event: WireEvent;
+  try {
+    event = parseWireEvent(message.data);
+  } catch (error) {
+    const problem = describeError(error);
+    return giveUp(ctx.giveUp, message, { event: undefined, reason: `${where} is not a valid CloudEvent: ${problem}`, lastError: problem }, abandon, logger);
+  }
+  const eventLogger = lazyChild(logger, { taskId: event.subject, eventId: event.id, eventType: event.type });
+  const attributes = {
+    'messaging.system': 'nats',
+    'messaging.destination.name': message.consumer.filterSubject,
+    'messaging.consumer.group.name': message.consumer.durable,
+    'cloudevents.event_id': event.id,
+    'cloudevents.event_type': event.type,
+    'taskmanager.task_id': event.subject ?? '',
+    'taskmanager.delivery_attempt': message.deliveryCount,
+  };
+  return withSpan(
+    `deliver ${event.type}`,
+    SpanKind.CONSUMER,
+    attributes,
+    () => postAndSettle(ctx, message, event, abandon, eventLogger),
+    extractTraceContext(event),
+  );
+}
+
+/** Posts the event and settles the message by the answer: ack, nak with a delay, or give up. */
+async function postAndSettle(
+  ctx: DeliveryContext,
+  message: PulledMessage,
+  event: WireEvent,
+  abandon: AbortSignal,
+  logger: Logger,
+): Promise<OutcomeKind> {
+  const { deps } = ctx;
+  const { functionName } = deps;
+  const result = await post(deps, message, event, abandon);
+  if (result.kind === 'abandoned') return 'abandoned';
+  const attempt = message.deliveryCount;
+  const decision = decide(result.verdict, attempt, deps.flow, toMaxDeliver(message.consumer, deps.flow));
+  if (decision.action === 'ack') {
+    deps.acks.ack(message);
+    return 'ack';
+  }
+  if (decision.action === 'retry') {
+    logger.info({ detail: result.detail, delayMs: decision.delayMs }, 'delivery failed: retrying');
+    deps.acks.nak(message, decision.delayMs);
+    return 'retry';
+  }
+  const reason =
+    result.verdict === 'retry'
+      ? `undeliverable to ${functionName} after ${attempt} attempts: ${result.detail}`
+      : result.kind === 'answered'
+        ? `${functionName} refused the event: ${result.detail}`
+        : `event cannot be delivered to ${functionName}: ${result.detail}`;
+  return giveUp(ctx.giveUp, message, { event, reason, lastError: result.detail }, abandon, logger);
+}
+
+async function post(deps: DelivererDeps, message: PulledMessage, event: WireEvent, abandon: AbortSignal): Promise<PostResult> {
+  // Inside the CONSUMER span: the sink's span is a child of this one.
+  const traced = injectTraceContext(event);
+  if (deps.batch && typeof event.data_base64 !== 'string') {
+    const batched = await postInBatch(deps, deps.batch, message, traced, abandon);
+    if (batched) return batched;
+  }
+  const headers = toDeliveryHeaders(traced, message.deliveryCount, toMaxDeliver(message.consumer, deps.flow));
+  const unsendable = findUnsendableHeader(headers);
+  if (unsendable) return { kind: 'failed', verdict: 'deadletter', detail: `cannot be sent as HTTP headers: ${unsendable}` };
+  deps.metrics.recordDelivery(message.consumer);
+  try {
+    const answer = await deps.poster.post({ headers, body: toDeliveryBody(event), timeoutMs: deps.requestTimeoutMs, signal: abandon });
+    return {
+      kind: 'answered',
+      verdict: classifyResponse(answer.status),
+      detail: toResponseDetail(answer.status, answer.statusText, answer.body),
+    };
+  } catch (error) {
+    if (abandon.aborted) return { kind: 'abandoned' };
+    return { kind: 'failed', verdict: classifyError(error), detail: describeFailure(error, deps.requestTimeoutMs) };
+  }
+}
+
+/** Batch mode; undefined when the stage answered the batch as a whole (deliver it alone). */
+async function postInBatch(
+  deps: DelivererDeps,
+  batch: BatchPoster,
+  message: PulledMessage,
+  traced: WireEvent,
+  abandon: AbortSignal,
+): Promise<PostResult | undefined> {
+  const json = JSON.stringify(toBatchedEvent(traced, message.deliveryCount, toMaxDeliver(message.consumer, deps.flow)));
+  const outcome = await batch.post(json, abandon);
+  if (outcome.kind !== 'unbatched') deps.metrics.recordDelivery(message.consumer);
+  if (outcome.kind === 'answered') {
+    return { kind: 'answered', verdict: classifyResponse(outcome.status), detail: toResponseDetail(outcome.status, '', outcome.body) };
+  }
+  if (outcome.kind === 'abandoned' || abandon.aborted) return { kind: 'abandoned' };
+  if (outcome.kind === 'failed') {
+    return { kind: 'failed', verdict: classifyError(outcome.error), detail: describeFailure(outcome.error, deps.requestTimeoutMs) };
+  }
+  return undefined;
 }

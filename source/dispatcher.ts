@@ -63,6 +63,27 @@ function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
+/**
+ * Waits up to `graceMs` for the deliveries in flight; then abandons them (their `abandon` signal
+ * fires) and gives them a second to settle. True when everything settled within the grace period.
+ * Apart from createDispatcher as the one step of stop() that takes time.
+ */
+async function settleDeliveries(
+  deliveries: ReadonlySet<Promise<void>>,
+  abandon: AbortController,
+  graceMs: number,
+  logger: Logger,
+): Promise<boolean> {
+  const everything = Promise.all(deliveries).then(() => true);
+  const settled = await Promise.race([everything, delay(graceMs).then(() => false)]);
+  if (!settled) {
+    logger.warn({ inFlight: deliveries.size }, 'grace period over: abandoning deliveries still in flight');
+    abandon.abort();
+    await Promise.race([Promise.all(deliveries), delay(1_000)]);
+  }
+  return settled;
+}
+
 export function createDispatcher<M>(port: DispatcherPort<M>, options: DispatcherOptions): Dispatcher<M> {
   const { logger, maxInFlight } = options;
   const count = port.consumerCount;
@@ -172,13 +193,7 @@ export function createDispatcher<M>(port: DispatcherPort<M>, options: Dispatcher
       stopped ??= (async () => {
         stopping = true;
         for (const queue of waiting) for (const message of queue.splice(0)) release(message);
-        const everything = Promise.all(deliveries).then(() => true);
-        const settled = await Promise.race([everything, delay(graceMs).then(() => false)]);
-        if (!settled) {
-          logger.warn({ inFlight: deliveries.size }, 'grace period over: abandoning deliveries still in flight');
-          abandon.abort();
-          await Promise.race([Promise.all(deliveries), delay(1_000)]);
-        }
+        const settled = await settleDeliveries(deliveries, abandon, graceMs, logger);
         clearInterval(ticker);
         return settled;
       })();

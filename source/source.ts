@@ -11,12 +11,12 @@ import type { Logger } from '../shared/logger';
 import { createInbox } from '@nats-io/transport-node';
 import { connectNats, createPublisher, toInboxPrefix, type NatsConnection } from '../shared/nats';
 import type { SourceConfig } from './config';
-import { createAcks } from './acks';
-import { createBatchPoster } from './batch-poster';
-import { createDeliverer } from './delivery';
-import { createDispatcher } from './dispatcher';
+import { createAcks, type Acks } from './acks';
+import { createBatchPoster, type BatchPoster } from './batch-poster';
+import { createDeliverer, type Deliverer } from './delivery';
+import { createDispatcher, type Dispatcher } from './dispatcher';
 import { createPoster, type Poster } from '../shared/http-poster';
-import { createSourceMetrics, renderMetrics, type MetricsSnapshot } from './metrics';
+import { createSourceMetrics, renderMetrics, type MetricsSnapshot, type SourceMetrics } from './metrics';
 import { createPullFeed, type FeedConnection, type PulledMessage, type PullFeed } from './pull-feed';
 import { waitForSink } from './sink-ready';
 
@@ -61,20 +61,13 @@ async function assertConsumersExist(jsm: JetStreamManager, consumers: readonly C
   }
 }
 
+/** Flags the connection watcher, the health server, the dispatcher and stop share. */
+type SourceState = { connected: boolean; draining: boolean };
+
 export async function startSource(config: SourceConfig, deps: SourceDeps): Promise<RunningSource> {
   const { logger } = deps;
-  const nc: NatsConnection = await connectNats({ ...config.nats, name: config.component, logger });
-  let jsm: JetStreamManager;
-  try {
-    jsm = await jetstreamManager(nc);
-    await assertConsumersExist(jsm, config.consumers);
-  } catch (error) {
-    await nc.close().catch(() => undefined);
-    throw error;
-  }
-
-  let connected = true;
-  let draining = false;
+  const { nc, jsm } = await connectToConsumers(config, logger);
+  const state: SourceState = { connected: true, draining: false };
   const metrics = createSourceMetrics(config.consumers);
   const acks = createAcks((subject, payload) => nc.publish(subject, payload));
   const poster = deps.poster ?? createPoster(config.sink, { maxSockets: config.maxInFlight });
@@ -89,17 +82,104 @@ export async function startSource(config: SourceConfig, deps: SourceDeps): Promi
     now: deps.now ?? Date.now,
     logger,
     metrics,
-    batch:
-      config.batchMaxEvents > 1
-        ? createBatchPoster({
-            poster,
-            requestTimeoutMs: config.requestTimeoutMs,
-            maxEvents: config.batchMaxEvents,
-            maxBytes: BATCH_MAX_BYTES,
-            maxConcurrent: BATCH_MAX_CONCURRENT,
-          })
-        : undefined,
+    batch: createBatchPosterFor(config, poster),
   });
+  const heartbeatMs = Math.min(PULL_HEARTBEAT_MS, Math.floor(config.pollExpiresMs / 3));
+  const { feeds, dispatcher } = createFeedsAndDispatcher(config, { nc, acks, deliverer, metrics, logger, state, heartbeatMs });
+  // A request lost with its server sends nothing more: after two silent heartbeats, pull again.
+  const aliveTimer = setInterval(() => {
+    if (feeds.map((feed) => feed.checkAlive()).some(Boolean)) dispatcher.refill();
+  }, heartbeatMs);
+  watchConnection(nc, state, feeds, dispatcher);
+  const lagTimer = startLagRefresh(jsm, config.consumers, metrics, logger, deps.lagRefreshMs ?? 5_000);
+
+  const server = createStatusServer(config.functionName, { nc, state, metrics, dispatcher });
+  let port: number;
+  try {
+    port = await listen(server, config.port, config.host);
+  } catch (error) {
+    clearInterval(lagTimer);
+    clearInterval(aliveTimer);
+    await nc.close().catch(() => undefined);
+    throw error;
+  }
+
+  // Pull only once the function listens: a delivery refused at startup would cost an attempt.
+  const sinkWait = new AbortController();
+  void waitForSink(config.sink, { signal: sinkWait.signal, logger }).then((reachable) => {
+    if (reachable && !state.draining) dispatcher.start();
+  });
+  logger.info(
+    { host: config.host, port, sink: config.sink, consumers: config.consumers.map((c) => c.durable), maxInFlight: config.maxInFlight },
+    'source started',
+  );
+
+  let stopping: Promise<void> | undefined;
+  return {
+    port,
+    metrics: () => metrics.snapshot(),
+    inFlight: () => dispatcher.inFlight(),
+    stop() {
+      stopping ??= (async () => {
+        state.draining = true;
+        sinkWait.abort();
+        logger.info({ inFlight: dispatcher.inFlight() }, 'draining');
+        const settled = await dispatcher.stop(config.shutdownGraceMs);
+        clearInterval(lagTimer);
+        clearInterval(aliveTimer);
+        for (const feed of feeds) feed.close();
+        poster.close();
+        server.close();
+        server.closeAllConnections();
+        await nc.drain().catch(() => undefined);
+        logger.info({ settled }, 'stopped');
+      })();
+      return stopping;
+    },
+  };
+}
+
+/** The NATS connection, once every consumer of the config is known to exist. */
+async function connectToConsumers(config: SourceConfig, logger: Logger): Promise<{ nc: NatsConnection; jsm: JetStreamManager }> {
+  const nc: NatsConnection = await connectNats({ ...config.nats, name: config.component, logger });
+  try {
+    const jsm = await jetstreamManager(nc);
+    await assertConsumersExist(jsm, config.consumers);
+    return { nc, jsm };
+  } catch (error) {
+    await nc.close().catch(() => undefined);
+    throw error;
+  }
+}
+
+/** Batch mode for the stages that take several events per request (TM_SOURCE_BATCH_MAX_EVENTS). */
+function createBatchPosterFor(config: SourceConfig, poster: Poster): BatchPoster | undefined {
+  if (config.batchMaxEvents <= 1) return undefined;
+  return createBatchPoster({
+    poster,
+    requestTimeoutMs: config.requestTimeoutMs,
+    maxEvents: config.batchMaxEvents,
+    maxBytes: BATCH_MAX_BYTES,
+    maxConcurrent: BATCH_MAX_CONCURRENT,
+  });
+}
+
+type FeedParts = {
+  nc: NatsConnection;
+  acks: Acks;
+  deliverer: Deliverer;
+  metrics: SourceMetrics;
+  logger: Logger;
+  state: SourceState;
+  heartbeatMs: number;
+};
+
+/**
+ * One standing pull feed per consumer (index = priority) and the dispatcher over them. Each
+ * needs the other: the dispatcher's port reads the feeds, and the feeds hand it what arrives.
+ */
+function createFeedsAndDispatcher(config: SourceConfig, parts: FeedParts): { feeds: PullFeed[]; dispatcher: Dispatcher<PulledMessage> } {
+  const { nc, acks, deliverer, metrics, logger, state } = parts;
   const consumers = config.consumers;
   const feeds: PullFeed[] = [];
   const dispatcher = createDispatcher<PulledMessage>(
@@ -116,14 +196,14 @@ export async function startSource(config: SourceConfig, deps: SourceDeps): Promi
       maxInFlight: config.maxInFlight,
       workingIntervalMs: Math.max(100, Math.floor(config.flow.ackWaitMs / 3)),
       logger,
-      canPull: () => connected && !draining,
+      canPull: () => state.connected && !state.draining,
     },
   );
   const inboxPrefix = toInboxPrefix(config.nats.auth);
-  const heartbeatMs = Math.min(PULL_HEARTBEAT_MS, Math.floor(config.pollExpiresMs / 3));
+  const feedOptions = { expiresMs: config.pollExpiresMs, heartbeatMs: parts.heartbeatMs, now: Date.now };
   consumers.forEach((consumer, index) => {
     feeds.push(
-      createPullFeed(nc as unknown as FeedConnection, consumer, index, { inbox: createInbox(inboxPrefix), expiresMs: config.pollExpiresMs, heartbeatMs, now: Date.now }, {
+      createPullFeed(nc as unknown as FeedConnection, consumer, index, { inbox: createInbox(inboxPrefix), ...feedOptions }, {
         message: (message, pendingAfter) => dispatcher.accept(index, message, pendingAfter),
         creditChanged: () => dispatcher.refill(),
         problem: (description) => {
@@ -133,22 +213,32 @@ export async function startSource(config: SourceConfig, deps: SourceDeps): Promi
       }),
     );
   });
-  // A request lost with its server sends nothing more: after two silent heartbeats, pull again.
-  const aliveTimer = setInterval(() => {
-    if (feeds.map((feed) => feed.checkAlive()).some(Boolean)) dispatcher.refill();
-  }, heartbeatMs);
+  return { feeds, dispatcher };
+}
+
+/** Tracks the connection; after a reconnect, pulls again (the server may not know our requests). */
+function watchConnection(nc: NatsConnection, state: SourceState, feeds: readonly PullFeed[], dispatcher: Dispatcher<PulledMessage>): void {
   void (async () => {
     for await (const status of nc.status()) {
-      if (status.type === 'disconnect') connected = false;
+      if (status.type === 'disconnect') state.connected = false;
       if (status.type === 'reconnect') {
-        connected = true;
+        state.connected = true;
         // The restarted (or reconnected) server may not know our waiting requests: ask again.
         for (const feed of feeds) feed.reset();
         dispatcher.refill();
       }
     }
   })();
+}
 
+/** Refreshes consumer lag for /metrics now and every `intervalMs`; returns the timer. */
+function startLagRefresh(
+  jsm: JetStreamManager,
+  consumers: readonly ConsumerSpec[],
+  metrics: SourceMetrics,
+  logger: Logger,
+  intervalMs: number,
+): NodeJS.Timeout {
   const refreshLag = async () => {
     for (const consumer of consumers) {
       try {
@@ -160,10 +250,16 @@ export async function startSource(config: SourceConfig, deps: SourceDeps): Promi
     }
   };
   void refreshLag();
-  const lagTimer = setInterval(() => void refreshLag(), deps.lagRefreshMs ?? 5_000);
+  return setInterval(() => void refreshLag(), intervalMs);
+}
 
-  const server: Server = createServer((req, res) => {
+type StatusParts = { nc: NatsConnection; state: SourceState; metrics: SourceMetrics; dispatcher: Dispatcher<PulledMessage> };
+
+/** GET /healthz and GET /metrics. */
+function createStatusServer(functionName: string, { nc, state, metrics, dispatcher }: StatusParts): Server {
+  return createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
+    const { connected, draining } = state;
     if (req.method === 'GET' && path === '/healthz') {
       const healthy = connected && !draining && !nc.isClosed();
       res.writeHead(healthy ? 200 : 503, { 'content-type': 'application/json' });
@@ -171,12 +267,7 @@ export async function startSource(config: SourceConfig, deps: SourceDeps): Promi
       return;
     }
     if (req.method === 'GET' && path === '/metrics') {
-      const text = renderMetrics(config.functionName, metrics.snapshot(), {
-        inFlight: dispatcher.inFlight(),
-        held: dispatcher.held(),
-        connected,
-        draining,
-      });
+      const text = renderMetrics(functionName, metrics.snapshot(), { inFlight: dispatcher.inFlight(), held: dispatcher.held(), connected, draining });
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
       res.end(text);
       return;
@@ -184,49 +275,12 @@ export async function startSource(config: SourceConfig, deps: SourceDeps): Promi
     res.writeHead(404, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ error: 'NOT_FOUND', message: `no route ${req.method} ${path}` }));
   });
-  server.listen(config.port, config.host);
-  try {
-    await once(server, 'listening');
-  } catch (error) {
-    clearInterval(lagTimer);
-    clearInterval(aliveTimer);
-    await nc.close().catch(() => undefined);
-    throw error;
-  }
+}
+
+/** Listens and returns the bound port (`port` 0 picks a free one). */
+async function listen(server: Server, port: number, host: string): Promise<number> {
+  server.listen(port, host);
+  await once(server, 'listening');
   const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : config.port;
-
-  // Pull only once the function listens: a delivery refused at startup would cost an attempt.
-  const sinkWait = new AbortController();
-  void waitForSink(config.sink, { signal: sinkWait.signal, logger }).then((reachable) => {
-    if (reachable && !draining) dispatcher.start();
-  });
-  logger.info(
-    { host: config.host, port, sink: config.sink, consumers: consumers.map((c) => c.durable), maxInFlight: config.maxInFlight },
-    'source started',
-  );
-
-  let stopping: Promise<void> | undefined;
-  return {
-    port,
-    metrics: () => metrics.snapshot(),
-    inFlight: () => dispatcher.inFlight(),
-    stop() {
-      stopping ??= (async () => {
-        draining = true;
-        sinkWait.abort();
-        logger.info({ inFlight: dispatcher.inFlight() }, 'draining');
-        const settled = await dispatcher.stop(config.shutdownGraceMs);
-        clearInterval(lagTimer);
-        clearInterval(aliveTimer);
-        for (const feed of feeds) feed.close();
-        poster.close();
-        server.close();
-        server.closeAllConnections();
-        await nc.drain().catch(() => undefined);
-        logger.info({ settled }, 'stopped');
-      })();
-      return stopping;
-    },
-  };
+  return typeof address === 'object' && address ? address.port : port;
 }

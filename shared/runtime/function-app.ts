@@ -56,14 +56,13 @@ function toPositiveInt(value: unknown): number | undefined {
 }
 
 export function createFunctionApp(options: FunctionAppOptions): FunctionApp {
-  const { handler, logger, component } = options;
   const router = createRouter();
   const lifecycle = createDrainableServer();
   lifecycle.addHealthRoutes(router, options.isReady);
 
   router.post(
     '/',
-    lifecycle.refuseWhileDraining(component, async (req, res) => {
+    lifecycle.refuseWhileDraining(options.component, async (req, res) => {
       let body: Buffer;
       try {
         body = await readBody(req.raw, options.bodyLimitBytes);
@@ -73,101 +72,9 @@ export function createFunctionApp(options: FunctionAppOptions): FunctionApp {
         res.status(response.status).json({ error: response.code, message: response.message });
         return;
       }
-      await deliver({ headers: req.headers, body }, res);
+      await deliver(options, { headers: req.headers, body }, res);
     }),
   );
-
-  /** What one event's delivery came to: 204, or the status and error body it is refused with. */
-  type Outcome = { status: number; error?: string; message?: string };
-
-  function refuse(error: unknown): Outcome {
-    const response = toErrorResponse(error);
-    logger.warn({ status: response.status, reason: response.message }, 'refused event');
-    return { status: response.status, error: response.code, message: response.message };
-  }
-
-  async function handleEvent(event: WireEvent): Promise<Outcome> {
-    if (!handler.acceptedTypes.includes(event.type)) {
-      return refuse(
-        new UnsupportedEventError(`unsupported event type "${event.type}": ${component} accepts ${handler.acceptedTypes.join(', ')}`),
-      );
-    }
-    const ctx: HandlerContext = {
-      attempt: toPositiveInt(event.deliveryattempt) ?? 1,
-      maxDeliver: toPositiveInt(event.maxdeliver),
-      logger,
-    };
-    try {
-      await withSpan(
-        `handle ${event.type}`,
-        SpanKind.CONSUMER,
-        { 'cloudevents.event_id': event.id, 'cloudevents.event_type': event.type, 'taskmanager.task_id': event.subject ?? '' },
-        async () => {
-          // One child per event (pino serialises its bindings once), made inside the span so it
-          // carries the trace id.
-          ctx.logger = lazyChild(logger, { taskId: event.subject, eventId: event.id, eventType: event.type, traceId: currentTraceId() });
-          await handler.handle(event, ctx);
-        },
-        extractTraceContext(event),
-      );
-      return { status: 204 };
-    } catch (error) {
-      const response = toErrorResponse(error);
-      const level = response.status >= 500 ? 'error' : 'warn';
-      ctx.logger[level]({ status: response.status, err: response.message, attempt: ctx.attempt }, 'handler failed');
-      return { status: response.status, error: response.code, message: response.message };
-    }
-  }
-
-  async function deliver(message: HttpMessage, res: RouteResponse): Promise<void> {
-    if (handler.acceptsBatches && isBatchMode(message)) {
-      await deliverBatch(message, res);
-      return;
-    }
-    let event: WireEvent;
-    try {
-      event = toIncomingEvent(message);
-    } catch (error) {
-      reply(res, refuse(error));
-      return;
-    }
-    reply(res, await handleEvent(event));
-  }
-
-  /** 204 with no body, or the status with the error body that names the reason. */
-  function reply(res: RouteResponse, outcome: Outcome): void {
-    if (outcome.status === 204) res.status(204).end();
-    else res.status(outcome.status).json({ error: outcome.error, message: outcome.message });
-  }
-
-  /**
-   * A batch: each event is handled as if it had come alone (concurrently: a batching stage does
-   * not care about order), and the answer lists each one's outcome in request order. 200 when
-   * every event was handled, 207 when some were not; the source settles each event by its own
-   * status. A body that is not a batch at all is refused as a whole.
-   */
-  async function deliverBatch(message: HttpMessage, res: RouteResponse): Promise<void> {
-    let elements;
-    try {
-      elements = toIncomingBatch(message);
-    } catch (error) {
-      reply(res, refuse(error));
-      return;
-    }
-    const results = await Promise.all(
-      elements.map(async (element) => ('event' in element ? { id: element.event.id, ...(await handleEvent(element.event)) } : refuse(element.error))),
-    );
-    const failed = results.flatMap((result, index) => (result.status >= 300 ? [{ index, ...result }] : []));
-    if (failed.length === 0) {
-      res.status(200).json({ results });
-      return;
-    }
-    const first = failed[0]!;
-    res.status(207).json({
-      results,
-      message: `${failed.length} of ${results.length} events not handled; event ${first.index}: ${first.status} ${first.message ?? ''}`.trim(),
-    });
-  }
 
   return {
     router,
@@ -175,4 +82,104 @@ export function createFunctionApp(options: FunctionAppOptions): FunctionApp {
     drain: (timeoutMs) => lifecycle.drain(timeoutMs),
     inFlight: () => lifecycle.inFlight(),
   };
+}
+
+// The steps of a POST /, as module functions over the app's options: each reads on its own, and
+// a request allocates nothing more than when they were closures inside createFunctionApp.
+
+/** What one event's delivery came to: 204, or the status and error body it is refused with. */
+type Outcome = { status: number; error?: string; message?: string };
+
+type EventOptions = Pick<FunctionAppOptions, 'component' | 'handler' | 'logger'>;
+
+async function deliver(options: EventOptions, message: HttpMessage, res: RouteResponse): Promise<void> {
+  if (options.handler.acceptsBatches && isBatchMode(message)) {
+    await deliverBatch(options, message, res);
+    return;
+  }
+  let event: WireEvent;
+  try {
+    event = toIncomingEvent(message);
+  } catch (error) {
+    reply(res, refuse(options.logger, error));
+    return;
+  }
+  reply(res, await handleEvent(options, event));
+}
+
+function refuse(logger: Logger, error: unknown): Outcome {
+  const response = toErrorResponse(error);
+  logger.warn({ status: response.status, reason: response.message }, 'refused event');
+  return { status: response.status, error: response.code, message: response.message };
+}
+
+async function handleEvent({ component, handler, logger }: EventOptions, event: WireEvent): Promise<Outcome> {
+  if (!handler.acceptedTypes.includes(event.type)) {
+    return refuse(
+      logger,
+      new UnsupportedEventError(`unsupported event type "${event.type}": ${component} accepts ${handler.acceptedTypes.join(', ')}`),
+    );
+  }
+  const ctx: HandlerContext = {
+    attempt: toPositiveInt(event.deliveryattempt) ?? 1,
+    maxDeliver: toPositiveInt(event.maxdeliver),
+    logger,
+  };
+  try {
+    await withSpan(
+      `handle ${event.type}`,
+      SpanKind.CONSUMER,
+      { 'cloudevents.event_id': event.id, 'cloudevents.event_type': event.type, 'taskmanager.task_id': event.subject ?? '' },
+      async () => {
+        // One child per event (pino serialises its bindings once), made inside the span so it
+        // carries the trace id.
+        ctx.logger = lazyChild(logger, { taskId: event.subject, eventId: event.id, eventType: event.type, traceId: currentTraceId() });
+        await handler.handle(event, ctx);
+      },
+      extractTraceContext(event),
+    );
+    return { status: 204 };
+  } catch (error) {
+    const response = toErrorResponse(error);
+    const level = response.status >= 500 ? 'error' : 'warn';
+    ctx.logger[level]({ status: response.status, err: response.message, attempt: ctx.attempt }, 'handler failed');
+    return { status: response.status, error: response.code, message: response.message };
+  }
+}
+
+/** 204 with no body, or the status with the error body that names the reason. */
+function reply(res: RouteResponse, outcome: Outcome): void {
+  if (outcome.status === 204) res.status(204).end();
+  else res.status(outcome.status).json({ error: outcome.error, message: outcome.message });
+}
+
+/**
+ * A batch: each event is handled as if it had come alone (concurrently: a batching stage does
+ * not care about order), and the answer lists each one's outcome in request order. 200 when
+ * every event was handled, 207 when some were not; the source settles each event by its own
+ * status. A body that is not a batch at all is refused as a whole.
+ */
+async function deliverBatch(options: EventOptions, message: HttpMessage, res: RouteResponse): Promise<void> {
+  let elements;
+  try {
+    elements = toIncomingBatch(message);
+  } catch (error) {
+    reply(res, refuse(options.logger, error));
+    return;
+  }
+  const results = await Promise.all(
+    elements.map(async (element) =>
+      'event' in element ? { id: element.event.id, ...(await handleEvent(options, element.event)) } : refuse(options.logger, element.error),
+    ),
+  );
+  const failed = results.flatMap((result, index) => (result.status >= 300 ? [{ index, ...result }] : []));
+  if (failed.length === 0) {
+    res.status(200).json({ results });
+    return;
+  }
+  const first = failed[0]!;
+  res.status(207).json({
+    results,
+    message: `${failed.length} of ${results.length} events not handled; event ${first.index}: ${first.status} ${first.message ?? ''}`.trim(),
+  });
 }

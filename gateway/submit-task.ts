@@ -1,0 +1,140 @@
+// SubmitTask (service.ts): one Redis script stores the task with its idempotency key and its
+// QUEUED status (shared/submit-task-script.ts), then `submitted` goes out on tasks.ingest and the
+// answer waits for the PubAck, so an id in hand means the task is durably queued. When the
+// publish fails, what was written is deleted again (UNAVAILABLE / RESOURCE_EXHAUSTED with nothing
+// half-written). A repeated idempotency key returns the existing task without publishing again;
+// a task whose submission died before its PubAck (gateway killed) is published on the retry
+// instead of being left stranded. docs/decisions/0003-gateway-validation.md.
+//
+// Apart from the other RPCs because it is the gateway's one hot write path and has the most
+// steps; the steps are module functions over one context built per service, so a call allocates
+// nothing beyond what the steps themselves need.
+import { EVENT_TYPES, KEYS, SUBJECTS, type TaskEnvelope, type TaskStateName } from '../shared/contract';
+import { EVENT_IDS } from '../shared/emit';
+import { DependencyUnavailableError, ValidationError, describeError } from '../shared/errors';
+import { createEvent } from '../shared/events';
+import { applyStatus, readStatus } from '../shared/status';
+import { storeNewTask } from '../shared/submit-task-script';
+import { toEnvelope } from '../shared/task-record';
+import { FailedPreconditionError } from './errors';
+import type { SubmitTaskRequest, SubmitTaskResponse } from './proto';
+import type { Caller, ServiceContext, ServiceDeps } from './service';
+import { orThrow, validateSubmit, type NormalizedSubmit } from './validation';
+
+/** The stage name of what the gateway writes and publishes. */
+export const STAGE = 'gateway';
+
+/** Room for the CloudEvent attributes the publisher adds (traceparent, tracestate). */
+const EVENT_HEADROOM_BYTES = 1024;
+
+export async function submitTask(ctx: ServiceContext, request: SubmitTaskRequest, { tenant }: Caller): Promise<SubmitTaskResponse> {
+  const { deps } = ctx;
+  const { redis, limits } = deps;
+  const input = orThrow(validateSubmit(request, limits));
+  assertConnected(deps);
+  await deps.backlog?.assertRoom();
+  const envelope = toEnvelopeOf(input, deps.newId(), deps.now(), tenant);
+  assertEventFits(envelope, limits.maxEventBytes);
+  const taskId = envelope.taskId;
+  const key = input.idempotencyKey;
+  const stored = await storeNewTask(redis, {
+    envelope,
+    idempotencyKey: key,
+    idempotencyTtlSeconds: limits.idempotencyTtlSeconds,
+    stage: STAGE,
+  });
+  if (!stored.created && key !== undefined) return answerDuplicate(ctx, stored.taskId, key);
+  try {
+    await publishSubmitted(ctx, envelope);
+  } catch (error) {
+    await rollBack(ctx, taskId, tenant, key);
+    throw error;
+  }
+  await markPublished(ctx, taskId);
+  deps.logger.info({ taskId, tenant, type: envelope.type, priority: envelope.priority }, 'task submitted');
+  return { task_id: taskId, state: 'QUEUED', duplicate: false };
+}
+
+function assertConnected(deps: Pick<ServiceDeps, 'connections'>): void {
+  if (!deps.connections.redisUp()) throw new DependencyUnavailableError('redis is not connected');
+  if (!deps.connections.natsUp()) throw new DependencyUnavailableError('nats is not connected');
+}
+
+function toEnvelopeOf(input: NormalizedSubmit, taskId: string, createdAtMs: number, tenant: string): TaskEnvelope {
+  return {
+    taskId,
+    type: input.type,
+    payload: input.payload,
+    priority: input.priority,
+    metadata: input.metadata,
+    maxAttempts: input.maxAttempts,
+    createdAtMs,
+    notBeforeMs: input.delayMs > 0 ? createdAtMs + input.delayMs : 0,
+    tenant,
+  };
+}
+
+function assertEventFits(envelope: TaskEnvelope, maxEventBytes: number): void {
+  const event = createEvent({ id: EVENT_IDS.submitted(envelope.taskId), component: STAGE, type: EVENT_TYPES.submitted, taskId: envelope.taskId, data: envelope });
+  const bytes = Buffer.byteLength(JSON.stringify(event), 'utf8') + EVENT_HEADROOM_BYTES;
+  if (bytes > maxEventBytes) {
+    throw new ValidationError(
+      `payload: the task event would be ${bytes} bytes, over the message limit of ${maxEventBytes} bytes ` +
+        '(payload and metadata are JSON-escaped inside the event)',
+      { field: 'payload' },
+    );
+  }
+}
+
+function publishSubmitted(ctx: ServiceContext, envelope: TaskEnvelope): Promise<void> {
+  return ctx.emitter.task(SUBJECTS.ingest, EVENT_TYPES.submitted, EVENT_IDS.submitted(envelope.taskId), envelope.taskId, envelope);
+}
+
+/** Best effort: a missing marker only means a retried key re-publishes (deduplicated by event id). */
+async function markPublished({ deps }: ServiceContext, taskId: string): Promise<void> {
+  await deps.redis.hset(KEYS.task(taskId), 'published_at_ms', String(deps.now())).catch((error: unknown) => {
+    deps.logger.warn({ taskId, err: describeError(error) }, 'could not mark the task as published');
+  });
+}
+
+async function rollBack({ deps }: ServiceContext, taskId: string, tenant: string, idempotencyKey: string | undefined): Promise<void> {
+  const keys = [KEYS.task(taskId), KEYS.status(taskId), KEYS.history(taskId)];
+  if (idempotencyKey !== undefined) keys.push(KEYS.idempotency(tenant, idempotencyKey));
+  await Promise.all([deps.redis.del(...keys), deps.redis.zrem(KEYS.activeTasks, taskId)]).catch((error: unknown) => {
+    deps.logger.error({ taskId, err: describeError(error) }, 'could not remove a task whose publish failed');
+  });
+}
+
+/** A known idempotency key: the existing task, published now if its first submission died. */
+async function answerDuplicate(ctx: ServiceContext, taskId: string, idempotencyKey: string): Promise<SubmitTaskResponse> {
+  const { redis, limits, logger } = ctx.deps;
+  const [fields, status] = await Promise.all([redis.hgetall(KEYS.task(taskId)), readStatus(redis, taskId)]);
+  if (!fields.task_id) {
+    throw new FailedPreconditionError(`idempotency_key: ${idempotencyKey} refers to task ${taskId}, which no longer exists`);
+  }
+  const state: TaskStateName = status?.state ?? 'QUEUED';
+  const pastQueued = status !== undefined && status.state !== 'QUEUED';
+  if (fields.published_at_ms || pastQueued) return { task_id: taskId, state, duplicate: true };
+  const envelope = toEnvelope(fields);
+  if (ctx.deps.now() - envelope.createdAtMs < limits.publishTimeoutMs * 2) {
+    // The first submission may still be waiting for its PubAck, and may yet roll back.
+    throw new DependencyUnavailableError(
+      `idempotency_key: the submission of task ${taskId} with this key is still in progress; retry shortly`,
+    );
+  }
+  logger.warn({ taskId }, 'publishing a task whose first submission never completed');
+  // Written with the task today; a task stored by an older gateway (task first, status second)
+  // may have none. applyStatus leaves a status that is there as it is.
+  await applyStatus(redis, {
+    taskId,
+    state: 'QUEUED',
+    stage: STAGE,
+    attempt: 0,
+    message: '',
+    progress: 0,
+    updatedAtMs: envelope.createdAtMs,
+  });
+  await publishSubmitted(ctx, envelope);
+  await markPublished(ctx, taskId);
+  return { task_id: taskId, state: 'QUEUED', duplicate: true };
+}
