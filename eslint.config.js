@@ -50,8 +50,6 @@ export default tseslint.config(
       '**/*.test.ts',
       'client/testing/**',
       'gateway/test-support/**',
-      // functions/worker/handler.ts: being split (issue 10)
-      'functions/worker/handler.ts',
     ],
     rules: { 'max-lines-per-function': ['error', { max: 100, skipBlankLines: true, skipComments: true }] },
   },
