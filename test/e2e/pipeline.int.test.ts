@@ -4,10 +4,14 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTaskManagerClient, isTerminalState, type StatusUpdate, type TaskManagerClient } from '../../client/client';
-import { KEYS } from '../../shared/contract';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { EVENT_TYPES, KEYS, STREAM_EVENTS, STREAM_TASKS, SUBJECTS } from '../../shared/contract';
+import type { WireEvent } from '../../shared/events';
 import { toRank } from '../../shared/status';
 import { waitFor } from '../helpers/ports';
 import { startTestStack, type TestStack } from '../helpers/stack';
+import { describeSent } from '../helpers/steps';
+import { waitForConsumersIdle } from '../faults/probes';
 
 type Expected = {
   type: string;
@@ -191,6 +195,42 @@ describe('the pipeline end to end', () => {
     expect((await client.waitForResult(first.taskId)).state).toBe('SUCCEEDED');
     const runs = (await readList(stack, KEYS.auditEvents)).filter((e) => e.taskId === first.taskId && e.action === 'handler.started');
     expect(runs).toHaveLength(1);
+  });
+
+  it('an echo task is 8 messages on JetStream: 4 task events and 4 status events, each step one status event with its audit record', async () => {
+    const jsm = await jetstreamManager(stack.nc);
+    const lastSeqs = async () => Promise.all([STREAM_TASKS, STREAM_EVENTS].map(async (name) => (await jsm.streams.info(name)).state.last_seq));
+    await waitForConsumersIdle(stack.nc, 30_000);
+    const [tasksBefore, eventsBefore] = await lastSeqs();
+    const published: WireEvent[] = [];
+    const sub = stack.nc.subscribe('>', {
+      callback: (_error, msg) => {
+        if (msg.subject.startsWith('tasks.') || msg.subject.startsWith('events.')) published.push(JSON.parse(new TextDecoder().decode(msg.data)) as WireEvent);
+      },
+    });
+    try {
+      const { taskId } = await client.submit({ type: 'echo', payload: { counted: true } });
+      expect((await client.waitForResult(taskId)).state).toBe('SUCCEEDED');
+      await waitForConsumersIdle(stack.nc, 30_000);
+      const [tasksAfter, eventsAfter] = await lastSeqs();
+      expect({ tasks: tasksAfter! - tasksBefore!, events: eventsAfter! - eventsBefore! }).toEqual({ tasks: 4, events: 4 });
+
+      const ofTask = published.filter((event) => event.subject === taskId);
+      expect(ofTask.map((event) => event.type).sort()).toEqual(
+        [EVENT_TYPES.submitted, EVENT_TYPES.accepted, EVENT_TYPES.scheduled, EVENT_TYPES.finished, ...Array(4).fill(EVENT_TYPES.statusChanged)].sort(),
+      );
+      const steps = ofTask.filter((event) => event.type === EVENT_TYPES.statusChanged).map((event) => describeSent([{ subject: SUBJECTS.status, event }])[0]);
+      expect(steps.sort()).toEqual(
+        ['status VALIDATED,ENRICHED audit accepted', 'status SCHEDULED audit scheduled', 'status RUNNING audit handler.started', 'status SUCCEEDED audit result.stored'].sort(),
+      );
+      // The audit stage stored each step's record; the notifier applied every transition.
+      const audit = (await readList(stack, KEYS.auditEvents)).filter((entry) => entry.taskId === taskId).map((entry) => entry.action);
+      expect(audit.sort()).toEqual(['accepted', 'handler.started', 'result.stored', 'scheduled']);
+      const history = (await stack.redis.lrange(KEYS.history(taskId), 0, -1)).map((entry) => (JSON.parse(entry) as { state: string }).state);
+      expect(history).toEqual(['QUEUED', 'VALIDATED', 'ENRICHED', 'SCHEDULED', 'RUNNING', 'SUCCEEDED']);
+    } finally {
+      sub.unsubscribe();
+    }
   });
 
   it('without an exporter, every event of a task carries the one trace id its submit started, not sampled', async () => {
