@@ -202,12 +202,11 @@ describe('the pipeline end to end', () => {
     const lastSeqs = async () => Promise.all([STREAM_TASKS, STREAM_EVENTS].map(async (name) => (await jsm.streams.info(name)).state.last_seq));
     await waitForConsumersIdle(stack.nc, 30_000);
     const [tasksBefore, eventsBefore] = await lastSeqs();
+    // Publishes only ('>' would also match the deliveries to the sources' inboxes).
     const published: WireEvent[] = [];
-    const sub = stack.nc.subscribe('>', {
-      callback: (_error, msg) => {
-        if (msg.subject.startsWith('tasks.') || msg.subject.startsWith('events.')) published.push(JSON.parse(new TextDecoder().decode(msg.data)) as WireEvent);
-      },
-    });
+    const subs = ['tasks.>', 'events.>'].map((subject) =>
+      stack.nc.subscribe(subject, { callback: (_error, msg) => void published.push(JSON.parse(new TextDecoder().decode(msg.data)) as WireEvent) }),
+    );
     try {
       const { taskId } = await client.submit({ type: 'echo', payload: { counted: true } });
       expect((await client.waitForResult(taskId)).state).toBe('SUCCEEDED');
@@ -229,7 +228,7 @@ describe('the pipeline end to end', () => {
       const history = (await stack.redis.lrange(KEYS.history(taskId), 0, -1)).map((entry) => (JSON.parse(entry) as { state: string }).state);
       expect(history).toEqual(['QUEUED', 'VALIDATED', 'ENRICHED', 'SCHEDULED', 'RUNNING', 'SUCCEEDED']);
     } finally {
-      sub.unsubscribe();
+      for (const sub of subs) sub.unsubscribe();
     }
   });
 
