@@ -39,6 +39,27 @@ if redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return 1 end
 return 0`;
 const RENEW_LUA = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`;
 const RELEASE_LUA = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+// KEYS: run, outcome (the attempt's key or `ended`). ARGV: outcome value, keep ms, holder value.
+// Records the outcome, then ends the hold if this run still has it: one call, not a transaction.
+const SETTLE_LUA = `redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+if redis.call('GET', KEYS[1]) == ARGV[3] then redis.call('DEL', KEYS[1]) end
+return 1`;
+
+/** The scripts as commands: EVALSHA, so a call sends the script's hash, not its text. */
+type ClaimCommands = {
+  claimTake(run: string, attemptKey: string, ended: string, holder: string, leaseMs: number): Promise<number>;
+  claimRenew(run: string, holder: string, leaseMs: number): Promise<number>;
+  claimRelease(run: string, holder: string): Promise<number>;
+  claimSettle(run: string, outcomeKey: string, value: string, keepMs: number, holder: string): Promise<number>;
+};
+
+function defineClaimCommands(redis: Redis): ClaimCommands {
+  redis.defineCommand('claimTake', { numberOfKeys: 3, lua: TAKE_LUA });
+  redis.defineCommand('claimRenew', { numberOfKeys: 1, lua: RENEW_LUA });
+  redis.defineCommand('claimRelease', { numberOfKeys: 1, lua: RELEASE_LUA });
+  redis.defineCommand('claimSettle', { numberOfKeys: 2, lua: SETTLE_LUA });
+  return redis as unknown as ClaimCommands;
+}
 
 /**
  * The state from the three keys' values. A bare '1' under the attempt key was written before
@@ -57,30 +78,28 @@ export function createRedisAttemptClaims(redis: Redis, options: { leaseMs: numbe
     return [KEYS.workerRun(eventId), key(String(attempt)), key('ended')] as const;
   };
   const holder = (attempt: number, token: string) => `running:${attempt}:${token}`;
+  const commands = defineClaimCommands(redis);
   const what = (verb: string, eventId: string, attempt: number) => () => `${verb} attempt ${attempt} of event ${eventId}`;
   return {
     leaseMs: options.leaseMs,
     take: (eventId, attempt, token) =>
-      guarded(what('claiming', eventId, attempt), async () =>
-        (await redis.eval(TAKE_LUA, 3, ...keys(eventId, attempt), holder(attempt, token), String(options.leaseMs))) === 1,
-      ),
+      guarded(what('claiming', eventId, attempt), async () => {
+        const [run, attemptKey, ended] = keys(eventId, attempt);
+        return (await commands.claimTake(run, attemptKey, ended, holder(attempt, token), options.leaseMs)) === 1;
+      }),
     renew: (eventId, attempt, token) =>
       guarded(what('renewing the lease of', eventId, attempt), async () => {
-        await redis.eval(RENEW_LUA, 1, keys(eventId, attempt)[0], holder(attempt, token), String(options.leaseMs));
+        await commands.claimRenew(keys(eventId, attempt)[0], holder(attempt, token), options.leaseMs);
       }),
     settle: (eventId, attempt, outcome, token) =>
       guarded(what('recording the outcome of', eventId, attempt), async () => {
         const [run, attemptKey, ended] = keys(eventId, attempt);
-        const settled = redis.multi();
-        if (outcome === 'ended') settled.set(ended, String(attempt), 'PX', options.keepMs);
-        else settled.set(attemptKey, outcome, 'PX', options.keepMs);
-        settled.eval(RELEASE_LUA, 1, run, holder(attempt, token));
-        const failed = (await settled.exec())?.find(([error]) => error !== null);
-        if (failed) throw failed[0];
+        const [key, value] = outcome === 'ended' ? [ended, String(attempt)] : [attemptKey, outcome];
+        await commands.claimSettle(run, key, value, options.keepMs, holder(attempt, token));
       }),
     release: (eventId, attempt, token) =>
       guarded(what('releasing', eventId, attempt), async () => {
-        await redis.eval(RELEASE_LUA, 1, keys(eventId, attempt)[0], holder(attempt, token));
+        await commands.claimRelease(keys(eventId, attempt)[0], holder(attempt, token));
       }),
     read: (eventId, attempt) =>
       guarded(what('reading the claim of', eventId, attempt), async () => {
