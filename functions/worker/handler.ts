@@ -48,6 +48,8 @@ export type WorkerDeps = {
 };
 
 type Times = { startedAtMs: number; finishedAtMs: number };
+/** What a run came to: the task is done with (its `finished` is out), or it will be retried. */
+type RunResult = { outcome: 'ended' } | { outcome: 'retrying'; error: string };
 
 function publishFinished(d: Delivery, state: TaskOutcome, result: { output: string; error: string } & Times): Promise<void> {
   const { taskId } = d.task;
@@ -68,7 +70,7 @@ async function failForGood(d: Delivery, reason: string, error: string, times: Ti
 }
 
 /** Publishes what the attempt came to; says whether the task is done with or will retry. */
-async function publishDecision(d: Delivery, decision: Decision, times: Times): Promise<{ outcome: 'ended' | 'retrying'; error?: string }> {
+async function publishDecision(d: Delivery, decision: Decision, times: Times): Promise<RunResult> {
   switch (decision.kind) {
     case 'finished':
       if (decision.state === 'CANCELLED') d.logger.info({ attempt: d.attempt }, 'task cancelled while running');
@@ -89,13 +91,13 @@ export function createHandler(deps: WorkerDeps): EventHandler {
   const gate = createAttemptGate({ status: deps.status, claims: deps.claims, newToken: randomUUID });
 
   /** One run of the attempt: RUNNING, the run step, its outcome published. */
-  async function run(d: Delivery, controller: AbortController) {
+  async function run(d: Delivery, controller: AbortController): Promise<RunResult> {
     const { taskId } = d.task;
     const ready = prepare(d.task, registry);
     if ('error' in ready) {
       const at = deps.now();
       await failForGood(d, 'permanent failure', ready.error, { startedAtMs: at, finishedAtMs: at });
-      return { outcome: 'ended' as const };
+      return { outcome: 'ended' };
     }
     const started = `attempt ${d.attempt} of ${d.last}`;
     await d.emit.step(taskId, [{ state: 'RUNNING', attempt: d.attempt, message: started }], {
@@ -135,7 +137,7 @@ export function createHandler(deps: WorkerDeps): EventHandler {
           await failForGood(d, `failed after ${last} attempts`, error, { startedAtMs: at, finishedAtMs: at });
         } else if (admission.kind === 'run') {
           const result = await gate.hold(d, admission.token, () => run(d, controller));
-          if (result.outcome === 'retrying') throw new RetryableError(result.error!);
+          if (result.outcome === 'retrying') throw new RetryableError(result.error);
         }
       } finally {
         unwatch();
