@@ -13,6 +13,7 @@ import { describeError } from '../shared/errors';
 import type { Logger } from '../shared/logger';
 import { connectNats, createPublisher, toInboxPrefix, type NatsConnection } from '../shared/nats';
 import { connectRedis } from '../shared/redis';
+import { createCancelNotices, createResultReader, createStatusStore, createTaskStore } from '../shared/redis-stores';
 import { extractTraceContext } from '../shared/tracing';
 import { createAuthenticator, type Authenticator } from './auth';
 import { AUTHORIZATION_METADATA, createAuthInterceptor } from './auth-interceptor';
@@ -258,7 +259,12 @@ export async function startGateway(
   const connections = watchConnections(nats, [redis, subscriber]);
   const hub = createStatusHub(subscriber, logger.child({ module: 'status-hub' }));
   const gateway = await createGatewayServer(config, {
-    redis,
+    stores: {
+      tasks: createTaskStore(redis),
+      status: createStatusStore(redis),
+      results: createResultReader(redis),
+      cancels: createCancelNotices(redis),
+    },
     publisher: overrides.publisher ?? createPublisher(nats, { timeoutMs: config.publishTimeoutMs, inboxPrefix: toInboxPrefix(config.nats.auth) }),
     hub,
     connections,

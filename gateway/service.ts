@@ -1,5 +1,6 @@
-// The five RPCs of taskmanager.v1.TaskManager over injected dependencies (Redis, the JetStream
-// publisher, the status hub, clock, id generator). Transport-free: server.ts adapts it to grpc-js
+// The five RPCs of taskmanager.v1.TaskManager over injected dependencies (the task, status and
+// result stores and the cancel notices of shared/ports.ts, the JetStream publisher, the status
+// hub, clock, id generator). Transport-free: server.ts adapts it to grpc-js
 // and errors.ts maps what it throws to status codes.
 //
 // SubmitTask, the one hot write path, is in submit-task.ts; the other RPCs are here, each a
@@ -8,13 +9,11 @@
 // Every call comes with the caller's tenant (its API key's, docs/security.md). A task belongs to
 // the tenant that submitted it: for any other tenant it does not exist (the same NOT_FOUND as an
 // unknown id, so ids reveal nothing), and idempotency keys are scoped per tenant.
-import { isTerminal, KEYS, type Priority, type StoredStatus, type TaskStateName } from '../shared/contract';
+import { isTerminal, type Priority, type StoredStatus, type TaskStateName } from '../shared/contract';
 import { createEmitter, type Emitter } from '../shared/emit';
 import { NotFoundError, describeError } from '../shared/errors';
 import type { Logger } from '../shared/logger';
-import type { Publisher } from '../shared/nats';
-import { toChannel, type Redis } from '../shared/redis';
-import { applyStatus, readHistory, readStatus } from '../shared/status';
+import type { CancelNotices, Publisher, ResultReader, StatusStore, TaskStore } from '../shared/ports';
 import { toEnvelope } from '../shared/task-record';
 import { SpanKind, withSpan } from '../shared/tracing';
 import { DEFAULT_TENANT } from './auth';
@@ -50,8 +49,16 @@ export type ServiceLimits = {
 
 export type ConnectionCheck = { natsUp(): boolean; redisUp(): boolean };
 
+/** Where the gateway reads and writes tasks (shared/redis-stores.ts in production). */
+export type GatewayStores = {
+  tasks: TaskStore;
+  status: StatusStore;
+  results: ResultReader;
+  cancels: CancelNotices;
+};
+
 export type ServiceDeps = {
-  redis: Redis;
+  stores: GatewayStores;
   publisher: Publisher;
   hub: Pick<StatusHub, 'subscribe'>;
   connections: ConnectionCheck;
@@ -119,8 +126,8 @@ export function createTaskManagerService(deps: ServiceDeps): TaskManagerService 
       withSpan('SubmitTask', SpanKind.SERVER, { 'rpc.method': 'SubmitTask', 'taskmanager.task.type': String(request.type) }, () =>
         submitTask(context, request, caller),
       ),
-    getTask: (request, caller) => getTask(deps.redis, request, caller),
-    getResult: (request, caller) => getResult(deps.redis, request, caller),
+    getTask: (request, caller) => getTask(deps.stores, request, caller),
+    getResult: (request, caller) => getResult(deps.stores, request, caller),
     cancelTask: (request, caller) => cancelTask(context, request, caller),
     streamStatus: (request, caller, writer) => streamStatus(deps, request, caller, writer),
   };
@@ -135,26 +142,26 @@ function isOwnedBy(fields: Record<string, string | null | undefined>, tenant: st
   return Boolean(fields.task_id) && (fields.tenant ?? DEFAULT_TENANT) === tenant;
 }
 
-async function readTaskFields(redis: Redis, taskId: string, tenant: string): Promise<Record<string, string>> {
-  const fields = await redis.hgetall(KEYS.task(taskId));
+async function readTaskFields(tasks: TaskStore, taskId: string, tenant: string): Promise<Record<string, string>> {
+  const fields = await tasks.read(taskId);
   if (!isOwnedBy(fields, tenant)) throw notFound(taskId);
   return fields;
 }
 
 /** Whether the caller may see the task, without reading its payload. */
-async function isVisibleTo(redis: Redis, taskId: string, tenant: string): Promise<boolean> {
-  const [id, owner] = await redis.hmget(KEYS.task(taskId), 'task_id', 'tenant');
-  return isOwnedBy({ task_id: id, tenant: owner }, tenant);
+async function isVisibleTo(tasks: TaskStore, taskId: string, tenant: string): Promise<boolean> {
+  const owner = await tasks.readOwner(taskId);
+  return isOwnedBy({ task_id: owner.taskId, tenant: owner.tenant }, tenant);
 }
 
-async function assertVisibleTo(redis: Redis, taskId: string, tenant: string): Promise<void> {
-  if (!(await isVisibleTo(redis, taskId, tenant))) throw notFound(taskId);
+async function assertVisibleTo(tasks: TaskStore, taskId: string, tenant: string): Promise<void> {
+  if (!(await isVisibleTo(tasks, taskId, tenant))) throw notFound(taskId);
 }
 
-async function getTask(redis: Redis, request: TaskIdRequest, { tenant }: Caller): Promise<Task> {
+async function getTask({ tasks, status: statuses }: GatewayStores, request: TaskIdRequest, { tenant }: Caller): Promise<Task> {
   const taskId = orThrow(validateTaskId(request.task_id));
-  const fields = await readTaskFields(redis, taskId, tenant);
-  const [status, history] = await Promise.all([readStatus(redis, taskId), readHistory(redis, taskId)]);
+  const fields = await readTaskFields(tasks, taskId, tenant);
+  const [status, history] = await Promise.all([statuses.read(taskId), statuses.history(taskId)]);
   const envelope = toEnvelope(fields);
   return {
     task_id: taskId,
@@ -169,13 +176,13 @@ async function getTask(redis: Redis, request: TaskIdRequest, { tenant }: Caller)
   };
 }
 
-async function getResult(redis: Redis, request: TaskIdRequest, { tenant }: Caller): Promise<TaskResult> {
+async function getResult({ tasks, status: statuses, results }: GatewayStores, request: TaskIdRequest, { tenant }: Caller): Promise<TaskResult> {
   const taskId = orThrow(validateTaskId(request.task_id));
   // Ownership first: a result is never read for a task the caller cannot see.
-  await assertVisibleTo(redis, taskId, tenant);
-  const json = await redis.hget(KEYS.result(taskId), 'json');
+  await assertVisibleTo(tasks, taskId, tenant);
+  const json = await results.read(taskId);
   if (!json) {
-    const status = await readStatus(redis, taskId);
+    const status = await statuses.read(taskId);
     throw new NotFoundError(`task ${taskId} has no result yet (state ${status?.state ?? 'QUEUED'})`);
   }
   const stored = JSON.parse(json) as StoredResult;
@@ -191,30 +198,24 @@ async function getResult(redis: Redis, request: TaskIdRequest, { tenant }: Calle
 }
 
 async function cancelTask({ deps, emitter }: ServiceContext, request: TaskIdRequest, { tenant }: Caller): Promise<CancelTaskResponse> {
-  const { redis, logger } = deps;
+  const { stores, logger } = deps;
   const taskId = orThrow(validateTaskId(request.task_id));
-  await assertVisibleTo(redis, taskId, tenant);
-  const current = await readStatus(redis, taskId);
+  await assertVisibleTo(stores.tasks, taskId, tenant);
+  const current = await stores.status.read(taskId);
   if (current && isTerminal(current.state)) {
     throw new FailedPreconditionError(`task ${taskId} is already ${current.state} and cannot be cancelled`);
   }
   const attempt = current?.attempt ?? 0;
-  const seq = await applyStatus(redis, {
-    taskId,
-    state: 'CANCELLED',
-    stage: STAGE,
-    attempt,
-    message: 'cancelled by client',
-    progress: current?.progress ?? 0,
-    updatedAtMs: deps.now(),
-  });
+  const seq = await stores.status.apply(taskId, STAGE, [
+    { state: 'CANCELLED', attempt, message: 'cancelled by client', progress: current?.progress ?? 0, updatedAtMs: deps.now() },
+  ]);
   if (seq === 0) {
     // It reached a terminal state between the read and the write.
-    const now = await readStatus(redis, taskId);
+    const now = await stores.status.read(taskId);
     throw new FailedPreconditionError(`task ${taskId} is already ${now?.state ?? 'finished'} and cannot be cancelled`);
   }
   // A worker running it aborts on this message; the other stages skip cancelled tasks.
-  await redis.publish(toChannel(redis, KEYS.cancelChannel), taskId);
+  await stores.cancels.announce(taskId);
   // The cancellation is already final; a lost audit record must not turn it into an error.
   await emitter.audit(taskId, 'task.cancelled', { attempt, detail: 'cancelled by client' }).catch((error: unknown) => {
     logger.warn({ taskId, err: describeError(error) }, 'could not publish the cancel audit event');
@@ -224,20 +225,20 @@ async function cancelTask({ deps, emitter }: ServiceContext, request: TaskIdRequ
 }
 
 async function streamStatus(
-  deps: Pick<ServiceDeps, 'redis' | 'hub'>,
+  deps: Pick<ServiceDeps, 'stores' | 'hub'>,
   request: StreamStatusRequest,
   { tenant }: Caller,
   writer: StatusWriter,
 ): Promise<void> {
-  const { redis } = deps;
+  const { tasks, status } = deps.stores;
   const taskId = orThrow(validateTaskId(request.task_id));
   const afterSeq = orThrow(validateAfterSeq(request.after_seq));
   await runStatusStream(
     deps.hub,
     {
-      taskExists: (id) => isVisibleTo(redis, id, tenant),
-      readStatus: (id) => readStatus(redis, id),
-      readHistory: (id, after) => readHistory(redis, id, after),
+      taskExists: (id) => isVisibleTo(tasks, id, tenant),
+      readStatus: (id) => status.read(id),
+      readHistory: (id, after) => status.history(id, after),
     },
     { taskId, afterSeq },
     { send: (update) => writer.write(toStatusMessage(update)), signal: writer.signal },

@@ -9,12 +9,10 @@
 // Apart from the other RPCs because it is the gateway's one hot write path and has the most
 // steps; the steps are module functions over one context built per service, so a call allocates
 // nothing beyond what the steps themselves need.
-import { EVENT_TYPES, KEYS, SUBJECTS, type TaskEnvelope, type TaskStateName } from '../shared/contract';
+import { EVENT_TYPES, SUBJECTS, type TaskEnvelope, type TaskStateName } from '../shared/contract';
 import { EVENT_IDS } from '../shared/emit';
 import { DependencyUnavailableError, ValidationError, describeError } from '../shared/errors';
 import { createEvent } from '../shared/events';
-import { applyStatus, readStatus } from '../shared/status';
-import { storeNewTask } from '../shared/submit-task-script';
 import { toEnvelope } from '../shared/task-record';
 import { FailedPreconditionError } from './errors';
 import type { SubmitTaskRequest, SubmitTaskResponse } from './proto';
@@ -29,7 +27,7 @@ const EVENT_HEADROOM_BYTES = 1024;
 
 export async function submitTask(ctx: ServiceContext, request: SubmitTaskRequest, { tenant }: Caller): Promise<SubmitTaskResponse> {
   const { deps } = ctx;
-  const { redis, limits } = deps;
+  const { stores, limits } = deps;
   const input = orThrow(validateSubmit(request, limits));
   assertConnected(deps);
   await deps.backlog?.assertRoom();
@@ -37,7 +35,7 @@ export async function submitTask(ctx: ServiceContext, request: SubmitTaskRequest
   assertEventFits(envelope, limits.maxEventBytes);
   const taskId = envelope.taskId;
   const key = input.idempotencyKey;
-  const stored = await storeNewTask(redis, {
+  const stored = await stores.tasks.create({
     envelope,
     idempotencyKey: key,
     idempotencyTtlSeconds: limits.idempotencyTtlSeconds,
@@ -92,23 +90,21 @@ function publishSubmitted(ctx: ServiceContext, envelope: TaskEnvelope): Promise<
 
 /** Best effort: a missing marker only means a retried key re-publishes (deduplicated by event id). */
 async function markPublished({ deps }: ServiceContext, taskId: string): Promise<void> {
-  await deps.redis.hset(KEYS.task(taskId), 'published_at_ms', String(deps.now())).catch((error: unknown) => {
+  await deps.stores.tasks.markPublished(taskId, deps.now()).catch((error: unknown) => {
     deps.logger.warn({ taskId, err: describeError(error) }, 'could not mark the task as published');
   });
 }
 
 async function rollBack({ deps }: ServiceContext, taskId: string, tenant: string, idempotencyKey: string | undefined): Promise<void> {
-  const keys = [KEYS.task(taskId), KEYS.status(taskId), KEYS.history(taskId)];
-  if (idempotencyKey !== undefined) keys.push(KEYS.idempotency(tenant, idempotencyKey));
-  await Promise.all([deps.redis.del(...keys), deps.redis.zrem(KEYS.activeTasks, taskId)]).catch((error: unknown) => {
+  await deps.stores.tasks.remove(taskId, tenant, idempotencyKey).catch((error: unknown) => {
     deps.logger.error({ taskId, err: describeError(error) }, 'could not remove a task whose publish failed');
   });
 }
 
 /** A known idempotency key: the existing task, published now if its first submission died. */
 async function answerDuplicate(ctx: ServiceContext, taskId: string, idempotencyKey: string): Promise<SubmitTaskResponse> {
-  const { redis, limits, logger } = ctx.deps;
-  const [fields, status] = await Promise.all([redis.hgetall(KEYS.task(taskId)), readStatus(redis, taskId)]);
+  const { stores, limits, logger } = ctx.deps;
+  const [fields, status] = await Promise.all([stores.tasks.read(taskId), stores.status.read(taskId)]);
   if (!fields.task_id) {
     throw new FailedPreconditionError(`idempotency_key: ${idempotencyKey} refers to task ${taskId}, which no longer exists`);
   }
@@ -124,16 +120,8 @@ async function answerDuplicate(ctx: ServiceContext, taskId: string, idempotencyK
   }
   logger.warn({ taskId }, 'publishing a task whose first submission never completed');
   // Written with the task today; a task stored by an older gateway (task first, status second)
-  // may have none. applyStatus leaves a status that is there as it is.
-  await applyStatus(redis, {
-    taskId,
-    state: 'QUEUED',
-    stage: STAGE,
-    attempt: 0,
-    message: '',
-    progress: 0,
-    updatedAtMs: envelope.createdAtMs,
-  });
+  // may have none. Applying it leaves a status that is there as it is.
+  await stores.status.apply(taskId, STAGE, [{ state: 'QUEUED', attempt: 0, message: '', progress: 0, updatedAtMs: envelope.createdAtMs }]);
   await publishSubmitted(ctx, envelope);
   await markPublished(ctx, taskId);
   return { task_id: taskId, state: 'QUEUED', duplicate: true };

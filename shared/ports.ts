@@ -6,6 +6,7 @@
 // NATS client, or wraps a client error itself; eslint.config.js keeps it that way.
 import type { StatusTransition, StoredStatus } from './contract';
 import type { WireEvent } from './events';
+import type { NewTaskInput, NewTaskOutcome } from './submit-task-script';
 
 export type Publisher = {
   /** Publishes a structured CloudEvent and resolves once JetStream has stored it (PubAck), under
@@ -19,6 +20,32 @@ export type StatusStore = {
   /** Applies a step's transitions in order, each only when newer than the status it finds
    * (status never moves backwards). The last new sequence number, or 0 when none was newer. */
   apply(taskId: string, stage: string, transitions: readonly StatusTransition[]): Promise<number>;
+  /** History entries with seq > afterSeq, in order (a client that resumes). */
+  history(taskId: string, afterSeq?: number): Promise<StoredStatus[]>;
+};
+
+/** Tasks as the gateway stores them: `task:<id>` (shared/task-record.ts) and the idempotency key. */
+export type TaskStore = {
+  /** Stores a new task with its QUEUED status, unless its idempotency key is known: one script. */
+  create(input: NewTaskInput): Promise<NewTaskOutcome>;
+  /** The task's stored fields; an empty record when there is no such task. */
+  read(taskId: string): Promise<Record<string, string>>;
+  /** The fields that say whose the task is, without reading its payload (null when absent). */
+  readOwner(taskId: string): Promise<{ taskId: string | null; tenant: string | null }>;
+  /** Marks the task's `submitted` event as out (a retried idempotency key then publishes nothing). */
+  markPublished(taskId: string, atMs: number): Promise<void>;
+  /** Deletes a task whose publish failed: its fields, status, history, index entry and key. */
+  remove(taskId: string, tenant: string, idempotencyKey: string | undefined): Promise<void>;
+};
+
+/** Tells the workers that a task was cancelled (the `task_cancel` channel), so a run aborts. */
+export type CancelNotices = {
+  announce(taskId: string): Promise<void>;
+};
+
+/** A task's stored result as JSON (`task_result:<id>`), or undefined when there is none yet. */
+export type ResultReader = {
+  read(taskId: string): Promise<string | undefined>;
 };
 
 /** A capped list of records (audit entries, dead letters) that takes each record id once. */

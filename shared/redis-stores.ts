@@ -3,9 +3,10 @@
 // errors is a DependencyUnavailableError naming what it was doing, so the source retries it.
 import { KEYS } from './contract';
 import { isTaskmanagerError } from './errors';
-import type { RecordLog, ResultStore, StatusStore } from './ports';
-import { toUnavailable, type Redis } from './redis';
-import { applyTransitions, readStatus } from './status';
+import type { CancelNotices, RecordLog, ResultReader, ResultStore, StatusStore, TaskStore } from './ports';
+import { toChannel, toUnavailable, type Redis } from './redis';
+import { applyTransitions, readHistory, readStatus } from './status';
+import { storeNewTask } from './submit-task-script';
 
 /** Runs a Redis call; a client failure becomes a DependencyUnavailableError saying `what`. */
 export async function guarded<T>(what: () => string, call: () => Promise<T>): Promise<T> {
@@ -24,6 +25,56 @@ export function createStatusStore(redis: Redis): StatusStore {
       guarded(() => `applying ${transitions.map((next) => next.state).join(', ')} to task ${taskId}`, () =>
         applyTransitions(redis, taskId, stage, transitions),
       ),
+    history: (taskId, afterSeq) => guarded(() => `reading the history of ${taskId}`, () => readHistory(redis, taskId, afterSeq)),
+  };
+}
+
+export function createTaskStore(redis: Redis): TaskStore {
+  return {
+    create: (input) => guarded(() => `storing task ${input.envelope.taskId}`, () => storeNewTask(redis, input)),
+    read: (taskId) => guarded(() => `reading task ${taskId}`, () => redis.hgetall(KEYS.task(taskId))),
+    readOwner: (taskId) =>
+      guarded(
+        () => `reading the owner of task ${taskId}`,
+        async () => {
+          const [id, tenant] = await redis.hmget(KEYS.task(taskId), 'task_id', 'tenant');
+          return { taskId: id ?? null, tenant: tenant ?? null };
+        },
+      ),
+    markPublished: (taskId, atMs) =>
+      guarded(
+        () => `marking task ${taskId} as published`,
+        async () => {
+          await redis.hset(KEYS.task(taskId), 'published_at_ms', String(atMs));
+        },
+      ),
+    remove: (taskId, tenant, idempotencyKey) =>
+      guarded(
+        () => `removing task ${taskId}`,
+        async () => {
+          const keys = [KEYS.task(taskId), KEYS.status(taskId), KEYS.history(taskId)];
+          if (idempotencyKey !== undefined) keys.push(KEYS.idempotency(tenant, idempotencyKey));
+          await Promise.all([redis.del(...keys), redis.zrem(KEYS.activeTasks, taskId)]);
+        },
+      ),
+  };
+}
+
+export function createCancelNotices(redis: Redis): CancelNotices {
+  return {
+    announce: (taskId) =>
+      guarded(
+        () => `announcing the cancel of ${taskId}`,
+        async () => {
+          await redis.publish(toChannel(redis, KEYS.cancelChannel), taskId);
+        },
+      ),
+  };
+}
+
+export function createResultReader(redis: Redis): ResultReader {
+  return {
+    read: (taskId) => guarded(() => `reading the result of ${taskId}`, async () => (await redis.hget(KEYS.result(taskId), 'json')) ?? undefined),
   };
 }
 
