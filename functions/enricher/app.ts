@@ -5,8 +5,8 @@ import type { Server } from 'node:http';
 import { ValidationError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
 import { createDrainableServer } from '../../shared/runtime/drainable-server';
-import { toErrorResponse, toRequestErrorResponse } from '../../shared/runtime/error-response';
-import { readBody } from '../../shared/runtime/http-body';
+import { toErrorResponse } from '../../shared/runtime/error-response';
+import { readBodyOrRefuse } from '../../shared/runtime/http-body';
 import { createRouter, type Router } from '../../shared/runtime/http-router';
 import type { EnrichHandler } from './handler';
 
@@ -44,16 +44,8 @@ export function createEnricherApp(options: EnricherAppOptions): EnricherApp {
     '/enrich',
     // Any content type: the body is parsed as JSON below, so a wrong header still gets a clear 400.
     lifecycle.refuseWhileDraining('enricher', async (req, res) => {
-      let body: Buffer;
-      try {
-        body = await readBody(req.raw, options.bodyLimitBytes);
-      } catch (error) {
-        // Oversized, aborted, a bad encoding: answer with its status, not 500, which the caller
-        // would retry.
-        const response = toRequestErrorResponse(error);
-        res.status(response.status).json({ error: response.code, message: response.message });
-        return;
-      }
+      const body = await readBodyOrRefuse(req, res, options.bodyLimitBytes);
+      if (!body) return;
       try {
         res.status(200).json(await handler.enrich(parseBody(body)));
       } catch (error) {

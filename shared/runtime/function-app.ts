@@ -8,8 +8,8 @@ import type { WireEvent } from '../events';
 import { lazyChild, type Logger } from '../logger';
 import { extractTraceContext, SpanKind, withSpan, currentTraceId } from '../tracing';
 import { createDrainableServer } from './drainable-server';
-import { toErrorResponse, toRequestErrorResponse } from './error-response';
-import { readBody } from './http-body';
+import { toErrorResponse } from './error-response';
+import { readBodyOrRefuse } from './http-body';
 import { isBatchMode, toIncomingBatch, toIncomingEvent, type HttpMessage } from './http-message';
 import { createRouter, type RouteResponse, type Router } from './http-router';
 
@@ -63,16 +63,8 @@ export function createFunctionApp(options: FunctionAppOptions): FunctionApp {
   router.post(
     '/',
     lifecycle.refuseWhileDraining(options.component, async (req, res) => {
-      let body: Buffer;
-      try {
-        body = await readBody(req.raw, options.bodyLimitBytes);
-      } catch (error) {
-        // Oversized, aborted, an encoding we cannot undo: answer with its status, not 500.
-        const response = toRequestErrorResponse(error);
-        res.status(response.status).json({ error: response.code, message: response.message });
-        return;
-      }
-      await deliver(options, { headers: req.headers, body }, res);
+      const body = await readBodyOrRefuse(req, res, options.bodyLimitBytes);
+      if (body) await deliver(options, { headers: req.headers, body }, res);
     }),
   );
 

@@ -7,7 +7,8 @@
 // reaches a client that is still sending and the connection stays usable.
 import type { IncomingMessage } from 'node:http';
 import type { Readable, Transform } from 'node:stream';
-import { RequestError } from './error-response';
+import { RequestError, toRequestErrorResponse } from './error-response';
+import type { RouteRequest, RouteResponse } from './http-router';
 
 
 function createDecoder(encoding: string): Transform | undefined {
@@ -93,4 +94,19 @@ export function readBody(req: IncomingMessage, limitBytes: number): Promise<Buff
       resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
     });
   });
+}
+
+/**
+ * The request's body, or undefined once the request has been answered with why it could not be
+ * read (oversized 413, an encoding we cannot undo 415, corrupt 400, aborted): its own status, not
+ * 500, which a caller would retry.
+ */
+export async function readBodyOrRefuse(req: RouteRequest, res: RouteResponse, limitBytes: number): Promise<Buffer | undefined> {
+  try {
+    return await readBody(req.raw, limitBytes);
+  } catch (error) {
+    const response = toRequestErrorResponse(error);
+    res.status(response.status).json({ error: response.code, message: response.message });
+    return undefined;
+  }
 }
