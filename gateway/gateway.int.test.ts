@@ -129,6 +129,13 @@ describe('SubmitTask', () => {
     expect(await redis.hget(KEYS.task(first.task_id), 'payload')).toBe('{}');
   });
 
+  /** A task and its idempotency key with no status: what a gateway that died after storing the
+   * task, and before writing QUEUED and publishing, left behind (gateways before the one-script
+   * submit wrote them in two steps). */
+  async function storeWithoutStatus(envelope: TaskEnvelope, key: string): Promise<void> {
+    await redis.multi().set(KEYS.idempotency('default', key), envelope.taskId, 'EX', 3600).hset(KEYS.task(envelope.taskId), ...toTaskFields(envelope)).exec();
+  }
+
   it('publishes on a retried key a task whose first submission died before its PubAck', async () => {
     const key = `orphan-${Date.now()}`;
     const id = `orphan-task-${Date.now()}`;
@@ -136,7 +143,7 @@ describe('SubmitTask', () => {
     const envelope: TaskEnvelope = {
       taskId: id, type: 'echo', payload: '[1]', priority: 'low', metadata: {}, maxAttempts: 5, createdAtMs, notBeforeMs: 0, tenant: 'default',
     };
-    await redis.createTask(KEYS.idempotency('default', key), KEYS.task(id), id, 3600, '1', ...toTaskFields(envelope));
+    await storeWithoutStatus(envelope, key);
 
     const response = await client.submitTask({ type: 'echo', payload: '[1]', idempotency_key: key });
     expect(response).toEqual({ task_id: id, state: 'QUEUED', duplicate: true });
@@ -152,7 +159,7 @@ describe('SubmitTask', () => {
     const envelope: TaskEnvelope = {
       taskId: id, type: 'echo', payload: '1', priority: 'medium', metadata: {}, maxAttempts: 5, createdAtMs: Date.now(), notBeforeMs: 0, tenant: 'default',
     };
-    await redis.createTask(KEYS.idempotency('default', key), KEYS.task(id), id, 3600, '1', ...toTaskFields(envelope));
+    await storeWithoutStatus(envelope, key);
     const error = await rejection(client.submitTask({ type: 'echo', payload: '1', idempotency_key: key }));
     expect(error.code).toBe(grpc.status.UNAVAILABLE);
     expect(error.details).toMatch(/^service unavailable.*idempotency_key: .*still in progress/);

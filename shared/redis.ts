@@ -163,23 +163,6 @@ return applied
 `;
 
 /**
- * KEYS[1] idempotency key ('' slot allowed: pass the task key again when none), KEYS[2] task hash
- * ARGV taskId, idempotencyTtlSeconds, useIdempotency ('1'|'0'), then field/value pairs
- * Returns {taskId, created} where created is 1 for a new task, 0 for a known idempotency key.
- */
-export const CREATE_TASK_LUA = `
-if ARGV[3] == '1' then
-  local existing = redis.call('GET', KEYS[1])
-  if existing then return { existing, 0 } end
-  redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[2]))
-end
-local fields = {}
-for i = 4, #ARGV do fields[#fields + 1] = ARGV[i] end
-redis.call('HSET', KEYS[2], unpack(fields))
-return { ARGV[1], 1 }
-`;
-
-/**
  * KEYS[1] result key
  * ARGV resultJson, attempt, ttlSeconds
  * Stores the result unless one from a later attempt is already stored, so a late result from an
@@ -242,7 +225,6 @@ declare module 'ioredis' {
       activeIndexKey: string,
       ...args: (string | number)[]
     ): Result<number, Context>;
-    createTask(idempotencyKey: string, taskKey: string, ...args: (string | number)[]): Result<[string, number], Context>;
     storeResult(resultKey: string, json: string, attempt: number, ttlSeconds: number): Result<number, Context>;
     pushOnce(marker: string, list: string, entry: string, cap: number, markerTtlSeconds: number): Result<number, Context>;
     claimDue(queue: string, leases: string, nowMs: number, leaseMs: number, limit: number): Result<string[], Context>;
@@ -251,7 +233,6 @@ declare module 'ioredis' {
 
 export function defineScripts(redis: Redis): void {
   redis.defineCommand('applyStatus', { numberOfKeys: 3, lua: APPLY_STATUS_LUA });
-  redis.defineCommand('createTask', { numberOfKeys: 2, lua: CREATE_TASK_LUA });
   redis.defineCommand('storeResult', { numberOfKeys: 1, lua: STORE_RESULT_LUA });
   redis.defineCommand('pushOnce', { numberOfKeys: 2, lua: PUSH_ONCE_LUA });
   redis.defineCommand('claimDue', { numberOfKeys: 2, lua: CLAIM_DUE_LUA });

@@ -88,8 +88,8 @@ describe('storeNewTask (real Redis)', () => {
     const viaScript = envelopeOf(newId());
     const viaTwoCalls = envelopeOf(newId());
     await expect(storeNewTask(redis, inputOf(viaScript))).resolves.toEqual({ taskId: viaScript.taskId, created: true, seq: 1 });
-    // The way the gateway wrote a task before: createTask, then applyStatus (the notifier's write).
-    await redis.createTask(KEYS.task(viaTwoCalls.taskId), KEYS.task(viaTwoCalls.taskId), viaTwoCalls.taskId, 3600, '0', ...toTaskFields(viaTwoCalls));
+    // The way the gateway wrote a task before: its fields, then applyStatus (the notifier's write).
+    await redis.hset(KEYS.task(viaTwoCalls.taskId), ...toTaskFields(viaTwoCalls));
     const queued = { state: 'QUEUED', stage: 'gateway', attempt: 0, message: '', progress: 0, updatedAtMs: viaTwoCalls.createdAtMs } as const;
     await expect(applyStatus(redis, { taskId: viaTwoCalls.taskId, ...queued })).resolves.toBe(1);
 

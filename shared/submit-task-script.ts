@@ -1,5 +1,5 @@
 // The gateway's SubmitTask write in one Redis script: the idempotency key, the task hash and the
-// task's first status (QUEUED), in one round trip instead of `createTask` and then `applyStatus`.
+// task's first status (QUEUED), in one round trip instead of storing the task and then calling `applyStatus`.
 // The status part is APPLY_STATUS_LUA (shared/redis.ts) for a task with no status yet, so that a
 // fresh task's status hash, history entry, channel message and active-index entry are exactly
 // what the notifier would have written (submit-task-script.int.test.ts compares the two).
