@@ -1,10 +1,10 @@
 // The result-store function: its result TTL, its handler wired to Redis and NATS, and the
 // GET /results/:id route.
 import type { EnvReader } from '../../shared/config';
-import { createResultStore } from '../../shared/redis-stores';
+import { createResultReader, createResultStore } from '../../shared/redis-stores';
 import type { FunctionDefinition } from '../../shared/runtime/start-function';
 import { createHandler } from './handler';
-import { createResultReader, registerResultRoute } from './results-route';
+import { registerResultRoute, toParsedReader } from './results-route';
 
 export type ResultStoreConfig = {
   resultTtlSeconds: number;
@@ -28,5 +28,5 @@ export const definition: FunctionDefinition<ResultStoreConfig> = {
       results: createResultStore(deps.redis, config.resultTtlSeconds),
       now: deps.now,
     }),
-  routes: (app, deps) => registerResultRoute(app, createResultReader(deps.redis), deps.logger.child({ part: 'results' })),
+  routes: (app, deps) => registerResultRoute(app, toParsedReader(createResultReader(deps.redis)), deps.logger.child({ part: 'results' })),
 };

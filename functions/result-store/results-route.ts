@@ -1,23 +1,21 @@
 // GET /results/:id — the stored result of a task, for the gateway's GetResult and for operators.
 // 200 with the StoredResult, 404 while there is none (not finished, or expired), 400 for an id
 // that cannot be a task id, 503 when Redis cannot be reached.
-import { KEYS } from '../../shared/contract';
 import { describeError, isTaskmanagerError, NotFoundError, ValidationError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
 import type { Router } from '../../shared/runtime/http-router';
-import { toUnavailable, type Redis } from '../../shared/redis';
+import type { ResultReader as StoredResultReader } from '../../shared/ports';
 import type { StoredResult } from './result';
 
 export const TASK_ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
 
 export type ResultReader = (taskId: string) => Promise<StoredResult | undefined>;
 
-export function createResultReader(redis: Redis): ResultReader {
+/** The route's reader over the shared one (shared/redis-stores.ts), which answers JSON text. */
+export function toParsedReader(results: StoredResultReader): ResultReader {
   return async (taskId) => {
-    const json = await redis.hget(KEYS.result(taskId), 'json').catch((error: unknown) => {
-      throw toUnavailable(error, `reading the result of ${taskId}`);
-    });
-    return json === null ? undefined : (JSON.parse(json) as StoredResult);
+    const json = await results.read(taskId);
+    return json === undefined ? undefined : (JSON.parse(json) as StoredResult);
   };
 }
 
