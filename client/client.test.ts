@@ -185,6 +185,19 @@ describe('watch', () => {
     expect(seen[2]).toMatchObject({ taskId, progress: 40, attempt: 1 });
   });
 
+  it('lets the server end a stream that reached a terminal state instead of resetting it', async () => {
+    // A reset per finished watch trips HTTP/2 rapid-reset protection on the server (nghttp2: after
+    // a burst of 1,000, more than 33 resets a second) and the GOAWAY fails every call on the
+    // connection. Here the server ends each stream 50 ms after the terminal state, as the
+    // gateway ends it in a later write than the terminal message.
+    const { server, client } = await setup({ autoComplete: true, streamEndDelayMs: 50 });
+    const ids = await Promise.all([1, 2, 3].map(async () => (await client.submit({ type: 'echo' })).taskId));
+    for (const taskId of ids) expect((await client.waitForResult(taskId)).state).toBe('SUCCEEDED');
+    expect((await collect(client.watch(ids[0]!, { afterSeq: 0 }))).at(-1)!.state).toBe('SUCCEEDED');
+    await waitFor('every stream to have finished', () => server.streamEnds.length === 4, 10_000, 5);
+    expect(server.streamEnds).toEqual(['ended', 'ended', 'ended', 'ended']);
+  });
+
   it('replays the whole history with afterSeq 0', async () => {
     const { server, client } = await setup({ autoComplete: true });
     const { taskId } = await client.submit({ type: 'echo' });

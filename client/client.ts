@@ -64,6 +64,18 @@ export type TaskManagerClient = {
 };
 
 const DEFAULT_DEADLINE_MS = 30_000;
+/** How long a watch that saw the terminal state waits for the server to end the call. */
+const STREAM_END_GRACE_MS = 1_000;
+
+/** Resolves when `done` does or after `ms`, whichever comes first; the timer never holds the process. */
+function within(done: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const elapsed = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+    timer.unref();
+  });
+  return Promise.race([done, elapsed]).finally(() => clearTimeout(timer));
+}
 
 type Wire = Record<string, unknown>;
 type UnaryMethod = (
@@ -151,12 +163,18 @@ export function createTaskManagerClient(options: ClientOptions): TaskManagerClie
     const call = streamStatus.call(stub, request, metadata());
     // The iterator below sees errors itself; this keeps a late one (after cancel) from crashing.
     call.on('error', () => undefined);
+    const finished = new Promise<void>((resolve) => call.once('status', () => resolve()));
     const onAbort = () => call.cancel();
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
       for await (const message of call) yield toStatusUpdate(message as Wire);
     } finally {
       signal?.removeEventListener('abort', onAbort);
+      // Stopped at a terminal state: the server ends the call right after it, so wait for that
+      // rather than reset the stream. A reset per finished watch trips the server's HTTP/2
+      // rapid-reset protection (nghttp2: more than 33 a second after a burst of 1,000), whose
+      // GOAWAY fails every call on the connection. Cancel only what does not end in time.
+      if (!signal?.aborted) await within(finished, STREAM_END_GRACE_MS);
       call.cancel();
     }
   }

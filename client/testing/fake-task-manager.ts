@@ -30,6 +30,9 @@ export type FakeTaskManager = {
   port: number;
   tasks: Map<string, FakeTask>;
   calls: RecordedCall[];
+  /** How each StreamStatus call ended, in order: the server ended it after a terminal state, or
+   * the client cancelled it (an HTTP/2 stream reset). */
+  streamEnds: Array<'ended' | 'cancelled'>;
   /** Appends a status change (next seq) and sends it to open streams of that task. */
   advance(taskId: string, state: string, extra?: { stage?: string; attempt?: number; progress?: number; message?: string }): Wire;
   stop(): Promise<void>;
@@ -44,6 +47,9 @@ export type FakeOptions = {
   port?: number;
   /** Share the task store with an earlier instance (a restart). */
   tasks?: Map<string, FakeTask>;
+  /** End a status stream this long after its terminal state, not at once (the gateway's end
+   * follows the terminal message in a later write). */
+  streamEndDelayMs?: number;
 };
 
 const TERMINAL = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED', 'REJECTED']);
@@ -62,6 +68,7 @@ export async function startFakeTaskManager(options: FakeOptions = {}): Promise<F
   const Service = loadTaskManagerService();
   const tasks = options.tasks ?? new Map<string, FakeTask>();
   const calls: RecordedCall[] = [];
+  const streamEnds: FakeTaskManager['streamEnds'] = [];
   const listeners = new Map<string, Set<(update: Wire) => void>>();
   const idempotency = new Map<string, string>();
   let nextId = tasks.size + 1;
@@ -189,19 +196,34 @@ export async function startFakeTaskManager(options: FakeOptions = {}): Promise<F
         return;
       }
       let ended = false;
+      // How the call finished, recorded once: ended by us, or cancelled by the client first.
+      let finished: 'ended' | 'cancelled' | undefined;
+      const finish = (how: 'ended' | 'cancelled') => {
+        if (finished) return false;
+        finished = how;
+        streamEnds.push(how);
+        return true;
+      };
       const send = (update: Wire) => {
         if (ended) return;
         call.write(update);
         if (TERMINAL.has(String(update.state))) {
           ended = true;
           unsubscribe();
-          call.end();
+          const end = () => {
+            if (finish('ended')) call.end();
+          };
+          if (options.streamEndDelayMs) setTimeout(end, options.streamEndDelayMs);
+          else end();
         }
       };
       const own = listeners.get(taskId) ?? new Set();
       listeners.set(taskId, own);
       const unsubscribe = () => own.delete(send);
-      call.on('cancelled', unsubscribe);
+      call.on('cancelled', () => {
+        unsubscribe();
+        finish('cancelled');
+      });
       const initial = hasAfterSeq(call.request)
         ? task.history.filter((update) => Number(update.seq) > Number(call.request.after_seq))
         : task.history.slice(-1);
@@ -231,6 +253,7 @@ export async function startFakeTaskManager(options: FakeOptions = {}): Promise<F
     port,
     tasks,
     calls,
+    streamEnds,
     advance,
     stop: () =>
       new Promise<void>((resolve) => {
