@@ -170,12 +170,13 @@ export function createTaskManagerClient(options: ClientOptions): TaskManagerClie
       for await (const message of call) yield toStatusUpdate(message as Wire);
     } finally {
       signal?.removeEventListener('abort', onAbort);
-      // Stopped at a terminal state: the server ends the call right after it, so wait for that
-      // rather than reset the stream. A reset per finished watch trips the server's HTTP/2
-      // rapid-reset protection (nghttp2: more than 33 a second after a burst of 1,000), whose
-      // GOAWAY fails every call on the connection. Cancel only what does not end in time.
-      if (!signal?.aborted) await within(finished, STREAM_END_GRACE_MS);
-      call.cancel();
+      // Stopped at a terminal state: the server ends the call right after it, so let it end, in
+      // the background (the caller has what it wanted), rather than reset the stream. A reset per
+      // finished watch trips the server's HTTP/2 rapid-reset protection (nghttp2: more than 33 a
+      // second after a burst of 1,000), whose GOAWAY fails every call on the connection. Cancel
+      // only what does not end in time.
+      if (signal?.aborted) call.cancel();
+      else void within(finished, STREAM_END_GRACE_MS).then(() => call.cancel());
     }
   }
 
