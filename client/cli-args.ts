@@ -6,7 +6,7 @@ import { isPriority, PRIORITIES, type SubmitInput } from './types';
 
 export const DEFAULT_ADDRESS = 'localhost:50051';
 
-export const COMMAND_NAMES = ['submit', 'watch', 'get', 'result', 'cancel', 'demo'] as const;
+export const COMMAND_NAMES = ['submit', 'watch', 'get', 'result', 'cancel', 'types', 'demo'] as const;
 export type CommandName = (typeof COMMAND_NAMES)[number];
 
 export class UsageError extends Error {
@@ -28,6 +28,7 @@ export type Command =
   | { kind: 'get'; taskId: string }
   | { kind: 'result'; taskId: string }
   | { kind: 'cancel'; taskId: string }
+  | { kind: 'types' }
   | { kind: 'demo'; count: number | undefined };
 
 /** TLS to the gateway; `ca` names the CA file and where it was given (for error messages). */
@@ -57,7 +58,7 @@ const COMMANDS: Record<CommandName, CommandHelp> = {
   --priority P           low, medium or high; default medium
   --key K                idempotency key: the same key returns the same task (duplicate: true)
   --delay-ms N           run no earlier than now + N ms
-  --max-attempts N       1..5 (0 or absent: the server's default)
+  --max-attempts N       1..the type's limit (0 or absent: the type's limit; see tm types)
   --meta k=v             a metadata entry; repeatable
   --watch                then follow its status to the end (exit 0 only if it SUCCEEDED, else 3)`,
   },
@@ -71,6 +72,11 @@ Exit 0 if the task SUCCEEDED, 3 if it ended otherwise (FAILED, CANCELLED, REJECT
   get: { synopsis: 'tm get <id>', summary: 'task metadata, status and history as JSON', details: '  <id>                   the task id' },
   result: { synopsis: 'tm result <id>', summary: 'the result of a finished task as JSON (NOT_FOUND while none)', details: '  <id>                   the task id' },
   cancel: { synopsis: 'tm cancel <id>', summary: 'cancel a task that has not finished', details: '  <id>                   the task id' },
+  types: {
+    synopsis: 'tm types',
+    summary: 'the task types the deployment runs: built-ins and registered ones',
+    details: '  one line per type: name, handler kind, timeout, attempts, retry delays, description (--json: one object per line)',
+  },
   demo: {
     synopsis: 'tm demo [--count N]',
     summary: 'submit a mix of example tasks and show their progress live',
@@ -143,6 +149,7 @@ const COMMAND_OPTIONS: Record<CommandName, readonly OptionName[]> = {
   get: [],
   result: [],
   cancel: [],
+  types: [],
   demo: ['count'],
 };
 const GLOBAL_OPTIONS: readonly OptionName[] = ['address', 'help', 'version', 'json', 'tls', 'ca', 'insecure'];
@@ -288,6 +295,9 @@ export function parseCli(argv: readonly string[], env: Env): Invocation {
     case 'result':
     case 'cancel':
       return { ...invocation, command: { kind: name, taskId: requireTaskId(name, rest) } };
+    case 'types':
+      if (rest.length > 0) throw new UsageError(`unexpected argument '${rest[0]}' for 'types'`, name);
+      return { ...invocation, command: { kind: 'types' } };
     case 'demo':
       if (rest.length > 0) throw new UsageError(`unexpected argument '${rest[0]}' for 'demo'`, name);
       return {

@@ -5,7 +5,7 @@ import { createTaskManagerClient, type TaskManagerClient, type TlsOptions } from
 import { isLoopbackAddress, parseCli, toCommandHelp, toUsageLine, USAGE, UsageError, type Command, type Invocation } from './cli-args';
 import { runDemo, summarize, toStateCounts } from './demo';
 import { TaskManagerClientError } from './errors';
-import type { StatusUpdate } from './types';
+import type { StatusUpdate, TaskType } from './types';
 
 export type CliOutput = { write(chunk: string): unknown; isTTY?: boolean; columns?: number };
 
@@ -29,6 +29,12 @@ export function formatUpdate(update: StatusUpdate): string {
   if (update.state === 'RUNNING' || update.progress > 0) parts.push(`progress=${update.progress}%`);
   if (update.message) parts.push(`message=${JSON.stringify(update.message)}`);
   return parts.join(' ');
+}
+
+/** `resize  http  timeout=30000ms  attempts=3  retry=[100,200]  makes thumbnails` */
+export function formatTaskType(type: TaskType): string {
+  const retry = type.retryDelaysMs.length > 0 ? `retry=[${type.retryDelaysMs.join(',')}]ms` : 'retry=default';
+  return [type.name.padEnd(12), type.handler.padEnd(7), `timeout=${type.timeoutMs}ms`, `attempts=${type.maxAttempts}`, retry, type.description].join('  ');
 }
 
 const toPrettyJson = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;
@@ -158,6 +164,9 @@ async function run(client: TaskManagerClient, command: RunnableCommand, json: bo
       return EXIT.ok;
     case 'cancel':
       io.stdout.write(toJsonLine(await client.cancel(command.taskId)));
+      return EXIT.ok;
+    case 'types':
+      for (const type of await client.listTaskTypes()) io.stdout.write(json ? toJsonLine(type) : `${formatTaskType(type)}\n`);
       return EXIT.ok;
     case 'demo': {
       const result = await runDemo(client, io.stdout, { count: command.count, signal: io.signal, json });

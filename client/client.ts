@@ -13,6 +13,7 @@ import {
   toSubmitResult,
   toTask,
   toTaskResult,
+  toTaskType,
   toWirePriority,
   type CancelResult,
   type StatusUpdate,
@@ -20,6 +21,7 @@ import {
   type SubmitResult,
   type Task,
   type TaskResult,
+  type TaskType,
 } from './types';
 import { followStatus, type RetryPolicy, type WatchOptions } from './watch';
 
@@ -60,6 +62,8 @@ export type TaskManagerClient = {
   /** Waits for a terminal state, then returns the result. A task that ends without one
    *  (REJECTED, cancelled before it ran) gets a result built from its last status. */
   waitForResult(taskId: string, options?: WaitOptions): Promise<TaskResult>;
+  /** The task types the deployment runs: built-ins and registered ones. */
+  listTaskTypes(): Promise<TaskType[]>;
   close(): void;
 };
 
@@ -215,6 +219,10 @@ export function createTaskManagerClient(options: ClientOptions): TaskManagerClie
           finishedAtMs: last.updatedAtMs,
         };
       }
+    },
+    listTaskTypes: async () => {
+      const wire = await unary('ListTaskTypes', {});
+      return Array.isArray(wire.task_types) ? (wire.task_types as Wire[]).map(toTaskType) : [];
     },
     close: () => stub.close(),
   };

@@ -19,9 +19,9 @@ describe('proto location', () => {
     expect(() => locateProtoFile({ protoPath: '/nowhere/x.proto' })).toThrow('proto file not found: /nowhere/x.proto');
   });
 
-  it('loads the TaskManager service with the five public RPCs', () => {
+  it('loads the TaskManager service with the public RPCs', () => {
     const service = loadTaskManagerService();
-    expect(Object.keys(service.service).sort()).toEqual(['CancelTask', 'GetResult', 'GetTask', 'StreamStatus', 'SubmitTask']);
+    expect(Object.keys(service.service).sort()).toEqual(['CancelTask', 'GetResult', 'GetTask', 'ListTaskTypes', 'StreamStatus', 'SubmitTask']);
     expect(service.service.StreamStatus!.path).toBe('/taskmanager.v1.TaskManager/StreamStatus');
     expect(service.service.StreamStatus!.responseStream).toBe(true);
   });

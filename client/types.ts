@@ -98,6 +98,20 @@ export type TaskResult = {
 
 export type CancelResult = { taskId: string; state: TaskState };
 
+/** A task type the deployment runs (ListTaskTypes): what to submit and what to expect. */
+export type TaskType = {
+  name: string;
+  description: string;
+  /** JSON Schema of the payload. */
+  schema: unknown;
+  timeoutMs: number;
+  maxAttempts: number;
+  /** Waits between attempts; empty: the deployment's schedule. */
+  retryDelaysMs: number[];
+  /** Where its handler runs: builtin, http or module. */
+  handler: string;
+};
+
 // ---- wire → client ----
 
 type Wire = Record<string, unknown>;
@@ -180,4 +194,16 @@ export function toTaskResult(wire: Wire): TaskResult {
 
 export function toCancelResult(wire: Wire): CancelResult {
   return { taskId: str(wire.task_id), state: state(wire.state) };
+}
+
+export function toTaskType(wire: Wire): TaskType {
+  return {
+    name: str(wire.name),
+    description: str(wire.description),
+    schema: parseJsonText(str(wire.schema)),
+    timeoutMs: num(wire.timeout_ms),
+    maxAttempts: num(wire.max_attempts),
+    retryDelaysMs: Array.isArray(wire.retry_delays_ms) ? wire.retry_delays_ms.map(num) : [],
+    handler: str(wire.handler),
+  };
 }

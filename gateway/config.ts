@@ -4,6 +4,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createEnvReader, readConnectionSettings, readListenHost, type Env, type EnvReader, type NatsSettings, type RedisSettings } from '../shared/config';
 import { describeError } from '../shared/errors';
+import { readTaskTypes } from '../shared/task-registry';
+import type { TaskTypeSpec } from '../shared/task-types';
 import { GATEWAY_PORT } from '../shared/topology';
 import { parseApiKeys, type ApiKey, type KeySource } from './auth';
 import { PROTO_FILE } from './proto';
@@ -38,6 +40,9 @@ export type GatewayConfig = {
   readonly backlogReservePercent: number;
   readonly protoDir: string;
   readonly logLevel: string;
+  /** The built-ins and the registry file's types (TM_TASK_TYPES_FILE): ListTaskTypes and the
+   * attempt limit of each type. */
+  readonly taskTypes: readonly TaskTypeSpec[];
 };
 
 export type PathContext = {
@@ -101,6 +106,7 @@ export function loadGatewayConfig(env: Env, paths: PathContext): GatewayConfig {
   const logLevel = reader.string('LOG_LEVEL', 'info');
   const apiKeys = readApiKeys(reader, env, paths.readFile ?? ((path) => readFileSync(path, 'utf8')));
   const tls = readTls(reader);
+  const taskTypes = readTaskTypes(reader, paths.readFile ?? ((path) => readFileSync(path, 'utf8')));
 
   const candidates = [
     ...(paths.scriptPath ? [join(dirname(paths.scriptPath), 'proto')] : []),
@@ -135,5 +141,6 @@ export function loadGatewayConfig(env: Env, paths: PathContext): GatewayConfig {
     backlogReservePercent,
     protoDir,
     logLevel,
+    taskTypes,
   });
 }

@@ -92,3 +92,14 @@ export type TaskResult = {
 };
 
 export type CancelTaskResponse = { task_id: string; state: ProtoTaskState };
+
+export type ProtoTaskType = {
+  name: string;
+  description: string;
+  schema: string;
+  timeout_ms: number;
+  max_attempts: number;
+  retry_delays_ms: number[];
+  handler: string;
+};
+export type ListTaskTypesResponse = { task_types: ProtoTaskType[] };

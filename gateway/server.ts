@@ -28,11 +28,11 @@ import {
   type StreamStatusRequest,
   type TaskStatusUpdate,
 } from './proto';
-import { createTaskManagerService, type Caller, type ServiceDeps, type TaskManagerService } from './service';
+import { createTaskManagerService, type Caller, type ServiceDeps, type ServiceLimits, type TaskManagerService } from './service';
 import { connectStatusSubscriber, createStatusHub, type StatusHub } from './status-hub';
 import { toServerCredentials } from './tls';
 
-export type GatewayDeps = Omit<ServiceDeps, 'connections' | 'limits'> & { connections: ConnectionState };
+export type GatewayDeps = Omit<ServiceDeps, 'connections' | 'limits' | 'taskTypes'> & { connections: ConnectionState };
 
 export type GatewayServer = {
   server: grpc.Server;
@@ -75,6 +75,16 @@ function logAuthMode(auth: Authenticator, logger: Logger): void {
   }
 }
 
+function toServiceLimits(config: GatewayConfig): ServiceLimits {
+  return {
+    maxPayloadBytes: config.maxPayloadBytes,
+    typeAttempts: new Map(config.taskTypes.map((spec) => [spec.type, spec.maxAttempts])),
+    maxEventBytes: config.maxEventBytes,
+    idempotencyTtlSeconds: config.idempotencyTtlSeconds,
+    publishTimeoutMs: config.publishTimeoutMs,
+  };
+}
+
 export async function createGatewayServer(config: GatewayConfig, deps: GatewayDeps): Promise<GatewayServer> {
   const { logger } = deps;
   const auth = createAuthenticator(config.apiKeys);
@@ -82,15 +92,7 @@ export async function createGatewayServer(config: GatewayConfig, deps: GatewayDe
   // The interceptor has already refused calls without a valid key; this only names the tenant.
   const callerOf = (metadata: grpc.Metadata): Caller => ({ tenant: auth.authenticate(metadata.get(AUTHORIZATION_METADATA)) });
   const proto = loadTaskManagerProto(config.protoDir);
-  const service = createTaskManagerService({
-    ...deps,
-    limits: {
-      maxPayloadBytes: config.maxPayloadBytes,
-      maxEventBytes: config.maxEventBytes,
-      idempotencyTtlSeconds: config.idempotencyTtlSeconds,
-      publishTimeoutMs: config.publishTimeoutMs,
-    },
-  });
+  const service = createTaskManagerService({ ...deps, taskTypes: config.taskTypes, limits: toServiceLimits(config) });
 
   const server = new grpc.Server({
     'grpc.max_receive_message_length': config.grpcMaxReceiveBytes,
@@ -148,6 +150,7 @@ export async function createGatewayServer(config: GatewayConfig, deps: GatewayDe
     GetTask: unary('GetTask', service.getTask),
     GetResult: unary('GetResult', service.getResult),
     CancelTask: unary('CancelTask', service.cancelTask),
+    ListTaskTypes: unary('ListTaskTypes', service.listTaskTypes),
     StreamStatus: streamStatus,
   });
 

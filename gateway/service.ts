@@ -15,11 +15,14 @@ import { NotFoundError, describeError } from '../shared/errors';
 import type { Logger } from '../shared/logger';
 import type { CancelNotices, Publisher, ResultReader, StatusStore, TaskStore } from '../shared/ports';
 import { toEnvelope } from '../shared/task-record';
+import type { TaskTypeSpec } from '../shared/task-types';
 import { SpanKind, withSpan } from '../shared/tracing';
 import { DEFAULT_TENANT } from './auth';
 import type { BacklogGuard } from './backlog';
 import { FailedPreconditionError } from './errors';
 import type {
+  ListTaskTypesResponse,
+  ProtoTaskType,
   CancelTaskResponse,
   ProtoPriority,
   StreamStatusRequest,
@@ -40,6 +43,8 @@ export type Caller = Readonly<{ tenant: string }>;
 
 export type ServiceLimits = {
   maxPayloadBytes: number;
+  /** Attempt limit per known task type (validation.ts). */
+  typeAttempts?: ReadonlyMap<string, number>;
   /** NATS max_payload: the published task event must fit. */
   maxEventBytes: number;
   idempotencyTtlSeconds: number;
@@ -63,6 +68,8 @@ export type ServiceDeps = {
   hub: Pick<StatusHub, 'subscribe'>;
   connections: ConnectionCheck;
   limits: ServiceLimits;
+  /** What ListTaskTypes answers (the built-ins and the registry file's). */
+  taskTypes: readonly TaskTypeSpec[];
   now: () => number;
   newId: () => string;
   logger: Logger;
@@ -81,7 +88,22 @@ export type TaskManagerService = {
   getResult(request: TaskIdRequest, caller: Caller): Promise<TaskResult>;
   cancelTask(request: TaskIdRequest, caller: Caller): Promise<CancelTaskResponse>;
   streamStatus(request: StreamStatusRequest, caller: Caller, writer: StatusWriter): Promise<void>;
+  listTaskTypes(request: unknown, caller: Caller): Promise<ListTaskTypesResponse>;
 };
+
+/** A task type as ListTaskTypes shows it: what a client needs to submit one, not where its
+ * handler lives (an HTTP handler's URL is the deployment's business). */
+export function toProtoTaskType(spec: TaskTypeSpec): ProtoTaskType {
+  return {
+    name: spec.type,
+    description: spec.description,
+    schema: JSON.stringify(spec.payloadSchema),
+    timeout_ms: spec.defaultTimeoutMs,
+    max_attempts: spec.maxAttempts,
+    retry_delays_ms: [...(spec.retryDelaysMs ?? [])],
+    handler: spec.handler.kind,
+  };
+}
 
 const TO_PROTO_PRIORITY: Record<Priority, ProtoPriority> = {
   high: 'PRIORITY_HIGH',
@@ -130,6 +152,8 @@ export function createTaskManagerService(deps: ServiceDeps): TaskManagerService 
     getResult: (request, caller) => getResult(deps.stores, request, caller),
     cancelTask: (request, caller) => cancelTask(context, request, caller),
     streamStatus: (request, caller, writer) => streamStatus(deps, request, caller, writer),
+    // The same for every tenant: task types are the deployment's, not a tenant's.
+    listTaskTypes: async () => ({ task_types: deps.taskTypes.map(toProtoTaskType) }),
   };
 }
 

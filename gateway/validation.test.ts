@@ -92,6 +92,20 @@ describe('validateSubmit', () => {
     expect(error.message).toMatch(detail);
   });
 
+  it('max_attempts: 0 takes the task type’s limit; a task may lower it, never raise it', () => {
+    const limits = { ...LIMITS, typeAttempts: new Map([['resize', 8], ['once', 1]]) };
+    const attemptsOf = (type: string, max_attempts: number) => {
+      const result = validateSubmit(request({ type, max_attempts }), limits);
+      return result.ok ? result.value.maxAttempts : result.error.message;
+    };
+    expect(attemptsOf('resize', 0)).toBe(8);
+    expect(attemptsOf('resize', 7)).toBe(7);
+    expect(attemptsOf('once', 0)).toBe(1);
+    expect(attemptsOf('once', 2)).toBe('max_attempts: must be 0 (the default: the limit of task type "once", 1) or 1..1, got 2');
+    // A type the gateway does not know (ingest rejects it) keeps the default limit.
+    expect(attemptsOf('unknown', 0)).toBe(5);
+  });
+
   it('accepts the edges of each range', () => {
     expect(validateSubmit(request({ type: 'a'.repeat(128), delay_ms: 0, max_attempts: 5 }), LIMITS).ok).toBe(true);
     expect(validateSubmit(request({ payload: JSON.stringify('x'.repeat(1022)) }), LIMITS).ok).toBe(true);

@@ -2,13 +2,19 @@
 // in, a normalized request or a ValidationError out. Every message starts with the field it is
 // about, so a client can tell what to fix. The gateway checks shape only; whether `type` is a
 // known task type and whether the payload fits its schema is ingest's job (REJECTED + dead letter).
-import { MAX_TASK_TIMEOUT_MS } from '../shared/task-types';
+import { MAX_TASK_TIMEOUT_MS, TASK_TYPE_PATTERN } from '../shared/task-types';
+
 import { DEFAULT_MAX_ATTEMPTS, MAX_DELAY_MS, type Priority } from '../shared/contract';
 import { ValidationError } from '../shared/errors';
 import type { SubmitTaskRequest } from './proto';
 import { wireProblemOf } from './wire-check';
 
-export type ValidationLimits = { maxPayloadBytes: number };
+export type ValidationLimits = {
+  maxPayloadBytes: number;
+  /** The attempt limit of each known task type (the registry's max_attempts); a type not in it
+   * (unknown here: ingest rejects it) gets DEFAULT_MAX_ATTEMPTS. */
+  typeAttempts?: ReadonlyMap<string, number>;
+};
 
 export type NormalizedSubmit = {
   type: string;
@@ -22,8 +28,6 @@ export type NormalizedSubmit = {
 
 export type Validated<T> = { ok: true; value: T } | { ok: false; error: ValidationError };
 
-/** Letters, digits, '_' and '-': no '.', '*', '>' or whitespace, so a type can become a NATS token. */
-export const TASK_TYPE_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
 export const TASK_ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
 export const METADATA_KEY_PATTERN = /^[A-Za-z0-9_.-]{1,128}$/;
 /** Printable ASCII without space. */
@@ -35,7 +39,6 @@ const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
 export const MAX_METADATA_ENTRIES = 64;
 export const MAX_METADATA_VALUE_CHARS = 1024;
 export const MAX_TIMEOUT_MS = MAX_TASK_TIMEOUT_MS;
-export const MAX_TASK_ATTEMPTS = 5;
 
 const PRIORITIES: Record<string, Priority> = {
   PRIORITY_UNSPECIFIED: 'medium',
@@ -139,14 +142,13 @@ function toDelayMs(delay: unknown): number | ValidationError {
   return ms;
 }
 
-function toMaxAttempts(value: unknown): number | ValidationError {
+/** 0 = the type's limit; otherwise at most that: a task may lower its type's limit, not raise it. */
+function toMaxAttempts(value: unknown, type: string, limits: ValidationLimits): number | ValidationError {
+  const limit = limits.typeAttempts?.get(type) ?? DEFAULT_MAX_ATTEMPTS;
   const attempts = value === undefined || value === null ? 0 : Number(value);
-  if (attempts === 0) return DEFAULT_MAX_ATTEMPTS;
-  if (!Number.isInteger(attempts) || attempts < 1 || attempts > MAX_TASK_ATTEMPTS) {
-    return invalid(
-      'max_attempts',
-      `must be 0 (the default, ${DEFAULT_MAX_ATTEMPTS}) or 1..${MAX_TASK_ATTEMPTS}, got ${String(value)}`,
-    );
+  if (attempts === 0) return limit;
+  if (!Number.isInteger(attempts) || attempts < 1 || attempts > limit) {
+    return invalid('max_attempts', `must be 0 (the default: the limit of task type "${type}", ${limit}) or 1..${limit}, got ${String(value)}`);
   }
   return attempts;
 }
@@ -167,7 +169,7 @@ export function validateSubmit(request: SubmitTaskRequest, limits: ValidationLim
   if (otherError) return fail(otherError);
   const delayMs = toDelayMs(request.delay_ms);
   if (delayMs instanceof ValidationError) return fail(delayMs);
-  const maxAttempts = toMaxAttempts(request.max_attempts);
+  const maxAttempts = toMaxAttempts(request.max_attempts, request.type, limits);
   if (maxAttempts instanceof ValidationError) return fail(maxAttempts);
   return {
     ok: true,

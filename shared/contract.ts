@@ -293,7 +293,7 @@ export function toMaxDeliver(consumer: Pick<ConsumerSpec, 'stream'>, settings: P
 }
 
 /** The retry delay before delivery `attempt + 1`, after attempt `attempt` failed (1-based). */
-export function retryDelayMs(settings: FlowSettings, attempt: number): number {
+export function retryDelayMs(settings: Pick<FlowSettings, 'retryDelaysMs'>, attempt: number): number {
   const delays = settings.retryDelaysMs;
   const index = Math.min(Math.max(attempt - 1, 0), delays.length - 1);
   return delays[index] ?? 0;

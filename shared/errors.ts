@@ -72,8 +72,12 @@ export class BacklogFullError extends TaskmanagerError {
 
 /** A task handler failed in a way that another attempt may fix. */
 export class RetryableError extends TaskmanagerError {
-  constructor(message: string, options: { cause?: unknown } = {}) {
+  /** How long the source waits before the next delivery; undefined = its own schedule. The
+   * worker sets it from the task type's retry schedule (TM_TASK_TYPES_FILE). */
+  readonly retryAfterMs: number | undefined;
+  constructor(message: string, options: { cause?: unknown; retryAfterMs?: number } = {}) {
     super('RETRYABLE_FAILURE', message, { retryable: true, httpStatus: 500, cause: options.cause });
+    this.retryAfterMs = options.retryAfterMs;
   }
 }
 

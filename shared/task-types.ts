@@ -1,10 +1,25 @@
-// The task type registry shared by ingest (validates payloads against it) and the worker (has a
-// handler file per type). Adding a task type = one entry here + one handler file in
-// functions/worker/handlers/; a unit test checks that the two agree.
+// The built-in task types and what every task type is: its payload schema, its timeout, its
+// attempt budget and where its handler lives. Ingest validates payloads against the schemas, the
+// worker runs the handlers, the gateway lists the types. Users add their own types in a registry
+// file (TM_TASK_TYPES_FILE, task-registry.ts) without touching this list; a built-in = an entry
+// here + a handler file in functions/worker/handlers/ (a unit test checks that the two agree).
 import { Ajv, type ValidateFunction } from 'ajv';
+import { DEFAULT_MAX_ATTEMPTS } from './contract';
 
 /** The longest a single attempt may run: the cap on metadata.timeout_ms (checked by the gateway). */
 export const MAX_TASK_TIMEOUT_MS = 86_400_000;
+
+/** Letters, digits, '_' and '-': no '.', '*', '>' or whitespace, so a type can become a NATS token. */
+export const TASK_TYPE_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
+
+/** Where a type's handler runs (DESIGN §9). */
+export type HandlerRef =
+  /** Code shipped in the worker (functions/worker/handlers/), by its built-in name. */
+  | { readonly kind: 'builtin'; readonly name: string }
+  /** Any CloudEvents HTTP endpoint, in any language: the worker POSTs each attempt to it. */
+  | { readonly kind: 'http'; readonly url: string }
+  /** A JavaScript (or erasable TypeScript) module the worker loads at start-up; absolute path. */
+  | { readonly kind: 'module'; readonly path: string };
 
 export type TaskTypeSpec = {
   readonly type: string;
@@ -13,7 +28,18 @@ export type TaskTypeSpec = {
   readonly payloadSchema: Record<string, unknown>;
   /** How long one attempt may run before the worker gives up (metadata.timeout_ms overrides). */
   readonly defaultTimeoutMs: number;
+  /** Most attempts a task of this type gets; a task's own max_attempts may only lower it. */
+  readonly maxAttempts: number;
+  /** Waits between attempts; undefined = the deployment's schedule (TM_RETRY_DELAYS_MS). */
+  readonly retryDelaysMs?: readonly number[] | undefined;
+  readonly handler: HandlerRef;
 };
+
+type BuiltinFields = Pick<TaskTypeSpec, 'type' | 'description' | 'payloadSchema' | 'defaultTimeoutMs'>;
+
+function builtin(fields: BuiltinFields): TaskTypeSpec {
+  return Object.freeze({ ...fields, maxAttempts: DEFAULT_MAX_ATTEMPTS, handler: Object.freeze({ kind: 'builtin', name: fields.type }) });
+}
 
 export const TASK_TYPES: readonly TaskTypeSpec[] = [
   { type: 'echo', description: 'returns the payload', payloadSchema: {}, defaultTimeoutMs: 10_000 },
@@ -60,7 +86,7 @@ export const TASK_TYPES: readonly TaskTypeSpec[] = [
     },
     defaultTimeoutMs: 10_000,
   },
-];
+].map(builtin);
 
 export function findTaskType(type: string): TaskTypeSpec | undefined {
   return TASK_TYPES.find((spec) => spec.type === type);

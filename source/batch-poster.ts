@@ -63,8 +63,8 @@ export function toBatchResults(status: number, body: string, count: number): Res
 
 /** The body the stage answered for one event, as its single-event answer would have read. */
 function toEventBody(result: ResultLine): string {
-  const { error, message } = result as { error?: unknown; message?: unknown };
-  return error === undefined && message === undefined ? '' : JSON.stringify({ error, message });
+  const { error, message, retryAfterMs } = result as { error?: unknown; message?: unknown; retryAfterMs?: unknown };
+  return error === undefined && message === undefined ? '' : JSON.stringify({ error, message, retryAfterMs });
 }
 
 export function createBatchPoster(options: BatchPosterOptions): BatchPoster {

@@ -21,6 +21,7 @@ import {
   findUnsendableHeader,
   toDeliveryHeaders,
   toResponseDetail,
+  toRetryAfterMs,
 } from './delivery';
 import type { BatchOutcome, BatchPoster } from './batch-poster';
 import { createSourceMetrics } from './metrics';
@@ -74,6 +75,15 @@ describe('decide', () => {
     expect(decide('retry', 5, FLOW)).toEqual({ action: 'giveup' });
     expect(decide('retry', 2, { ...FLOW, maxDeliver: 2 })).toEqual({ action: 'giveup' });
     expect(decide('retry', 1, { ...FLOW, maxDeliver: 2 })).toEqual({ action: 'retry', delayMs: 100 });
+  });
+
+  it('waits as long as the stage asked (the worker’s per-type retry schedule), within the attempt limit', () => {
+    expect(decide('retry', 1, FLOW, FLOW.maxDeliver, 7)).toEqual({ action: 'retry', delayMs: 7 });
+    expect(decide('retry', 5, FLOW, FLOW.maxDeliver, 7)).toEqual({ action: 'giveup' });
+    expect(toRetryAfterMs('{"error":"RETRYABLE_FAILURE","message":"m","retryAfterMs":250}')).toBe(250);
+    for (const body of ['', '{"error":"X"}', '{"retryAfterMs":-1}', '{"retryAfterMs":"soon"}', '{"retryAfterMs":1.5}', 'retryAfterMs']) {
+      expect(toRetryAfterMs(body), body).toBeUndefined();
+    }
   });
 
   it('acks and dead-letters regardless of the attempt', () => {

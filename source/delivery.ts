@@ -13,7 +13,7 @@
 // Batch mode (order-insensitive stages: notifier, audit): with a batch poster, each delivery's
 // event travels in a CloudEvents batch request shared with other deliveries in flight
 // (batch-poster.ts); everything else here (span, attempt, verdict, settlement) stays per message.
-import { retryDelayMs, toMaxDeliver, type FlowSettings } from '../shared/contract';
+import { MAX_DELAY_MS, retryDelayMs, toMaxDeliver, type FlowSettings } from '../shared/contract';
 import { createEmitter } from '../shared/emit';
 import { describeError, isTaskmanagerError } from '../shared/errors';
 import { parseWireEvent, type WireEvent } from '../shared/events';
@@ -90,13 +90,31 @@ export function toResponseDetail(status: number, statusText: string, body: strin
   return message ? `${head}: ${message}` : head;
 }
 
+/**
+ * The wait a stage asked for in its error answer (`retryAfterMs`, e.g. the worker's per-type
+ * retry schedule), or undefined: then the source's own schedule applies. Only a body that starts
+ * like the runtime's JSON error body is parsed.
+ */
+export function toRetryAfterMs(body: string): number | undefined {
+  if (!body.includes('"retryAfterMs"')) return undefined;
+  try {
+    const value = (JSON.parse(body) as { retryAfterMs?: unknown } | null)?.retryAfterMs;
+    return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= MAX_DELAY_MS ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export type Decision = { action: 'ack' } | { action: 'retry'; delayMs: number } | { action: 'giveup' };
 
 /** What to do with a message after a delivery with this verdict on this (1-based) attempt;
- * `maxDeliver` is the consumer's (contract `toMaxDeliver`), -1 for no limit. */
-export function decide(verdict: Verdict, attempt: number, flow: FlowSettings, maxDeliver = flow.maxDeliver): Decision {
+ * `maxDeliver` is the consumer's (contract `toMaxDeliver`), -1 for no limit; `askedDelayMs` is
+ * the stage's own wait for this retry, when it named one. */
+export function decide(verdict: Verdict, attempt: number, flow: FlowSettings, maxDeliver = flow.maxDeliver, askedDelayMs?: number): Decision {
   if (verdict === 'ack') return { action: 'ack' };
-  if (verdict === 'retry' && (maxDeliver < 0 || attempt < maxDeliver)) return { action: 'retry', delayMs: retryDelayMs(flow, attempt) };
+  if (verdict === 'retry' && (maxDeliver < 0 || attempt < maxDeliver)) {
+    return { action: 'retry', delayMs: askedDelayMs ?? retryDelayMs(flow, attempt) };
+  }
   return { action: 'giveup' };
 }
 
@@ -164,7 +182,7 @@ export type Deliverer = {
 };
 
 type PostResult =
-  | { kind: 'answered'; verdict: Verdict; detail: string }
+  | { kind: 'answered'; verdict: Verdict; detail: string; retryAfterMs?: number | undefined }
   | { kind: 'failed'; verdict: Verdict; detail: string }
   | { kind: 'abandoned' };
 
@@ -248,7 +266,8 @@ async function postAndSettle(
   const result = await post(deps, message, event, abandon);
   if (result.kind === 'abandoned') return 'abandoned';
   const attempt = message.deliveryCount;
-  const decision = decide(result.verdict, attempt, deps.flow, toMaxDeliver(message.consumer, deps.flow));
+  const askedDelayMs = result.kind === 'answered' ? result.retryAfterMs : undefined;
+  const decision = decide(result.verdict, attempt, deps.flow, toMaxDeliver(message.consumer, deps.flow), askedDelayMs);
   if (decision.action === 'ack') {
     deps.acks.ack(message);
     return 'ack';
@@ -284,6 +303,7 @@ async function post(deps: DelivererDeps, message: PulledMessage, event: WireEven
       kind: 'answered',
       verdict: classifyResponse(answer.status),
       detail: toResponseDetail(answer.status, answer.statusText, answer.body),
+      retryAfterMs: toRetryAfterMs(answer.body),
     };
   } catch (error) {
     if (abandon.aborted) return { kind: 'abandoned' };
@@ -303,7 +323,12 @@ async function postInBatch(
   const outcome = await batch.post(json, abandon);
   if (outcome.kind !== 'unbatched') deps.metrics.recordDelivery(message.consumer);
   if (outcome.kind === 'answered') {
-    return { kind: 'answered', verdict: classifyResponse(outcome.status), detail: toResponseDetail(outcome.status, '', outcome.body) };
+    return {
+      kind: 'answered',
+      verdict: classifyResponse(outcome.status),
+      detail: toResponseDetail(outcome.status, '', outcome.body),
+      retryAfterMs: toRetryAfterMs(outcome.body),
+    };
   }
   if (outcome.kind === 'abandoned' || abandon.aborted) return { kind: 'abandoned' };
   if (outcome.kind === 'failed') {

@@ -1,8 +1,10 @@
 // The ingest function: its settings and how its handler is wired to Redis, NATS and the enricher.
+import { readFileSync } from 'node:fs';
 import type { EnvReader } from '../../shared/config';
 import type { FunctionDefinition } from '../../shared/runtime/start-function';
 import { createStatusStore } from '../../shared/redis-stores';
-import { createPayloadValidator } from '../../shared/task-types';
+import { readTaskTypes } from '../../shared/task-registry';
+import { createPayloadValidator, type TaskTypeSpec } from '../../shared/task-types';
 import { findFunction } from '../../shared/topology';
 import { createEnricherClient } from './enricher-client';
 import { createHandler } from './handler';
@@ -10,6 +12,8 @@ import { createHandler } from './handler';
 export type IngestConfig = {
   enricherUrl: string;
   enricherTimeoutMs: number;
+  /** The built-ins and the registry file's types (TM_TASK_TYPES_FILE): their payload schemas. */
+  taskTypes: readonly TaskTypeSpec[];
 };
 
 export const definition: FunctionDefinition<IngestConfig> = {
@@ -17,12 +21,13 @@ export const definition: FunctionDefinition<IngestConfig> = {
   readConfig: (reader: EnvReader) => ({
     enricherUrl: reader.url('ENRICHER_URL', `http://127.0.0.1:${findFunction('enricher').port}`),
     enricherTimeoutMs: reader.int('TM_ENRICHER_TIMEOUT_MS', 2_000, { min: 1, max: 600_000 }),
+    taskTypes: readTaskTypes(reader, (path) => readFileSync(path, 'utf8')),
   }),
   createHandler: (deps, config) =>
     createHandler({
       publisher: deps.publisher,
       status: createStatusStore(deps.redis),
-      validatePayload: createPayloadValidator(),
+      validatePayload: createPayloadValidator(config.taskTypes),
       enrich: createEnricherClient({ url: config.enricherUrl }),
       enricherTimeoutMs: config.enricherTimeoutMs,
       now: deps.now,

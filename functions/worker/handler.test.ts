@@ -113,8 +113,8 @@ function setup(overrides: Partial<WorkerDeps> = {}) {
   let clock = NOW;
   const readStatus = vi.fn(async (_taskId: string): Promise<StoredStatus | undefined> => undefined);
   const extraTypes: TaskTypeSpec[] = [
-    { type: 'hang', description: 'test', payloadSchema: {}, defaultTimeoutMs: 50 },
-    { type: 'stubborn', description: 'test', payloadSchema: {}, defaultTimeoutMs: 50 },
+    { type: 'hang', description: 'test', payloadSchema: {}, defaultTimeoutMs: 50, maxAttempts: 5, handler: { kind: 'builtin', name: 'hang' } },
+    { type: 'stubborn', description: 'test', payloadSchema: {}, defaultTimeoutMs: 50, maxAttempts: 5, handler: { kind: 'builtin', name: 'stubborn' } },
   ];
   const claims = memoryClaims();
   const deps: WorkerDeps = {
@@ -256,6 +256,10 @@ describe('worker handler', () => {
     expect(toLastAttempt(5, 3)).toBe(3);
     expect(toLastAttempt(2, 5)).toBe(2);
     expect(toLastAttempt(0, 5)).toBe(5);
+    // A task type's budget caps both the task's own limit and the default.
+    expect(toLastAttempt(0, 5, 3)).toBe(3);
+    expect(toLastAttempt(4, 5, 3)).toBe(3);
+    expect(toLastAttempt(2, 5, 3)).toBe(2);
   });
 
   it('uses the flow MaxDeliver when the delivery does not say', async () => {
@@ -471,7 +475,9 @@ describe('worker handler', () => {
     await vi.advanceTimersByTimeAsync(1_000);
     await result;
     const running = statusesOf(publisher.sent).filter((s) => s.state === 'RUNNING');
-    expect(running.map((s) => s.progress)).toEqual([0, 30, 60, 90, 100]);
+    // Reports every 100 ms, at most one status per 250 ms: the highest held report goes out when
+    // each interval ends (20 at 250 ms, 40 at 500, 70 at 750, 90 at 1,000), then 100 at once.
+    expect(running.map((s) => s.progress)).toEqual([0, 20, 40, 70, 90, 100]);
     expect(finishedOf(publisher.sent)[0]!.data).toMatchObject({ state: 'SUCCEEDED', output: JSON.stringify({ slept: 1_000 }) });
   });
 

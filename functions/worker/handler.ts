@@ -38,8 +38,9 @@ export type WorkerDeps = {
   /** Which delivery runs each attempt (attempt-claims.ts). */
   claims: AttemptClaims;
   cancels: CancelSource;
+  /** One per task type the worker runs (built-ins, HTTP and module handlers: type-handlers.ts). */
   handlers: readonly TaskHandler[];
-  /** Default timeouts per type (shared/task-types.ts). */
+  /** Timeouts, attempt budgets and retry schedules per type (shared/task-types.ts, the registry file). */
   taskTypes: readonly TaskTypeSpec[];
   flow: FlowSettings;
   now: () => number;
@@ -49,7 +50,7 @@ export type WorkerDeps = {
 
 type Times = { startedAtMs: number; finishedAtMs: number };
 /** What a run came to: the task is done with (its `finished` is out), or it will be retried. */
-type RunResult = { outcome: 'ended' } | { outcome: 'retrying'; error: string };
+type RunResult = { outcome: 'ended' } | { outcome: 'retrying'; error: string; delayMs: number };
 
 function publishFinished(d: Delivery, state: TaskOutcome, result: { output: string; error: string } & Times): Promise<void> {
   const { taskId } = d.task;
@@ -81,13 +82,14 @@ async function publishDecision(d: Delivery, decision: Decision, times: Times): P
       return { outcome: 'ended' };
     case 'retrying':
       await d.emit.status(d.task.taskId, 'RETRYING', { attempt: d.attempt, message: decision.message });
-      return { outcome: 'retrying', error: decision.error };
+      return { outcome: 'retrying', error: decision.error, delayMs: decision.delayMs };
   }
 }
 
 export function createHandler(deps: WorkerDeps): EventHandler {
   const emitter = createEmitter(deps.publisher, COMPONENT, deps.now);
   const registry = new Map(deps.handlers.map((handler) => [handler.type, handler]));
+  const types = new Map(deps.taskTypes.map((spec) => [spec.type, spec]));
   const gate = createAttemptGate({ status: deps.status, claims: deps.claims, newToken: randomUUID });
 
   /** One run of the attempt: RUNNING, the run step, its outcome published. */
@@ -106,23 +108,34 @@ export function createHandler(deps: WorkerDeps): EventHandler {
       detail: `type ${d.task.type}, ${started}`,
     });
     const progress = createProgressReporter({
-      publish: (percent) => d.emit.status(taskId, 'RUNNING', { attempt: d.attempt, progress: percent, message: started }),
+      publish: (percent, message) =>
+        d.emit.status(taskId, 'RUNNING', { attempt: d.attempt, progress: percent, message: message === undefined ? started : `${started}: ${message}` }),
       onError: (error) => d.logger.warn({ err: describeError(error) }, 'progress not reported'),
       now: deps.now,
       minIntervalMs: deps.progressIntervalMs,
     });
     const startedAtMs = deps.now();
     const timeoutMs = toTimeoutMs(d.task, deps.taskTypes);
-    const outcome = await runHandler(ready.handler, ready.payload, { attempt: d.attempt, timeoutMs, controller, reportProgress: progress.report });
+    const outcome = await runHandler(ready.handler, ready.payload, {
+      attempt: d.attempt,
+      taskId,
+      lastAttempt: d.last,
+      nowMs: startedAtMs,
+      timeoutMs,
+      controller,
+      reportProgress: progress.report,
+    });
     progress.close();
-    return publishDecision(d, decide(outcome, d.attempt, d.last, deps.flow), { startedAtMs, finishedAtMs: deps.now() });
+    const ownDelays = types.get(d.task.type)?.retryDelaysMs;
+    const schedule = ownDelays ? { retryDelaysMs: ownDelays } : deps.flow;
+    return publishDecision(d, decide(outcome, d.attempt, d.last, schedule), { startedAtMs, finishedAtMs: deps.now() });
   }
 
   return {
     acceptedTypes: [EVENT_TYPES.scheduled],
     async handle(event, ctx) {
       const task = toTaskEnvelope(event);
-      const last = toLastAttempt(task.maxAttempts, ctx.maxDeliver ?? deps.flow.maxDeliver);
+      const last = toLastAttempt(task.maxAttempts, ctx.maxDeliver ?? deps.flow.maxDeliver, types.get(task.type)?.maxAttempts);
       const d: Delivery = { task, event, attempt: ctx.attempt, last, emit: emitter.causedBy(event), logger: ctx.logger };
       const controller = new AbortController();
       // Watch before the gate reads the status: a cancel landing in between is then either seen
@@ -137,7 +150,7 @@ export function createHandler(deps: WorkerDeps): EventHandler {
           await failForGood(d, `failed after ${last} attempts`, error, { startedAtMs: at, finishedAtMs: at });
         } else if (admission.kind === 'run') {
           const result = await gate.hold(d, admission.token, () => run(d, controller));
-          if (result.outcome === 'retrying') throw new RetryableError(result.error);
+          if (result.outcome === 'retrying') throw new RetryableError(result.error, { retryAfterMs: result.delayMs });
         }
       } finally {
         unwatch();

@@ -4,6 +4,7 @@ import { createProgressReporter, toPercent } from './progress';
 function setup(options: { failing?: boolean } = {}) {
   let now = 1_000;
   const published: number[] = [];
+  const timers: { at: number; fn: () => void; cancelled: boolean }[] = [];
   const errors: unknown[] = [];
   const reporter = createProgressReporter({
     publish: async (percent) => {
@@ -13,8 +14,22 @@ function setup(options: { failing?: boolean } = {}) {
     onError: (error) => errors.push(error),
     now: () => now,
     minIntervalMs: 100,
+    schedule: (fn, ms) => {
+      const timer = { at: now + ms, fn, cancelled: false };
+      timers.push(timer);
+      return () => (timer.cancelled = true);
+    },
   });
-  return { reporter, published, errors, advance: (ms: number) => (now += ms) };
+  /** Moves the clock on and fires the timers that came due. */
+  const advance = (ms: number) => {
+    now += ms;
+    for (const timer of timers.splice(0)) {
+      if (timer.cancelled) continue;
+      if (timer.at <= now) timer.fn();
+      else timers.push(timer);
+    }
+  };
+  return { reporter, published, errors, advance, pendingTimers: () => timers.filter((timer) => !timer.cancelled).length };
 }
 
 describe('progress reporter', () => {
@@ -26,13 +41,51 @@ describe('progress reporter', () => {
     const { reporter, published, advance } = setup();
     advance(100);
     await reporter.report(10);
-    await reporter.report(20); // too soon
+    await reporter.report(20); // too soon: held
+    await reporter.report(15); // lower than the one held
+    advance(100); // the held 20 goes out
+    await reporter.report(5); // not higher than 20
     advance(100);
-    await reporter.report(5); // not higher than 10
     await reporter.report(30);
     advance(50);
-    await reporter.report(40); // too soon
-    expect(published).toEqual([10, 30]);
+    await reporter.report(40); // too soon: held
+    expect(published).toEqual([10, 20, 30]);
+  });
+
+  it('a report held back by the interval goes out once it has passed, with its message', async () => {
+    const messages: (string | undefined)[] = [];
+    let now = 0;
+    let fire: (() => void) | undefined;
+    const reporter = createProgressReporter({
+      publish: async (_percent, message) => void messages.push(message),
+      onError: () => undefined,
+      now: () => now,
+      minIntervalMs: 100,
+      schedule: (fn) => {
+        fire = fn;
+        return () => (fire = undefined);
+      },
+    });
+    await reporter.report(10, 'started'); // right after RUNNING: held
+    expect(messages).toEqual([]);
+    now = 100;
+    fire!();
+    expect(messages).toEqual(['started']);
+  });
+
+  it('a held report is dropped when a later one goes out first, or the attempt ends', async () => {
+    const { reporter, published, advance, pendingTimers } = setup();
+    await reporter.report(50); // held
+    await reporter.report(100); // goes out at once, and replaces the held one
+    advance(200);
+    expect(published).toEqual([100]);
+    const other = setup();
+    await other.reporter.report(50); // held
+    other.reporter.close();
+    expect(other.pendingTimers()).toBe(0);
+    other.advance(200);
+    expect(other.published).toEqual([]);
+    expect(pendingTimers()).toBe(0);
   });
 
   it('100 always goes out, even right after another report', async () => {

@@ -4,6 +4,8 @@ import { PermanentError, RetryableError, TaskCancelledError, TaskTimedOutError }
 import { decide, prepare, runHandler, toOutcome } from './run-step';
 import { HANDLERS, type TaskHandler } from './handlers';
 
+/** Run options every test shares (the task a handler would be told of). */
+const RUN = { attempt: 1, taskId: 'task-1', lastAttempt: 5, nowMs: 0, reportProgress: async () => undefined };
 const registry = new Map(HANDLERS.map((handler) => [handler.type, handler]));
 const task = (overrides: Partial<TaskEnvelope> = {}): TaskEnvelope => ({
   taskId: 't-1',
@@ -43,12 +45,15 @@ describe('worker run step', () => {
       kind: 'retrying',
       message: 'r; retrying in 5s',
       error: 'attempt 2 of 5 failed: r',
+      delayMs: 5_000,
     });
+    // A task type's own schedule replaces the deployment's.
+    expect(decide({ kind: 'retryable', error: 'r' }, 2, 5, { retryDelaysMs: [10, 20] })).toMatchObject({ message: 'r; retrying in 0.02s', delayMs: 20 });
   });
 
   it('runHandler: gives up on a handler that ignores its signal once the timeout fires', async () => {
     const stubborn: TaskHandler = { type: 'stubborn', run: () => new Promise(() => undefined) };
-    const outcome = await runHandler(stubborn, null, { attempt: 1, timeoutMs: 20, controller: new AbortController(), reportProgress: async () => undefined });
+    const outcome = await runHandler(stubborn, null, { ...RUN, timeoutMs: 20, controller: new AbortController() });
     expect(outcome).toMatchObject({ kind: 'retryable', error: expect.stringContaining('timed out after 20 ms') });
   });
 
@@ -56,7 +61,7 @@ describe('worker run step', () => {
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
     const handler: TaskHandler = { type: 'cyclic', run: async () => cyclic };
-    const outcome = await runHandler(handler, null, { attempt: 1, timeoutMs: 1_000, controller: new AbortController(), reportProgress: async () => undefined });
+    const outcome = await runHandler(handler, null, { ...RUN, timeoutMs: 1_000, controller: new AbortController() });
     expect(outcome).toMatchObject({ kind: 'permanent', error: expect.stringContaining('not JSON-serialisable') });
   });
 });

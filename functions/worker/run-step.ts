@@ -2,7 +2,7 @@
 // to. Pure but for the handler's own work: it reads no store and publishes nothing (the handler,
 // handler.ts, publishes what `decide` says), so every rule of attempts, timeouts and retries is
 // a plain function with plain tests.
-import { retryDelayMs, type FlowSettings, type TaskEnvelope, type TaskOutcome } from '../../shared/contract';
+import { retryDelayMs, type TaskEnvelope, type TaskOutcome } from '../../shared/contract';
 import { describeError, isTaskmanagerError, PermanentError, TaskCancelledError, TaskTimedOutError } from '../../shared/errors';
 import type { TaskTypeSpec } from '../../shared/task-types';
 import type { TaskHandler } from './handlers';
@@ -12,9 +12,11 @@ const MAX_TIMER_MS = 2_147_483_647;
 /** Timeout of a type the registry has no entry for (only reachable with a custom handler list). */
 const FALLBACK_TIMEOUT_MS = 60_000;
 
-/** The last attempt the worker makes: the task's own limit, never beyond the source's. */
-export function toLastAttempt(maxAttempts: number, maxDeliver: number): number {
-  return Number.isInteger(maxAttempts) && maxAttempts > 0 ? Math.min(maxAttempts, maxDeliver) : maxDeliver;
+/** The last attempt the worker makes: the task's own limit, never beyond its type's (when the
+ * worker knows the type) nor the source's. */
+export function toLastAttempt(maxAttempts: number, maxDeliver: number, typeMaxAttempts = Infinity): number {
+  const limit = Math.min(maxDeliver, typeMaxAttempts);
+  return Number.isInteger(maxAttempts) && maxAttempts > 0 ? Math.min(maxAttempts, limit) : limit;
 }
 
 /** metadata.timeout_ms when it is a positive integer, else the type's default. */
@@ -74,10 +76,15 @@ function whenAborted(signal: AbortSignal): Promise<never> {
 
 export type RunOptions = {
   attempt: number;
+  /** The task's id and last attempt, for handlers that pass them on (HTTP handlers). */
+  taskId: string;
+  lastAttempt: number;
+  /** Epoch ms at start. */
+  nowMs: number;
   timeoutMs: number;
   /** Fires on cancel; the run adds its own timeout to it. */
   controller: AbortController;
-  reportProgress: (percent: number) => Promise<void>;
+  reportProgress: (percent: number, message?: string) => Promise<void>;
 };
 
 /** Runs the handler until it settles, its timeout fires or the task is cancelled. */
@@ -87,7 +94,12 @@ export async function runHandler(handler: TaskHandler, payload: unknown, options
   try {
     // The race gives up on a handler that ignores its signal; its late result is dropped.
     const output = await Promise.race([
-      handler.run(payload, { signal: controller.signal, attempt: options.attempt, reportProgress: options.reportProgress }),
+      handler.run(payload, {
+        signal: controller.signal,
+        attempt: options.attempt,
+        reportProgress: options.reportProgress,
+        task: { id: options.taskId, lastAttempt: options.lastAttempt, deadlineMs: options.nowMs + options.timeoutMs },
+      }),
       whenAborted(controller.signal),
     ]);
     return { kind: 'succeeded', output: toOutputJson(output) };
@@ -105,10 +117,12 @@ export type Decision =
   | { kind: 'finished'; state: TaskOutcome; output: string; error: string }
   /** For good: a dead letter, then `finished` FAILED. */
   | { kind: 'failed'; reason: string; error: string }
-  /** Status RETRYING with `message`; the delivery fails with `error`, so the source retries. */
-  | { kind: 'retrying'; message: string; error: string };
+  /** Status RETRYING with `message`; the delivery fails with `error`, so the source retries
+   * after `delayMs` (the type's schedule, else the deployment's). */
+  | { kind: 'retrying'; message: string; error: string; delayMs: number };
 
-export function decide(outcome: Outcome, attempt: number, last: number, flow: FlowSettings): Decision {
+/** `schedule`: the task type's retry delays when it has its own, else the flow settings. */
+export function decide(outcome: Outcome, attempt: number, last: number, schedule: { retryDelaysMs: readonly number[] }): Decision {
   switch (outcome.kind) {
     case 'succeeded':
       return { kind: 'finished', state: 'SUCCEEDED', output: outcome.output, error: '' };
@@ -116,12 +130,15 @@ export function decide(outcome: Outcome, attempt: number, last: number, flow: Fl
       return { kind: 'finished', state: 'CANCELLED', output: '', error: outcome.error };
     case 'permanent':
       return { kind: 'failed', reason: 'permanent failure', error: outcome.error };
-    case 'retryable':
+    case 'retryable': {
       if (attempt >= last) return { kind: 'failed', reason: `failed after ${attempt} attempts`, error: outcome.error };
+      const delayMs = retryDelayMs(schedule, attempt);
       return {
         kind: 'retrying',
-        message: `${outcome.error}; retrying in ${toSecondsText(retryDelayMs(flow, attempt))}`,
+        message: `${outcome.error}; retrying in ${toSecondsText(delayMs)}`,
         error: `attempt ${attempt} of ${last} failed: ${outcome.error}`,
+        delayMs,
       };
+    }
   }
 }

@@ -1,6 +1,6 @@
 // Error → HTTP answer, written once for every HTTP face of a stage (the CloudEvents runtime, the
 // enricher, extra routes): statuses as Knative's data plane reads them (shared/errors.ts).
-import { describeError, isTaskmanagerError } from '../errors';
+import { describeError, isTaskmanagerError, RetryableError } from '../errors';
 
 /** A request the server refuses before any handler runs, with the 4xx status it has earned. */
 export class RequestError extends Error {
@@ -12,9 +12,13 @@ export class RequestError extends Error {
   }
 }
 
-export type ErrorResponse = { status: number; code: string; message: string };
+/** `retryAfterMs`: the wait the source should make before redelivering (RetryableError's). */
+export type ErrorResponse = { status: number; code: string; message: string; retryAfterMs?: number };
 
 export function toErrorResponse(error: unknown): ErrorResponse {
+  if (error instanceof RetryableError && error.retryAfterMs !== undefined) {
+    return { status: error.httpStatus, code: error.code, message: error.message, retryAfterMs: error.retryAfterMs };
+  }
   if (isTaskmanagerError(error)) return { status: error.httpStatus, code: error.code, message: error.message };
   const status = (error as { status?: unknown } | null | undefined)?.status;
   if (status === 413) return { status: 413, code: 'PAYLOAD_TOO_LARGE', message: describeError(error) };

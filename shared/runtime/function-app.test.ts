@@ -27,6 +27,7 @@ function createTestHandler(seen: Seen[], gates: Map<string, Promise<void>>): Eve
       if (action === 'validation') throw new ValidationError('field "x" is wrong', { field: 'x' });
       if (action === 'unavailable') throw new DependencyUnavailableError('redis is down');
       if (action === 'retryable') throw new RetryableError('try again later');
+      if (action === 'retry-later') throw new RetryableError('try again in a while', { retryAfterMs: 1_500 });
       if (action === 'crash') throw new Error('unexpected crash');
       if (action === 'throw-string') throw 'a bare string';
       const gate = action ? gates.get(action) : undefined;
@@ -256,6 +257,13 @@ describe('function runtime over HTTP', () => {
       expect(body.error).toBe(code);
       expect(body.message).toMatch(reason);
       expect(seen).toHaveLength(1);
+    });
+
+    it('a retryable error that names its wait passes it to the source (retryAfterMs); others do not', async () => {
+      const later = (await (await postBinary(url, testEvent({ action: 'retry-later' }))).json()) as Record<string, unknown>;
+      expect(later).toEqual({ error: 'RETRYABLE_FAILURE', message: 'try again in a while', retryAfterMs: 1_500 });
+      const plain = (await (await postBinary(url, testEvent({ action: 'retryable' }))).json()) as Record<string, unknown>;
+      expect(plain).not.toHaveProperty('retryAfterMs');
     });
   });
 

@@ -80,7 +80,7 @@ export function createFunctionApp(options: FunctionAppOptions): FunctionApp {
 // a request allocates nothing more than when they were closures inside createFunctionApp.
 
 /** What one event's delivery came to: 204, or the status and error body it is refused with. */
-type Outcome = { status: number; error?: string; message?: string };
+type Outcome = { status: number; error?: string; message?: string; retryAfterMs?: number };
 
 type EventOptions = Pick<FunctionAppOptions, 'component' | 'handler' | 'logger'>;
 
@@ -135,14 +135,15 @@ async function handleEvent({ component, handler, logger }: EventOptions, event: 
     const response = toErrorResponse(error);
     const level = response.status >= 500 ? 'error' : 'warn';
     ctx.logger[level]({ status: response.status, err: response.message, attempt: ctx.attempt }, 'handler failed');
-    return { status: response.status, error: response.code, message: response.message };
+    const { status, code, message, retryAfterMs } = response;
+    return retryAfterMs === undefined ? { status, error: code, message } : { status, error: code, message, retryAfterMs };
   }
 }
 
 /** 204 with no body, or the status with the error body that names the reason. */
 function reply(res: RouteResponse, outcome: Outcome): void {
   if (outcome.status === 204) res.status(204).end();
-  else res.status(outcome.status).json({ error: outcome.error, message: outcome.message });
+  else res.status(outcome.status).json({ error: outcome.error, message: outcome.message, retryAfterMs: outcome.retryAfterMs });
 }
 
 /**

@@ -24,6 +24,10 @@ export type FunctionDefinition<C> = {
   name: FunctionName;
   /** Reads the stage's own settings (the reader collects problems; do not throw). */
   readConfig: (reader: EnvReader) => C;
+  /** Checks and loads what the config names (files, modules) before any connection is made, so
+   * a bad setting stops the start at once, not after the connection retries; returns the config
+   * to use (throw a ConfigError listing every problem). */
+  prepare?: (config: C, flow: FlowSettings) => Promise<C>;
   createHandler: (deps: CommonDeps, config: C) => EventHandler | Promise<EventHandler>;
   /** Extra HTTP routes beside the CloudEvents endpoint (e.g. GET /results/:id), on the runtime's
    * router: `app.get('/metrics', (_req, res) => res.status(200).type('text/plain').send(text))`. */
@@ -56,8 +60,9 @@ export async function startFunction<C>(definition: FunctionDefinition<C>, env: E
   const bodyLimitBytes = reader.int('TM_BODY_LIMIT_BYTES', 1024 * 1024, { min: 1024 });
   const graceMs = reader.int('TM_SHUTDOWN_GRACE_MS', 25_000, { min: 0 });
   const logLevel = reader.string('LOG_LEVEL', 'info');
-  const stageConfig = definition.readConfig(reader);
+  const readConfig = definition.readConfig(reader);
   reader.finish();
+  const stageConfig = definition.prepare ? await definition.prepare(readConfig, flow) : readConfig;
 
   const logger = createLogger(definition.name, logLevel);
   // Both at once: a cold start waits for the slower of the two, not for their sum.

@@ -19,6 +19,7 @@ function runContext(overrides: Partial<TaskRunContext> = {}): TaskRunContext & {
     reportProgress: async (percent) => {
       progress.push(percent);
     },
+    task: { id: 'task-1', lastAttempt: 5, deadlineMs: Date.now() + 60_000 },
     ...overrides,
   };
 }

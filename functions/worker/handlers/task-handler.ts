@@ -8,8 +8,10 @@ export type TaskRunContext = {
   signal: AbortSignal;
   /** 1-based attempt number of this execution. */
   attempt: number;
-  /** Reports progress 0..100; best effort, never rejects. */
-  reportProgress(percent: number): Promise<void>;
+  /** Reports progress 0..100 (with an optional line of text); best effort, never rejects. */
+  reportProgress(percent: number, message?: string): Promise<void>;
+  /** The task this attempt runs, as an HTTP handler is told it (DESIGN §9). */
+  task: { id: string; lastAttempt: number; deadlineMs: number };
 };
 
 export type TaskHandler = {
