@@ -18,6 +18,7 @@ export const DEPLOYMENT_ONLY_ENV: Readonly<Record<string, string>> = {
   NATS_USER: 'the compose NATS server runs configs/nats/nats.conf with one user per process',
   NATS_PASSWORD: 'the password of that user',
   OTEL_EXPORTER_OTLP_ENDPOINT: 'traces go to the OpenTelemetry Collector',
+  TM_TASK_TYPES_FILE: 'the gateway, ingest and the worker read the task type registry mounted from configs/task-types/',
 };
 
 export type ComposeService = {
@@ -51,9 +52,15 @@ export function toEnvironment(service: ComposeService): Record<string, string> {
 }
 
 /** A service running our image: it uses the image, or builds an image of its own from here. */
+/** A service that runs the application image (or builds an untagged one). The example task
+ * handler builds its own image (EXAMPLE_IMAGES) and is not an application process. */
 export function isAppService(service: ComposeService): boolean {
+  if (service.image !== undefined && EXAMPLE_IMAGES.includes(service.image)) return false;
   return service.image === APP_IMAGE || service.build !== undefined;
 }
+
+/** Images of examples the compose file runs beside the application (examples/handlers/). */
+export const EXAMPLE_IMAGES: readonly string[] = ['taskmanager-word-stats:local'];
 
 /** Host that replaces 127.0.0.1 in a local-stack variable, by the variable's meaning. */
 function hostFor(spec: ProcessSpec, key: string): string | undefined {

@@ -17,9 +17,11 @@ import {
   isAppService,
   loadCompose,
   toEnvironment,
+  EXAMPLE_IMAGES,
   type ComposeFile,
   type ComposeService,
 } from './compose-drift';
+import { parseTaskRegistry } from '../../shared/task-registry';
 import { schemaFile } from './schema-files';
 
 const COMPOSE_FILE = resolve('docker-compose.yml');
@@ -255,6 +257,32 @@ describe('NATS, Redis and the environment from one place', () => {
   });
 });
 
+describe('task types of your own', () => {
+  it('the gateway, ingest and the worker read the same registry, mounted read-only from configs/task-types/', () => {
+    for (const name of ['gateway', 'ingest', 'worker']) {
+      const s = service(compose, name);
+      expect(toEnvironment(s).TM_TASK_TYPES_FILE, name).toBe('/etc/taskmanager/task-types.yaml');
+      expect(s.volumes, name).toContain('./configs/task-types/compose.yaml:/etc/taskmanager/task-types.yaml:ro');
+    }
+    // No other process reads it.
+    for (const [name, s] of appServices.filter(([name]) => !['gateway', 'ingest', 'worker'].includes(name))) {
+      expect(toEnvironment(s).TM_TASK_TYPES_FILE, name).toBeUndefined();
+    }
+  });
+
+  it('the registry is valid, and its HTTP handler is the example service compose builds from examples/handlers/python', () => {
+    const parsed = parseTaskRegistry(readFileSync(resolve('configs/task-types/compose.yaml'), 'utf8'), resolve('configs/task-types'));
+    if (!parsed.ok) throw new Error(parsed.problems.join('\n'));
+    const handler = service(compose, 'word-stats');
+    expect(handler.build).toMatchObject({ context: './examples/handlers/python' });
+    expect(handler.image).toBe(EXAMPLE_IMAGES[0]);
+    expect(handler.healthcheck?.test).toBeDefined();
+    expect(handler.ports).toBeUndefined();
+    const urls = parsed.types.flatMap((type) => (type.handler.kind === 'http' ? [new URL(type.handler.url)] : []));
+    expect(urls.map((url) => `${url.hostname}:${url.port}`)).toEqual([`word-stats:${String(handler.expose?.[0])}`]);
+  });
+});
+
 describe('nothing is published beyond this machine', () => {
   it('binds every published port to 127.0.0.1 (no keys, development passwords, anonymous Grafana)', () => {
     expect(findUnboundPorts(compose)).toEqual([]);
@@ -309,7 +337,7 @@ describe('everything docker-compose.yml names exists', () => {
   });
 
   it('pins every third-party image to a version', () => {
-    for (const [name, s] of Object.entries(compose.services).filter(([, s]) => !isAppService(s))) {
+    for (const [name, s] of Object.entries(compose.services).filter(([, s]) => !isAppService(s) && !EXAMPLE_IMAGES.includes(String(s.image)))) {
       expect(s.image, name).toMatch(/^[a-z0-9./-]+:[A-Za-z0-9._-]+$/);
       expect(s.image, name).not.toMatch(/:latest$/);
     }

@@ -41,6 +41,15 @@ function runnableNatsConf(): string {
   return atLeast210 ? text : text.replace(/^\s*sync_interval:.*$/m, '');
 }
 
+/** The repository path that a compose bind mount puts at `target` in the container. */
+function boundSource(composeService: ComposeService, target: string): string {
+  for (const volume of composeService.volumes ?? []) {
+    const [source, mountedAt] = typeof volume === 'string' ? volume.split(':') : [volume.source, volume.target];
+    if (mountedAt === target && source) return resolve(source);
+  }
+  throw new Error(`nothing is mounted at ${target}`);
+}
+
 describe('the image layout runs the compose services and passes their healthchecks', () => {
   let layout: ImageLayout;
   let nats: TestServer;
@@ -56,6 +65,8 @@ describe('the image layout runs the compose services and passes their healthchec
     env.REDIS_URL = redis.url;
     delete env.OTEL_EXPORTER_OTLP_ENDPOINT; // no Collector here
     if (ports[name]) env.PORT = String(ports[name]);
+    // A file the container gets from a bind mount: the repository's file behind the mount.
+    if (env.TM_TASK_TYPES_FILE) env.TM_TASK_TYPES_FILE = boundSource(service(name), env.TM_TASK_TYPES_FILE);
     if (env.K_SINK) {
       const sink = new URL(env.K_SINK);
       env.K_SINK = `http://127.0.0.1:${ports[sink.hostname]}${sink.pathname}`;

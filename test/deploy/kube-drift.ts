@@ -37,6 +37,11 @@ export const IN_CLUSTER = { distDir: '/app/dist', natsUrl: 'nats://nats:4222', r
 export const OTLP_ENDPOINT = 'http://otel-collector:4318';
 export const NATS_SECRET = 'nats-credentials';
 export const API_KEYS_FILE = '/etc/taskmanager/api-keys/api-keys';
+/** Where the task type registry's ConfigMap is mounted, and who reads it (docs/task-types.md). */
+export const TASK_TYPES_FILE = '/etc/taskmanager/task-types/task-types.yaml';
+export const TASK_TYPE_READERS: readonly string[] = ['gateway', 'ingest', 'worker'];
+/** Example task handlers that run beside the application (knative/examples), not processes of it. */
+export const EXAMPLE_CONTAINERS: readonly string[] = ['word-stats'];
 export const KEDA_MONITORING_ENDPOINT = `nats.${NAMESPACE}.svc:8222`;
 /** The account of users defined in nats.conf's `authorization` block (no `accounts`). */
 export const KEDA_ACCOUNT = '$G';
@@ -124,6 +129,7 @@ export function expectedEnv(process: ProcessSpec, role: Role, flavour: Flavour, 
   }
   env.set('OTEL_EXPORTER_OTLP_ENDPOINT', { value: OTLP_ENDPOINT });
   if (role.kind === 'gateway') env.set('TM_API_KEYS_FILE', { value: API_KEYS_FILE });
+  if (TASK_TYPE_READERS.includes(process.name)) env.set('TM_TASK_TYPES_FILE', { value: TASK_TYPES_FILE });
   if (flavour === 'knative' && role.kind === 'source') {
     env.set('TM_SOURCE_MAX_IN_FLIGHT', { value: String(role.fn.maxScale * role.fn.targetConcurrency) });
   }
@@ -382,6 +388,7 @@ export function findDrift(objects: readonly KubeObject[], flavour: Flavour, topo
 
   for (const { owner, container } of containers) {
     if (claimed.has(container) || INFRA_CONTAINERS.includes(container.name)) continue;
+    if (flavour === 'knative' && EXAMPLE_CONTAINERS.includes(container.name)) continue;
     problems.push(`${flavour}: ${nameOf(owner)} container ${container.name} is neither a process of the local stack nor known infrastructure`);
   }
   return problems;

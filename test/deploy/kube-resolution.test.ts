@@ -10,9 +10,12 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { loadGatewayConfig } from '../../gateway/config';
+import { createEnvReader } from '../../shared/config';
+import { readTaskTypes } from '../../shared/task-registry';
+import { TASK_TYPES } from '../../shared/task-types';
 import { loadSourceConfig } from '../../source/config';
 import { INFRA_CONTAINERS } from './kube-drift';
-import { cloneObjects, containersOf, find, podTemplateOf, renderObjects, type Container, type KubeObject } from './kube-manifests';
+import { cloneObjects, containersOf, find, podTemplateOf, renderObjects, type Container, type KubeObject, type PodTemplate } from './kube-manifests';
 import {
   checkConfigReferences,
   checkFileReferences,
@@ -100,6 +103,25 @@ describe.each(['k8s', 'knative'] as const)('%s: every reference resolves', (flav
   });
 });
 
+/** Reads a file from the container's volume mounts, as the process would: a Secret's keys
+ * (decoded) or a ConfigMap's, under the mount path. */
+function mountedFileReader(objects: readonly KubeObject[], template: PodTemplate, container: Container): (path: string) => string {
+  return (path) => {
+    const mount = (container.volumeMounts ?? []).find((candidate) => path.startsWith(`${candidate.mountPath}/`));
+    const volume = mount && template.spec.volumes?.find((candidate) => candidate.name === mount.name);
+    if (!mount || !volume) throw new Error(`${path} is on no volume of ${container.name}`);
+    const key = path.slice(mount.mountPath.length + 1);
+    if (volume.secret) {
+      const data = find(objects, 'Secret', volume.secret.secretName, '')?.data?.[key];
+      if (data === undefined) throw new Error(`${path} is not in Secret ${volume.secret.secretName}`);
+      return Buffer.from(data, 'base64').toString('utf8');
+    }
+    const text = volume.configMap && (find(objects, 'ConfigMap', volume.configMap.name, '') as { data?: Record<string, string> } | undefined)?.data?.[key];
+    if (text === undefined) throw new Error(`${path} is not in the volume ${volume.name}`);
+    return text;
+  };
+}
+
 /** A container's environment as the process sees it: Secret references decoded. */
 function resolvedEnv(objects: readonly KubeObject[], container: Container, extra: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = {};
@@ -112,19 +134,30 @@ function resolvedEnv(objects: readonly KubeObject[], container: Container, extra
 }
 
 describe.each(['k8s', 'knative'] as const)('%s: the processes accept their deployed configuration, with the Secrets created as documented', (flavour) => {
-  it('the gateway loads its environment, the mounted API keys file included', () => {
+  it('the gateway loads its environment, the mounted API keys file and task type registry included', () => {
     const objects = [...rendered[flavour], ...created];
     const { template, container } = containersOf(objects).find((entry) => entry.container.name === 'gateway')!;
-    const keys = template.spec.volumes!.find((volume) => volume.secret)!.secret!.secretName;
-    const mount = container.volumeMounts!.find((candidate) => template.spec.volumes!.some((volume) => volume.name === candidate.name && volume.secret))!;
-    const readFile = (path: string) => {
-      const data = find(objects, 'Secret', keys, '')?.data?.[path.slice(mount.mountPath.length + 1)];
-      if (data === undefined) throw new Error(`${path} is not in Secret ${keys}`);
-      return Buffer.from(data, 'base64').toString('utf8');
-    };
-    const config = loadGatewayConfig(resolvedEnv(objects, container), { cwd: process.cwd(), readFile });
+    const config = loadGatewayConfig(resolvedEnv(objects, container), { cwd: process.cwd(), readFile: mountedFileReader(objects, template, container) });
     expect(config.port).toBe(50051);
     expect(config.apiKeys.length).toBeGreaterThan(0);
+    expect(config.taskTypes.map((type) => type.type)).toEqual([...TASK_TYPES.map((type) => type.type), ...(flavour === 'knative' ? ['word-stats'] : [])]);
+  });
+
+  it('ingest and the worker read the same mounted registry; its HTTP handlers are Services of the render', () => {
+    const objects = [...rendered[flavour], ...created];
+    for (const name of ['ingest', 'worker']) {
+      const { template, container } = containersOf(objects).find((entry) => entry.container.name === name)!;
+      const reader = createEnvReader(resolvedEnv(objects, container));
+      const types = readTaskTypes(reader, mountedFileReader(objects, template, container));
+      reader.finish();
+      for (const type of types) {
+        if (type.handler.kind !== 'http') continue;
+        const host = new URL(type.handler.url).hostname;
+        const [service, namespace] = host.split('.');
+        expect(namespace, `${name}: ${type.type}`).toBe('taskmanager');
+        expect(find(objects, 'Service', service!, 'serving.knative.dev') ?? find(objects, 'Service', service!, ''), `${name}: ${type.type} -> ${host}`).toBeDefined();
+      }
+    }
   });
 
   it('every source loads its environment (Knative injects K_SINK)', () => {

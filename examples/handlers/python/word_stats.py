@@ -25,6 +25,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class WordStats(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: the worker pools its connections
 
+    def do_GET(self):
+        # A health check for compose, Kubernetes and Knative probes.
+        if self.path == "/healthz":
+            return self.answer(200, {"ok": True})
+        return self.answer(404, {"error": "POST a taskmanager.task.execute CloudEvent to /"})
+
     def do_POST(self):
         if self.headers.get("ce-type") != "taskmanager.task.execute":
             return self.answer(400, {"error": "expected a taskmanager.task.execute CloudEvent"})
