@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['**/*.test.ts'],
-    exclude: ['node_modules/**', 'dist/**'],
+    exclude: ['node_modules/**', 'dist/**', 'client/dist/**'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // Integration files start their own servers and process stacks; two cores, so keep the

@@ -4,12 +4,16 @@ import { describe, expect, it } from 'vitest';
 import { loadTaskManagerService, locateProtoFile, toProtoCandidates } from './proto';
 
 describe('proto location', () => {
-  it('looks next to the running script first (dist/ bundle), then in the working directory, then beside the module', () => {
+  it('looks beside the module first (the proto a package or bundle ships), then next to the running script, then in the working directory', () => {
     expect(toProtoCandidates('/opt/tm/dist/tm.cjs', '/home/me', '/opt/tm/dist')).toEqual([
       '/opt/tm/dist/proto/taskmanager.proto',
       '/home/me/proto/taskmanager.proto',
       '/opt/tm/proto/taskmanager.proto',
     ]);
+    // An installed package: its own proto, never the application's file of the same name.
+    expect(toProtoCandidates('/app/main.js', '/app', '/app/node_modules/@taskmanager/client/dist')[0]).toBe(
+      '/app/node_modules/@taskmanager/client/dist/proto/taskmanager.proto',
+    );
     expect(toProtoCandidates(undefined, '/repo', undefined)).toEqual([path.join('.', 'proto', 'taskmanager.proto'), '/repo/proto/taskmanager.proto']);
   });
 

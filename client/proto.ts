@@ -20,15 +20,17 @@ export const LOADER_OPTIONS: protoLoader.Options = {
 
 export type ProtoOptions = { protoPath?: string };
 
-/** Where the proto file may live, most specific first: next to the running script (the bundle in
- *  dist/, where the build copies proto/), the working directory (the repository root), then next
- *  to this module (dist/proto when bundled, ../proto from the source tree). */
+/** Where the proto file may live, most specific first: next to this module (the proto the
+ *  package or the dist/ bundle ships, never another project's file of the same name), then next
+ *  to the running script, the working directory (the repository root), and ../proto from the
+ *  source tree. */
 export function toProtoCandidates(argv1: string | undefined, cwd: string, moduleDir: string | undefined): string[] {
   const candidates = [
+    ...(moduleDir ? [path.join(moduleDir, 'proto', PROTO_FILE)] : []),
     path.join(path.dirname(argv1 ?? ''), 'proto', PROTO_FILE),
     path.join(cwd, 'proto', PROTO_FILE),
+    ...(moduleDir ? [path.join(moduleDir, '..', 'proto', PROTO_FILE)] : []),
   ];
-  if (moduleDir) candidates.push(path.join(moduleDir, 'proto', PROTO_FILE), path.join(moduleDir, '..', 'proto', PROTO_FILE));
   return [...new Set(candidates)];
 }
 
