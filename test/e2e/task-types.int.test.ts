@@ -100,6 +100,10 @@ describe('task types registered in a file, with handlers in any language', () =>
     // The source waited as the type says before the next attempt.
     const requests = scripted.requests.filter((request) => request.taskId === taskId);
     expect(requests.map((request) => request.attempt)).toEqual([1, 2, 3]);
+    // Each attempt carries the task's one trace (the id its submit started).
+    const traceIds = requests.map((request) => /^00-([0-9a-f]{32})-[0-9a-f]{16}-0[01]$/.exec(request.traceparent ?? '')?.[1]);
+    expect(traceIds.every(Boolean), JSON.stringify(requests)).toBe(true);
+    expect(new Set(traceIds).size).toBe(1);
     const runningAt = (attempt: number) => updates.find((update) => update.state === 'RUNNING' && update.attempt === attempt)!.updatedAtMs;
     expect(runningAt(2) - retrying[0]!.updatedAtMs).toBeGreaterThanOrEqual(300);
     expect(runningAt(3) - retrying[1]!.updatedAtMs).toBeGreaterThanOrEqual(600);

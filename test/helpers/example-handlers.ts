@@ -35,7 +35,15 @@ export async function startExampleHandler(command: string, args: string[]): Prom
 
 /** One request the scripted handler got: its task, attempt, and whether the worker closed the
  * connection before the handler answered (a cancel or a timeout). */
-export type ScriptedRequest = { path: string; taskId: string; attempt: number; payload: unknown; closedEarly: boolean };
+export type ScriptedRequest = {
+  path: string;
+  taskId: string;
+  attempt: number;
+  payload: unknown;
+  /** The W3C trace context the worker sent (`ce-traceparent`). */
+  traceparent: string | undefined;
+  closedEarly: boolean;
+};
 
 /** What a path answers: `undefined` never answers (the worker has to give up). */
 export type Script = (request: ScriptedRequest, res: ServerResponse, countForTask: number) => void;
@@ -54,6 +62,7 @@ export async function startScriptedHandler(scripts: Record<string, Script>): Pro
         taskId: String(req.headers['ce-subject']),
         attempt: Number(req.headers['ce-attempt']),
         payload: JSON.parse(Buffer.concat(chunks).toString('utf8') || 'null'),
+        traceparent: req.headers['ce-traceparent'] as string | undefined,
         closedEarly: false,
       };
       requests.push(request);
