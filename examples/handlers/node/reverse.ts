@@ -5,7 +5,8 @@
 // body = the payload) and takes a JSON answer as the task's output. 408, 429 and 5xx mean "try
 // again later", any other 4xx "this task cannot succeed" (the body says why).
 //
-// Run (Node 24 runs TypeScript as it is): PORT=8092 node examples/handlers/node/reverse.ts
+// Run with Node 24, which runs TypeScript as it is (`npx node` is the project's):
+//   PORT=8092 npx node examples/handlers/node/reverse.ts
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 
 type Payload = { text: string };
