@@ -2,11 +2,11 @@
 // and the command whose usage line to show. Pure (no I/O: the CA file is read by cli-main), so
 // every rule is unit-tested; the server still validates everything it receives.
 import { parseArgs } from 'node:util';
-import { isPriority, PRIORITIES, type SubmitInput } from './types';
+import { isPriority, PRIORITIES, TASK_STATES, type ListTasksQuery, type SubmitInput, type TaskState } from './types';
 
 export const DEFAULT_ADDRESS = 'localhost:50051';
 
-export const COMMAND_NAMES = ['submit', 'watch', 'get', 'result', 'cancel', 'types', 'demo'] as const;
+export const COMMAND_NAMES = ['submit', 'watch', 'get', 'result', 'cancel', 'list', 'types', 'demo'] as const;
 export type CommandName = (typeof COMMAND_NAMES)[number];
 
 export class UsageError extends Error {
@@ -29,6 +29,7 @@ export type Command =
   | { kind: 'result'; taskId: string }
   | { kind: 'cancel'; taskId: string }
   | { kind: 'types' }
+  | { kind: 'list'; query: ListTasksQuery; limit: number }
   | { kind: 'demo'; count: number | undefined };
 
 /** TLS to the gateway; `ca` names the CA file and where it was given (for error messages). */
@@ -72,6 +73,14 @@ Exit 0 if the task SUCCEEDED, 3 if it ended otherwise (FAILED, CANCELLED, REJECT
   get: { synopsis: 'tm get <id>', summary: 'task metadata, status and history as JSON', details: '  <id>                   the task id' },
   result: { synopsis: 'tm result <id>', summary: 'the result of a finished task as JSON (NOT_FOUND while none)', details: '  <id>                   the task id' },
   cancel: { synopsis: 'tm cancel <id>', summary: 'cancel a task that has not finished', details: '  <id>                   the task id' },
+  list: {
+    synopsis: 'tm list [--state S]... [--type T] [--priority P] [--limit N]',
+    summary: 'your tasks, newest first: id, state, type, priority, created, attempts',
+    details: `  --state S              only tasks in state S (QUEUED, RUNNING, SUCCEEDED, FAILED, …); repeatable
+  --type T               only tasks of type T
+  --priority P           only tasks of priority low, medium or high
+  --limit N              at most N tasks (default 50), fetched page by page`,
+  },
   types: {
     synopsis: 'tm types',
     summary: 'the task types the deployment runs: built-ins and registered ones',
@@ -139,6 +148,9 @@ const OPTIONS = {
   watch: { type: 'boolean' },
   'from-start': { type: 'boolean' },
   count: { type: 'string' },
+  state: { type: 'string', multiple: true },
+  type: { type: 'string' },
+  limit: { type: 'string' },
 } as const;
 
 type OptionName = keyof typeof OPTIONS;
@@ -149,6 +161,7 @@ const COMMAND_OPTIONS: Record<CommandName, readonly OptionName[]> = {
   get: [],
   result: [],
   cancel: [],
+  list: ['state', 'type', 'priority', 'limit'],
   types: [],
   demo: ['count'],
 };
@@ -295,6 +308,9 @@ export function parseCli(argv: readonly string[], env: Env): Invocation {
     case 'result':
     case 'cancel':
       return { ...invocation, command: { kind: name, taskId: requireTaskId(name, rest) } };
+    case 'list':
+      if (rest.length > 0) throw new UsageError(`unexpected argument '${rest[0]}' for 'list'`, name);
+      return { ...invocation, command: toListCommand(values) };
     case 'types':
       if (rest.length > 0) throw new UsageError(`unexpected argument '${rest[0]}' for 'types'`, name);
       return { ...invocation, command: { kind: 'types' } };
@@ -329,4 +345,22 @@ function toSubmitCommand(positionals: string[], values: Values): Command {
   if (typeof values['max-attempts'] === 'string') input.maxAttempts = toWholeNumber('max-attempts', values['max-attempts'], 0, 'submit');
   if (values.meta !== undefined) input.metadata = toMetadata(values.meta.filter((entry): entry is string => typeof entry === 'string'));
   return { kind: 'submit', input, watch: values.watch === true };
+}
+
+function toListCommand(values: Values): Command {
+  const query: ListTasksQuery = {};
+  const states = (values.state ?? []).filter((entry): entry is string => typeof entry === 'string').map((state) => state.toUpperCase());
+  const unknown = states.filter((state) => !(TASK_STATES as readonly string[]).includes(state) || state === 'TASK_STATE_UNSPECIFIED');
+  if (unknown.length > 0) throw new UsageError(`--state must be one of ${TASK_STATES.slice(1).join(', ')} (got '${unknown[0]}')`, 'list');
+  if (states.length > 0) query.states = states as TaskState[];
+  if (typeof values.type === 'string') {
+    if (values.type.trim() === '') throw new UsageError('--type must not be empty', 'list');
+    query.type = values.type;
+  }
+  if (typeof values.priority === 'string') {
+    if (!isPriority(values.priority)) throw new UsageError(`--priority must be one of ${PRIORITIES.join(', ')} (got '${values.priority}')`, 'list');
+    query.priority = values.priority;
+  }
+  const limit = typeof values.limit === 'string' ? toWholeNumber('limit', values.limit, 1, 'list') : 50;
+  return { kind: 'list', query, limit };
 }

@@ -5,7 +5,7 @@ import { createTaskManagerClient, type TaskManagerClient, type TlsOptions } from
 import { isLoopbackAddress, parseCli, toCommandHelp, toUsageLine, USAGE, UsageError, type Command, type Invocation } from './cli-args';
 import { runDemo, summarize, toStateCounts } from './demo';
 import { TaskManagerClientError } from './errors';
-import type { StatusUpdate, TaskType } from './types';
+import type { ListTasksQuery, StatusUpdate, Task, TaskType } from './types';
 
 export type CliOutput = { write(chunk: string): unknown; isTTY?: boolean; columns?: number };
 
@@ -29,6 +29,26 @@ export function formatUpdate(update: StatusUpdate): string {
   if (update.state === 'RUNNING' || update.progress > 0) parts.push(`progress=${update.progress}%`);
   if (update.message) parts.push(`message=${JSON.stringify(update.message)}`);
   return parts.join(' ');
+}
+
+/** Pages through a listing until `limit` tasks or its end. */
+async function* listUpTo(client: TaskManagerClient, query: ListTasksQuery, limit: number): AsyncGenerator<Task> {
+  let shown = 0;
+  let pageToken: string | undefined;
+  do {
+    const page = await client.listTasks({ ...query, pageSize: Math.min(limit - shown, 1000), pageToken });
+    for (const task of page.tasks.slice(0, limit - shown)) {
+      shown += 1;
+      yield task;
+    }
+    pageToken = page.nextPageToken;
+  } while (pageToken && shown < limit);
+}
+
+/** `<id>  SUCCEEDED  echo  medium  2026-12-04T01:02:03.004Z  attempts=1` */
+export function formatTaskRow(task: Task): string {
+  const state = task.status?.state ?? 'QUEUED';
+  return [task.taskId, state.padEnd(9), task.type, task.priority.padEnd(6), new Date(task.createdAtMs).toISOString(), `attempts=${task.attempts}`].join('  ');
 }
 
 /** `resize  http  timeout=30000ms  attempts=3  retry=[100,200]  makes thumbnails` */
@@ -164,6 +184,9 @@ async function run(client: TaskManagerClient, command: RunnableCommand, json: bo
       return EXIT.ok;
     case 'cancel':
       io.stdout.write(toJsonLine(await client.cancel(command.taskId)));
+      return EXIT.ok;
+    case 'list':
+      for await (const task of listUpTo(client, command.query, command.limit)) io.stdout.write(json ? toJsonLine(task) : `${formatTaskRow(task)}\n`);
       return EXIT.ok;
     case 'types':
       for (const type of await client.listTaskTypes()) io.stdout.write(json ? toJsonLine(type) : `${formatTaskType(type)}\n`);

@@ -13,6 +13,8 @@ import {
   toSubmitResult,
   toTask,
   toTaskResult,
+  toListTasksRequest,
+  toTaskPage,
   toTaskType,
   toWirePriority,
   type CancelResult,
@@ -22,6 +24,8 @@ import {
   type Task,
   type TaskResult,
   type TaskType,
+  type ListTasksQuery,
+  type TaskPage,
 } from './types';
 import { followStatus, type RetryPolicy, type WatchOptions } from './watch';
 
@@ -64,6 +68,8 @@ export type TaskManagerClient = {
   waitForResult(taskId: string, options?: WaitOptions): Promise<TaskResult>;
   /** The task types the deployment runs: built-ins and registered ones. */
   listTaskTypes(): Promise<TaskType[]>;
+  /** One page of the caller's tasks, newest first, filtered (see ListTasksQuery). */
+  listTasks(query?: ListTasksQuery): Promise<TaskPage>;
   close(): void;
 };
 
@@ -220,6 +226,7 @@ export function createTaskManagerClient(options: ClientOptions): TaskManagerClie
         };
       }
     },
+    listTasks: async (query = {}) => toTaskPage(await unary('ListTasks', toListTasksRequest(query))),
     listTaskTypes: async () => {
       const wire = await unary('ListTaskTypes', {});
       return Array.isArray(wire.task_types) ? (wire.task_types as Wire[]).map(toTaskType) : [];

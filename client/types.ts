@@ -98,6 +98,24 @@ export type TaskResult = {
 
 export type CancelResult = { taskId: string; state: TaskState };
 
+/** What ListTasks filters on; every field is optional (the first page of every task, newest first). */
+export type ListTasksQuery = {
+  /** Any of these states. */
+  states?: TaskState[];
+  type?: string;
+  priority?: Priority;
+  createdAfterMs?: number;
+  createdBeforeMs?: number;
+  /** 1..1000; default 50. */
+  pageSize?: number;
+  /** `nextPageToken` of the previous page (same filters). */
+  pageToken?: string;
+};
+
+/** One page of a listing: tasks newest first, without their history. `nextPageToken` is
+ * undefined at the end; a page may hold fewer tasks than asked and still have one. */
+export type TaskPage = { tasks: Task[]; nextPageToken: string | undefined };
+
 /** A task type the deployment runs (ListTaskTypes): what to submit and what to expect. */
 export type TaskType = {
   name: string;
@@ -206,4 +224,18 @@ export function toTaskType(wire: Wire): TaskType {
     retryDelaysMs: Array.isArray(wire.retry_delays_ms) ? wire.retry_delays_ms.map(num) : [],
     handler: str(wire.handler),
   };
+}
+
+/** ListTasksQuery → ListTasksRequest (int64 as decimal strings, enums by name). */
+export function toListTasksRequest(query: ListTasksQuery): Wire {
+  const request: Wire = { states: query.states ?? [], type: query.type ?? '', page_size: query.pageSize ?? 0, page_token: query.pageToken ?? '' };
+  if (query.priority) request.priority = toWirePriority(query.priority);
+  if (query.createdAfterMs !== undefined) request.created_after_ms = String(query.createdAfterMs);
+  if (query.createdBeforeMs !== undefined) request.created_before_ms = String(query.createdBeforeMs);
+  return request;
+}
+
+export function toTaskPage(wire: Wire): TaskPage {
+  const token = str(wire.next_page_token);
+  return { tasks: Array.isArray(wire.tasks) ? (wire.tasks as Wire[]).map(toTask) : [], nextPageToken: token === '' ? undefined : token };
 }

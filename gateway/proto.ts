@@ -103,3 +103,14 @@ export type ProtoTaskType = {
   handler: string;
 };
 export type ListTaskTypesResponse = { task_types: ProtoTaskType[] };
+
+export type ListTasksRequest = {
+  states?: ProtoTaskState[];
+  type?: string;
+  priority?: ProtoPriority;
+  created_after_ms?: number;
+  created_before_ms?: number;
+  page_size?: number;
+  page_token?: string;
+};
+export type ListTasksResponse = { tasks: Task[]; next_page_token: string };

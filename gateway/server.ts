@@ -9,6 +9,7 @@ import type { HealthImplementation, ServingStatus } from 'grpc-health-check';
 import type { ReflectionService } from '@grpc/reflection';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { STREAM_TASKS } from '../shared/contract';
+import { createTaskIndex } from '../shared/task-index';
 import { describeError } from '../shared/errors';
 import type { Logger } from '../shared/logger';
 import { connectNats, createPublisher, toInboxPrefix, type NatsConnection } from '../shared/nats';
@@ -151,6 +152,7 @@ export async function createGatewayServer(config: GatewayConfig, deps: GatewayDe
     GetResult: unary('GetResult', service.getResult),
     CancelTask: unary('CancelTask', service.cancelTask),
     ListTaskTypes: unary('ListTaskTypes', service.listTaskTypes),
+    ListTasks: unary('ListTasks', service.listTasks),
     StreamStatus: streamStatus,
   });
 
@@ -264,6 +266,7 @@ export async function startGateway(
   const gateway = await createGatewayServer(config, {
     stores: {
       tasks: createTaskStore(redis),
+      index: createTaskIndex(redis),
       status: createStatusStore(redis),
       results: createResultReader(redis),
       cancels: createCancelNotices(redis),

@@ -9,22 +9,26 @@
 // Every call comes with the caller's tenant (its API key's, docs/security.md). A task belongs to
 // the tenant that submitted it: for any other tenant it does not exist (the same NOT_FOUND as an
 // unknown id, so ids reveal nothing), and idempotency keys are scoped per tenant.
-import { isTerminal, type Priority, type StoredStatus, type TaskStateName } from '../shared/contract';
+import { isTerminal, type TaskStateName } from '../shared/contract';
 import { createEmitter, type Emitter } from '../shared/emit';
 import { NotFoundError, describeError } from '../shared/errors';
 import type { Logger } from '../shared/logger';
 import type { CancelNotices, Publisher, ResultReader, StatusStore, TaskStore } from '../shared/ports';
-import { toEnvelope } from '../shared/task-record';
+import type { TaskIndex } from '../shared/task-index';
 import type { TaskTypeSpec } from '../shared/task-types';
 import { SpanKind, withSpan } from '../shared/tracing';
 import { DEFAULT_TENANT } from './auth';
 import type { BacklogGuard } from './backlog';
 import { FailedPreconditionError } from './errors';
+import { listTasks } from './list-tasks';
+import { toProtoTask, toStatusMessage } from './to-proto';
+
 import type {
+  ListTasksRequest,
+  ListTasksResponse,
   ListTaskTypesResponse,
   ProtoTaskType,
   CancelTaskResponse,
-  ProtoPriority,
   StreamStatusRequest,
   SubmitTaskRequest,
   SubmitTaskResponse,
@@ -57,6 +61,8 @@ export type ConnectionCheck = { natsUp(): boolean; redisUp(): boolean };
 /** Where the gateway reads and writes tasks (shared/redis-stores.ts in production). */
 export type GatewayStores = {
   tasks: TaskStore;
+  /** ListTasks' indexes (shared/task-index.ts). */
+  index: TaskIndex;
   status: StatusStore;
   results: ResultReader;
   cancels: CancelNotices;
@@ -89,6 +95,7 @@ export type TaskManagerService = {
   cancelTask(request: TaskIdRequest, caller: Caller): Promise<CancelTaskResponse>;
   streamStatus(request: StreamStatusRequest, caller: Caller, writer: StatusWriter): Promise<void>;
   listTaskTypes(request: unknown, caller: Caller): Promise<ListTaskTypesResponse>;
+  listTasks(request: ListTasksRequest, caller: Caller): Promise<ListTasksResponse>;
 };
 
 /** A task type as ListTaskTypes shows it: what a client needs to submit one, not where its
@@ -102,25 +109,6 @@ export function toProtoTaskType(spec: TaskTypeSpec): ProtoTaskType {
     max_attempts: spec.maxAttempts,
     retry_delays_ms: [...(spec.retryDelaysMs ?? [])],
     handler: spec.handler.kind,
-  };
-}
-
-const TO_PROTO_PRIORITY: Record<Priority, ProtoPriority> = {
-  high: 'PRIORITY_HIGH',
-  medium: 'PRIORITY_MEDIUM',
-  low: 'PRIORITY_LOW',
-};
-
-export function toStatusMessage(status: StoredStatus): TaskStatusUpdate {
-  return {
-    task_id: status.taskId,
-    state: status.state,
-    stage: status.stage,
-    attempt: status.attempt,
-    message: status.message,
-    progress: status.progress,
-    updated_at_ms: status.updatedAtMs,
-    seq: status.seq,
   };
 }
 
@@ -154,6 +142,7 @@ export function createTaskManagerService(deps: ServiceDeps): TaskManagerService 
     streamStatus: (request, caller, writer) => streamStatus(deps, request, caller, writer),
     // The same for every tenant: task types are the deployment's, not a tenant's.
     listTaskTypes: async () => ({ task_types: deps.taskTypes.map(toProtoTaskType) }),
+    listTasks: (request, { tenant }) => listTasks(deps.stores.index, request, tenant),
   };
 }
 
@@ -186,18 +175,7 @@ async function getTask({ tasks, status: statuses }: GatewayStores, request: Task
   const taskId = orThrow(validateTaskId(request.task_id));
   const fields = await readTaskFields(tasks, taskId, tenant);
   const [status, history] = await Promise.all([statuses.read(taskId), statuses.history(taskId)]);
-  const envelope = toEnvelope(fields);
-  return {
-    task_id: taskId,
-    type: envelope.type,
-    payload: envelope.payload,
-    priority: TO_PROTO_PRIORITY[envelope.priority],
-    metadata: envelope.metadata,
-    created_at_ms: envelope.createdAtMs,
-    attempts: status?.attempt ?? 0,
-    ...(status ? { status: toStatusMessage(status) } : {}),
-    history: history.map(toStatusMessage),
-  };
+  return toProtoTask(fields, status, history);
 }
 
 async function getResult({ tasks, status: statuses, results }: GatewayStores, request: TaskIdRequest, { tenant }: Caller): Promise<TaskResult> {

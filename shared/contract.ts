@@ -128,6 +128,14 @@ export const KEYS = {
   idempotency: (tenant: string, key: string) => `idempotency:${tenant}:${key}`,
   /** Every task that is not terminal, scored by its last status change (the reconciler's index). */
   activeTasks: 'active_tasks',
+  // ListTasks' indexes, per tenant, each a sorted set of task ids scored by creation time: all of
+  // a tenant's tasks, those of one type, those in one state (moved by the status scripts in the
+  // same call that changes the status, so a task is always listed under the state it is in).
+  tasksByTime: (tenant: string) => `tasks:${tenant}:all`,
+  tasksByType: (tenant: string, type: string) => `tasks:${tenant}:type:${type}`,
+  tasksByState: (tenant: string, state: string) => `tasks:${tenant}:state:${state}`,
+  /** What the status scripts put before `<tenant>:state:<state>` (they build the key themselves). */
+  tasksIndexBase: 'tasks:',
   reconcilerLease: 'reconciler:lease',
   /** How often the reconciler re-drove a task (a counter per task). */
   redrives: (id: string) => `redrives:${id}`,

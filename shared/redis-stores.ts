@@ -54,7 +54,9 @@ export function createTaskStore(redis: Redis): TaskStore {
         async () => {
           const keys = [KEYS.task(taskId), KEYS.status(taskId), KEYS.history(taskId)];
           if (idempotencyKey !== undefined) keys.push(KEYS.idempotency(tenant, idempotencyKey));
-          await Promise.all([redis.del(...keys), redis.zrem(KEYS.activeTasks, taskId)]);
+          const type = await redis.hget(KEYS.task(taskId), 'type');
+          const indexes = [KEYS.activeTasks, KEYS.tasksByTime(tenant), KEYS.tasksByState(tenant, 'QUEUED'), ...(type ? [KEYS.tasksByType(tenant, type)] : [])];
+          await Promise.all([redis.del(...keys), ...indexes.map((index) => redis.zrem(index, taskId))]);
         },
       ),
   };

@@ -118,22 +118,26 @@ export function toUnavailable(error: unknown, what: string): DependencyUnavailab
 }
 
 /**
- * KEYS[1] status hash, KEYS[2] history list, KEYS[3] active-task index (sorted set)
- * ARGV channel (a channel, not a key: the caller prefixes it, see toChannel), taskId, stage, then
- * per transition, in order: state, attempt, message, progress, updatedAtMs, rankPhase, rankSub
+ * KEYS[1] status hash, KEYS[2] history list, KEYS[3] active-task index (sorted set), KEYS[4] task hash
+ * ARGV channel (a channel, not a key: the caller prefixes it, see toChannel), taskId, stage, the
+ * prefixed base of the state indexes (`<prefix>tasks:`), then per transition, in order: state,
+ * attempt, message, progress, updatedAtMs, rankPhase, rankSub
  * Applies each transition that is newer than the status it finds (older, duplicate, or after a
  * terminal state: skipped), so status never moves backwards: bumps seq, appends the entry to the
  * history and PUBLISHes it. Returns the last new sequence number, or 0 when nothing was newer.
  * The index holds every task that is not terminal, scored by its last status change, so that
- * the reconciler finds stalled tasks without scanning (functions/scheduler/reconciler.ts).
+ * the reconciler finds stalled tasks without scanning (functions/scheduler/reconciler.ts). The
+ * task moves from the state index of the state it left to that of the state it reached
+ * (ListTasks; the keys are built here from the task's tenant, so the move is in the same call).
  */
 export const APPLY_STATUS_LUA = `
-local cur = redis.call('HMGET', KEYS[1], 'seq', 'terminal', 'rank_phase', 'attempt', 'rank_sub', 'progress')
+local cur = redis.call('HMGET', KEYS[1], 'seq', 'terminal', 'rank_phase', 'attempt', 'rank_sub', 'progress', 'state')
 if cur[2] == '1' then return 0 end
 local seq = tonumber(cur[1]) or 0
 local cp, ca, cs, cpr = tonumber(cur[3]), tonumber(cur[4]), tonumber(cur[5]), tonumber(cur[6])
+local before, after = cur[7], nil
 local applied, terminal, at = 0, '0', nil
-for i = 4, #ARGV, 7 do
+for i = 5, #ARGV, 7 do
   local state, attempt, message = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
   local progress, updated, phase, sub = tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5]), tonumber(ARGV[i + 6])
   local newer = seq == 0 or phase > cp
@@ -150,10 +154,18 @@ for i = 4, #ARGV, 7 do
       message = message, progress = progress, updatedAtMs = updated })
     redis.call('RPUSH', KEYS[2], entry)
     redis.call('PUBLISH', ARGV[1], entry)
-    cp, ca, cs, cpr, applied, at = phase, attempt, sub, progress, seq, updated
+    cp, ca, cs, cpr, applied, at, after = phase, attempt, sub, progress, seq, updated, state
   end
 end
 if applied == 0 then return 0 end
+if after ~= before then
+  local task = redis.call('HMGET', KEYS[4], 'tenant', 'created_at_ms')
+  if task[1] and task[2] then
+    local base = ARGV[4] .. task[1] .. ':state:'
+    if before then redis.call('ZREM', base .. before, ARGV[2]) end
+    redis.call('ZADD', base .. after, tonumber(task[2]), ARGV[2])
+  end
+end
 if terminal == '1' then
   redis.call('ZREM', KEYS[3], ARGV[2])
 else
@@ -223,6 +235,7 @@ declare module 'ioredis' {
       statusKey: string,
       historyKey: string,
       activeIndexKey: string,
+      taskKey: string,
       ...args: (string | number)[]
     ): Result<number, Context>;
     storeResult(resultKey: string, json: string, attempt: number, ttlSeconds: number): Result<number, Context>;
@@ -232,7 +245,7 @@ declare module 'ioredis' {
 }
 
 export function defineScripts(redis: Redis): void {
-  redis.defineCommand('applyStatus', { numberOfKeys: 3, lua: APPLY_STATUS_LUA });
+  redis.defineCommand('applyStatus', { numberOfKeys: 4, lua: APPLY_STATUS_LUA });
   redis.defineCommand('storeResult', { numberOfKeys: 1, lua: STORE_RESULT_LUA });
   redis.defineCommand('pushOnce', { numberOfKeys: 2, lua: PUSH_ONCE_LUA });
   redis.defineCommand('claimDue', { numberOfKeys: 2, lua: CLAIM_DUE_LUA });

@@ -12,12 +12,12 @@ export { isNewer, toRank } from './status-rank';
  * status it finds. Returns the last new sequence number, or 0 when none was newer.
  */
 export async function applyTransitions(redis: Redis, taskId: string, stage: string, transitions: readonly StatusTransition[]): Promise<number> {
-  const args: (string | number)[] = [toChannel(redis, KEYS.statusChannel(taskId)), taskId, stage];
+  const args: (string | number)[] = [toChannel(redis, KEYS.statusChannel(taskId)), taskId, stage, toChannel(redis, KEYS.tasksIndexBase)];
   for (const next of transitions) {
     const rank = toRank(next);
     args.push(next.state, next.attempt, next.message, next.progress, next.updatedAtMs, rank.phase, rank.sub);
   }
-  return redis.applyStatus(KEYS.status(taskId), KEYS.history(taskId), KEYS.activeTasks, ...args);
+  return redis.applyStatus(KEYS.status(taskId), KEYS.history(taskId), KEYS.activeTasks, KEYS.task(taskId), ...args);
 }
 
 /** Returns the new sequence number, or 0 when the update was not newer and changed nothing. */
@@ -31,7 +31,11 @@ export function parseStoredStatus(taskId: string, json: string): StoredStatus {
 }
 
 export async function readStatus(redis: Redis, taskId: string): Promise<StoredStatus | undefined> {
-  const hash = await redis.hgetall(KEYS.status(taskId));
+  return toStoredStatus(taskId, await redis.hgetall(KEYS.status(taskId)));
+}
+
+/** A status hash as read back (undefined for an empty one: no status yet). */
+export function toStoredStatus(taskId: string, hash: Record<string, string>): StoredStatus | undefined {
   if (!hash.seq) return undefined;
   return {
     taskId,

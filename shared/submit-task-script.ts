@@ -11,7 +11,8 @@ import { toTaskFields } from './task-record';
 
 /**
  * KEYS[1] idempotency key (pass the task key again when none), KEYS[2] task hash, KEYS[3] status
- * hash, KEYS[4] history list, KEYS[5] active-task index (sorted set)
+ * hash, KEYS[4] history list, KEYS[5] active-task index (sorted set), KEYS[6..8] the tenant's
+ * ListTasks indexes: all its tasks, those of the task's type, those QUEUED (sorted sets)
  * ARGV taskId, idempotencyTtlSeconds, useIdempotency ('1'|'0'), state, stage, attempt, message,
  * progress, updatedAtMs, rankPhase, rankSub, channel (a channel, not a key: the caller prefixes
  * it, see toChannel), then the task hash's field/value pairs
@@ -45,6 +46,7 @@ if terminal == '1' then
 else
   redis.call('ZADD', KEYS[5], ARGV[9], ARGV[1])
 end
+for i = 6, 8 do redis.call('ZADD', KEYS[i], ARGV[9], ARGV[1]) end
 return { ARGV[1], 1, seq }
 `;
 
@@ -56,6 +58,9 @@ declare module 'ioredis' {
       statusKey: string,
       historyKey: string,
       activeIndexKey: string,
+      allTasksIndexKey: string,
+      typeIndexKey: string,
+      stateIndexKey: string,
       ...args: (string | number)[]
     ): Result<[string, number, number], Context>;
   }
@@ -63,7 +68,7 @@ declare module 'ioredis' {
 
 /** Registers the script on a client (called by defineScripts, shared/redis.ts). */
 export function defineSubmitTaskScript(redis: Redis): void {
-  redis.defineCommand('submitTask', { numberOfKeys: 5, lua: SUBMIT_TASK_LUA });
+  redis.defineCommand('submitTask', { numberOfKeys: 8, lua: SUBMIT_TASK_LUA });
 }
 
 export type NewTaskInput = {
@@ -97,6 +102,9 @@ export async function storeNewTask(redis: Redis, input: NewTaskInput): Promise<N
     KEYS.status(taskId),
     KEYS.history(taskId),
     KEYS.activeTasks,
+    KEYS.tasksByTime(envelope.tenant),
+    KEYS.tasksByType(envelope.tenant, envelope.type),
+    KEYS.tasksByState(envelope.tenant, 'QUEUED'),
     taskId,
     input.idempotencyTtlSeconds,
     idempotencyKey === undefined ? '0' : '1',

@@ -1,0 +1,119 @@
+// ListTasks end to end on the process stack with real NATS and Redis and authentication on:
+// 500 mixed tasks, listed by state and by type across pages while more tasks are being
+// submitted, newest first, each tenant seeing only its own; and `tm list`.
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTaskManagerClient, type ListTasksQuery, type TaskManagerClient } from '../../client/client';
+import { startTestStack, type TestStack } from '../helpers/stack';
+import { runTm } from '../helpers/tm';
+import { waitForTerminal } from '../faults/workload';
+
+const ACME_KEY = randomBytes(16).toString('hex');
+const GLOBEX_KEY = randomBytes(16).toString('hex');
+
+type Submitted = { taskId: string; kind: 'echo' | 'fail' | 'unknown'; order: number };
+
+describe('ListTasks on the running stack', () => {
+  let stack: TestStack;
+  let acme: TaskManagerClient;
+  let globex: TaskManagerClient;
+  const tasks: Submitted[] = [];
+
+  beforeAll(async () => {
+    stack = await startTestStack({ env: { TM_API_KEYS: `acme:${ACME_KEY},globex:${GLOBEX_KEY}` } });
+    acme = createTaskManagerClient({ address: stack.gatewayAddress, token: ACME_KEY });
+    globex = createTaskManagerClient({ address: stack.gatewayAddress, token: GLOBEX_KEY });
+    // One at a time in submission order, so creation times follow it (ties are ordered by id).
+    for (let i = 0; i < 500; i += 1) {
+      const kind = (['echo', 'fail', 'unknown'] as const)[i % 3]!;
+      const request =
+        kind === 'echo'
+          ? { type: 'echo', payload: JSON.stringify({ i }) }
+          : kind === 'fail'
+            ? { type: 'fail', payload: '{}', maxAttempts: 1 }
+            : { type: 'no-such-type', payload: '{}' };
+      tasks.push({ taskId: (await acme.submit(request)).taskId, kind, order: i });
+    }
+    await waitForTerminal(stack.redis, tasks.map((task) => task.taskId), 120_000);
+  }, 240_000);
+
+  afterAll(async () => {
+    acme?.close();
+    globex?.close();
+    await stack?.stop();
+  }, 60_000);
+
+  /** Every task id of a listing, page by page. */
+  async function listAll(client: TaskManagerClient, query: ListTasksQuery, pageSize: number): Promise<string[]> {
+    const ids: string[] = [];
+    let pageToken: string | undefined;
+    do {
+      const page = await client.listTasks({ ...query, pageSize, pageToken });
+      expect(page.tasks.length).toBeLessThanOrEqual(pageSize);
+      ids.push(...page.tasks.map((task) => task.taskId));
+      pageToken = page.nextPageToken;
+    } while (pageToken);
+    return ids;
+  }
+
+  /** Newest first: by creation time, ties by id descending (the order ListTasks promises). */
+  async function expectedOrder(kind: Submitted['kind']): Promise<string[]> {
+    const ofKind = tasks.filter((task) => task.kind === kind);
+    const created = await Promise.all(ofKind.map(async (task) => ({ id: task.taskId, at: Number(await stack.redis.hget(`task:${task.taskId}`, 'created_at_ms')) })));
+    return created.sort((a, b) => b.at - a.at || (a.id < b.id ? 1 : -1)).map((entry) => entry.id);
+  }
+
+  it('lists by state and by type across pages, newest first, exactly the right ids, while more tasks are submitted', async () => {
+    const late: string[] = [];
+    let submitting = true;
+    const more = (async () => {
+      while (submitting && late.length < 300) late.push((await acme.submit({ type: 'echo', payload: '{"late":true}' })).taskId);
+    })();
+    try {
+      const lateSet = () => new Set(late);
+      const cases: [ListTasksQuery, Submitted['kind'], number][] = [
+        [{ states: ['SUCCEEDED'] }, 'echo', 37],
+        [{ states: ['FAILED'] }, 'fail', 50],
+        [{ states: ['REJECTED'] }, 'unknown', 13],
+        [{ type: 'fail' }, 'fail', 29],
+        [{ type: 'no-such-type', states: ['REJECTED', 'FAILED'] }, 'unknown', 41],
+        [{ type: 'echo', states: ['SUCCEEDED'] }, 'echo', 100],
+      ];
+      for (const [query, kind, pageSize] of cases) {
+        const ids = await listAll(acme, query, pageSize);
+        const lateIds = lateSet();
+        const original = ids.filter((id) => !lateIds.has(id));
+        expect(original, JSON.stringify(query)).toEqual(await expectedOrder(kind));
+        // A task submitted meanwhile is newer than every original: it may only come first.
+        const firstOriginal = ids.findIndex((id) => !lateIds.has(id));
+        expect(ids.slice(firstOriginal).every((id) => !lateIds.has(id)), JSON.stringify(query)).toBe(true);
+        expect(new Set(ids).size).toBe(ids.length);
+      }
+    } finally {
+      submitting = false;
+      await more;
+    }
+    expect(late.length).toBeGreaterThan(0);
+  }, 120_000);
+
+  it('each tenant lists only its own tasks, and a token does not carry over to another tenant', async () => {
+    expect((await globex.listTasks({ pageSize: 1000 })).tasks).toEqual([]);
+    const { taskId } = await globex.submit({ type: 'echo', payload: '{"tenant":"globex"}' });
+    await globex.waitForResult(taskId);
+    expect((await listAll(globex, {}, 10))).toEqual([taskId]);
+    expect((await listAll(acme, { states: ['SUCCEEDED'] }, 1000))).not.toContain(taskId);
+    const acmePage = await acme.listTasks({ pageSize: 1 });
+    await expect(globex.listTasks({ pageSize: 1, pageToken: acmePage.nextPageToken })).rejects.toThrow(/INVALID_ARGUMENT.*page_token/);
+  });
+
+  it('tm list shows the newest tasks of a state, page by page up to --limit', async () => {
+    const result = await runTm(['list', '--state', 'failed', '--limit', '7', '--json'], { TM_ADDRESS: stack.gatewayAddress, TM_TOKEN: ACME_KEY });
+    expect(result.code, result.stderr).toBe(0);
+    const listed = result.stdout.trim().split('\n').map((line) => JSON.parse(line) as { taskId: string; status: { state: string }; type: string });
+    expect(listed.map((task) => task.taskId)).toEqual((await expectedOrder('fail')).slice(0, 7));
+    expect(listed.every((task) => task.status.state === 'FAILED' && task.type === 'fail')).toBe(true);
+    const text = await runTm(['list', '--type', 'echo', '--limit', '2'], { TM_ADDRESS: stack.gatewayAddress, TM_TOKEN: ACME_KEY });
+    expect(text.stdout.trim().split('\n')).toHaveLength(2);
+    expect(text.stdout).toMatch(/^\S+ {2}SUCCEEDED {2}echo {2}medium {2}\d{4}-\d\d-\d\dT\S+Z {2}attempts=1$/m);
+  });
+});
