@@ -2,7 +2,7 @@
 // entry file passes process.env, the script path and the working directory.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { createEnvReader, readConnectionSettings, readListenHost, type Env, type EnvReader, type NatsSettings, type RedisSettings } from '../shared/config';
+import { createEnvReader, readConnectionSettings, readListenHost, readRetentionSeconds, type Env, type EnvReader, type NatsSettings, type RedisSettings } from '../shared/config';
 import { describeError } from '../shared/errors';
 import { readTaskTypes } from '../shared/task-registry';
 import type { TaskTypeSpec } from '../shared/task-types';
@@ -43,6 +43,8 @@ export type GatewayConfig = {
   /** The built-ins and the registry file's types (TM_TASK_TYPES_FILE): ListTaskTypes and the
    * attempt limit of each type. */
   readonly taskTypes: readonly TaskTypeSpec[];
+  /** TM_RETENTION_SECONDS: how long a task is kept once cancelled (the notifier's setting for the rest). */
+  readonly retentionSeconds: number;
 };
 
 export type PathContext = {
@@ -106,6 +108,7 @@ export function loadGatewayConfig(env: Env, paths: PathContext): GatewayConfig {
   const logLevel = reader.string('LOG_LEVEL', 'info');
   const apiKeys = readApiKeys(reader, env, paths.readFile ?? ((path) => readFileSync(path, 'utf8')));
   const tls = readTls(reader);
+  const retentionSeconds = readRetentionSeconds(reader);
   const taskTypes = readTaskTypes(reader, paths.readFile ?? ((path) => readFileSync(path, 'utf8')));
 
   const candidates = [
@@ -142,5 +145,6 @@ export function loadGatewayConfig(env: Env, paths: PathContext): GatewayConfig {
     protoDir,
     logLevel,
     taskTypes,
+    retentionSeconds,
   });
 }

@@ -267,7 +267,7 @@ export async function startGateway(
     stores: {
       tasks: createTaskStore(redis),
       index: createTaskIndex(redis),
-      status: createStatusStore(redis),
+      status: createStatusStore(redis, { retentionSeconds: config.retentionSeconds }),
       results: createResultReader(redis),
       cancels: createCancelNotices(redis),
     },

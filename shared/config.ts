@@ -3,7 +3,7 @@
 // single ConfigError. Only entry files pass `process.env` in.
 import { isIP } from 'node:net';
 import { ConfigError } from './errors';
-import { DEFAULT_FLOW_SETTINGS, type FlowSettings } from './contract';
+import { DEFAULT_FLOW_SETTINGS, DEFAULT_RETENTION_SECONDS, type FlowSettings } from './contract';
 import { isPlaceholderSecret, toPlaceholderProblem } from './placeholder-secret';
 import { Secret } from './secret';
 
@@ -300,4 +300,9 @@ export function readConnectionSettings(reader: EnvReader): ConnectionSettings {
   const nats = readNatsSettings(reader);
   const redis = readRedisSettings(reader);
   return Object.freeze({ natsUrl: nats.url, redisUrl: redis.url, nats, redis });
+}
+
+/** TM_RETENTION_SECONDS: how long a finished task's record, status, history and result are kept. */
+export function readRetentionSeconds(reader: EnvReader): number {
+  return reader.int('TM_RETENTION_SECONDS', DEFAULT_RETENTION_SECONDS, { min: 1, max: 10 * 365 * 24 * 60 * 60 });
 }

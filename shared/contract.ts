@@ -136,6 +136,9 @@ export const KEYS = {
   tasksByState: (tenant: string, state: string) => `tasks:${tenant}:state:${state}`,
   /** What the status scripts put before `<tenant>:state:<state>` (they build the key themselves). */
   tasksIndexBase: 'tasks:',
+  /** Finished tasks by the time their records expire (TM_RETENTION_SECONDS), each member
+   * `<tenant>\t<type>\t<state>\t<task id>`: what the retention sweep takes out of the indexes. */
+  tasksExpiring: 'tasks_expiring',
   reconcilerLease: 'reconciler:lease',
   /** How often the reconciler re-drove a task (a counter per task). */
   redrives: (id: string) => `redrives:${id}`,
@@ -266,6 +269,8 @@ export type DeadLetterData = {
 };
 
 export const DEFAULT_MAX_ATTEMPTS = 5;
+/** How long a finished task's record, status, history and result are kept (TM_RETENTION_SECONDS). */
+export const DEFAULT_RETENTION_SECONDS = 7 * 24 * 60 * 60;
 export const MAX_DELAY_MS = 30 * 24 * 60 * 60 * 1000;
 
 export type FlowSettings = {

@@ -18,12 +18,13 @@ export async function guarded<T>(what: () => string, call: () => Promise<T>): Pr
   }
 }
 
-export function createStatusStore(redis: Redis): StatusStore {
+/** `retentionSeconds`: how long a task is kept once it reaches a terminal state (TM_RETENTION_SECONDS). */
+export function createStatusStore(redis: Redis, options: { retentionSeconds?: number } = {}): StatusStore {
   return {
     read: (taskId) => guarded(() => `reading the status of ${taskId}`, () => readStatus(redis, taskId)),
     apply: (taskId, stage, transitions) =>
       guarded(() => `applying ${transitions.map((next) => next.state).join(', ')} to task ${taskId}`, () =>
-        applyTransitions(redis, taskId, stage, transitions),
+        applyTransitions(redis, taskId, stage, transitions, options.retentionSeconds),
       ),
     history: (taskId, afterSeq) => guarded(() => `reading the history of ${taskId}`, () => readHistory(redis, taskId, afterSeq)),
   };

@@ -118,10 +118,11 @@ export function toUnavailable(error: unknown, what: string): DependencyUnavailab
 }
 
 /**
- * KEYS[1] status hash, KEYS[2] history list, KEYS[3] active-task index (sorted set), KEYS[4] task hash
+ * KEYS[1] status hash, KEYS[2] history list, KEYS[3] active-task index (sorted set), KEYS[4] task
+ * hash, KEYS[5] the expiring-task index (sorted set)
  * ARGV channel (a channel, not a key: the caller prefixes it, see toChannel), taskId, stage, the
- * prefixed base of the state indexes (`<prefix>tasks:`), then per transition, in order: state,
- * attempt, message, progress, updatedAtMs, rankPhase, rankSub
+ * prefixed base of the state indexes (`<prefix>tasks:`), retentionSeconds, then per transition,
+ * in order: state, attempt, message, progress, updatedAtMs, rankPhase, rankSub
  * Applies each transition that is newer than the status it finds (older, duplicate, or after a
  * terminal state: skipped), so status never moves backwards: bumps seq, appends the entry to the
  * history and PUBLISHes it. Returns the last new sequence number, or 0 when nothing was newer.
@@ -129,6 +130,9 @@ export function toUnavailable(error: unknown, what: string): DependencyUnavailab
  * the reconciler finds stalled tasks without scanning (functions/scheduler/reconciler.ts). The
  * task moves from the state index of the state it left to that of the state it reached
  * (ListTasks; the keys are built here from the task's tenant, so the move is in the same call).
+ * A terminal state starts the retention: the task, status and history keys expire after
+ * retentionSeconds, and the task is entered in the expiring index for the sweep that takes it
+ * out of the ListTasks indexes (shared/task-retention.ts).
  */
 export const APPLY_STATUS_LUA = `
 local cur = redis.call('HMGET', KEYS[1], 'seq', 'terminal', 'rank_phase', 'attempt', 'rank_sub', 'progress', 'state')
@@ -137,7 +141,7 @@ local seq = tonumber(cur[1]) or 0
 local cp, ca, cs, cpr = tonumber(cur[3]), tonumber(cur[4]), tonumber(cur[5]), tonumber(cur[6])
 local before, after = cur[7], nil
 local applied, terminal, at = 0, '0', nil
-for i = 5, #ARGV, 7 do
+for i = 6, #ARGV, 7 do
   local state, attempt, message = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
   local progress, updated, phase, sub = tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5]), tonumber(ARGV[i + 6])
   local newer = seq == 0 or phase > cp
@@ -158,12 +162,19 @@ for i = 5, #ARGV, 7 do
   end
 end
 if applied == 0 then return 0 end
-if after ~= before then
-  local task = redis.call('HMGET', KEYS[4], 'tenant', 'created_at_ms')
-  if task[1] and task[2] then
-    local base = ARGV[4] .. task[1] .. ':state:'
-    if before then redis.call('ZREM', base .. before, ARGV[2]) end
-    redis.call('ZADD', base .. after, tonumber(task[2]), ARGV[2])
+local task = redis.call('HMGET', KEYS[4], 'tenant', 'created_at_ms', 'type')
+if after ~= before and task[1] and task[2] then
+  local base = ARGV[4] .. task[1] .. ':state:'
+  if before then redis.call('ZREM', base .. before, ARGV[2]) end
+  redis.call('ZADD', base .. after, tonumber(task[2]), ARGV[2])
+end
+if terminal == '1' then
+  local keep = tonumber(ARGV[5])
+  redis.call('EXPIRE', KEYS[1], keep)
+  redis.call('EXPIRE', KEYS[2], keep)
+  if task[1] then
+    redis.call('EXPIRE', KEYS[4], keep)
+    redis.call('ZADD', KEYS[5], at + keep * 1000, task[1] .. '\t' .. (task[3] or '') .. '\t' .. after .. '\t' .. ARGV[2])
   end
 end
 if terminal == '1' then
@@ -229,6 +240,27 @@ end
 return claimed
 `;
 
+/**
+ * KEYS[1] the expiring-task index
+ * ARGV nowMs, limit, the prefixed base of the ListTasks indexes (`<prefix>tasks:`)
+ * Takes up to `limit` due tasks out of their indexes (all, type, state) and out of KEYS[1].
+ * Returns how many it took out. Repeatable: ZREM of what is gone changes nothing.
+ */
+export const SWEEP_EXPIRED_LUA = `
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, member in ipairs(due) do
+  local tenant, kind, state, id = string.match(member, '^([^\\t]*)\\t([^\\t]*)\\t([^\\t]*)\\t(.*)$')
+  if id then
+    local base = ARGV[3] .. tenant .. ':'
+    redis.call('ZREM', base .. 'all', id)
+    redis.call('ZREM', base .. 'type:' .. kind, id)
+    redis.call('ZREM', base .. 'state:' .. state, id)
+  end
+  redis.call('ZREM', KEYS[1], member)
+end
+return #due
+`;
+
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     applyStatus(
@@ -236,18 +268,21 @@ declare module 'ioredis' {
       historyKey: string,
       activeIndexKey: string,
       taskKey: string,
+      expiringIndexKey: string,
       ...args: (string | number)[]
     ): Result<number, Context>;
     storeResult(resultKey: string, json: string, attempt: number, ttlSeconds: number): Result<number, Context>;
     pushOnce(marker: string, list: string, entry: string, cap: number, markerTtlSeconds: number): Result<number, Context>;
     claimDue(queue: string, leases: string, nowMs: number, leaseMs: number, limit: number): Result<string[], Context>;
+    sweepExpired(expiringIndexKey: string, nowMs: number, limit: number, indexBase: string): Result<number, Context>;
   }
 }
 
 export function defineScripts(redis: Redis): void {
-  redis.defineCommand('applyStatus', { numberOfKeys: 4, lua: APPLY_STATUS_LUA });
+  redis.defineCommand('applyStatus', { numberOfKeys: 5, lua: APPLY_STATUS_LUA });
   redis.defineCommand('storeResult', { numberOfKeys: 1, lua: STORE_RESULT_LUA });
   redis.defineCommand('pushOnce', { numberOfKeys: 2, lua: PUSH_ONCE_LUA });
   redis.defineCommand('claimDue', { numberOfKeys: 2, lua: CLAIM_DUE_LUA });
+  redis.defineCommand('sweepExpired', { numberOfKeys: 1, lua: SWEEP_EXPIRED_LUA });
   defineSubmitTaskScript(redis);
 }

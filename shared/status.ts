@@ -1,7 +1,7 @@
 // The Redis reads and writes of a task's status. The notifier applies stage steps through
 // `applyTransitions`; the gateway uses `applyStatus` for CANCELLED. The order of statuses is
 // status-rank.ts.
-import { KEYS, type StatusTransition, type StatusUpdate, type StoredStatus, type TaskStateName } from './contract';
+import { DEFAULT_RETENTION_SECONDS, KEYS, type StatusTransition, type StatusUpdate, type StoredStatus, type TaskStateName } from './contract';
 import { toRank } from './status-rank';
 import { toChannel, type Redis } from './redis';
 
@@ -11,18 +11,24 @@ export { isNewer, toRank } from './status-rank';
  * Applies a stage step's transitions, in order, in one call: each one that is newer than the
  * status it finds. Returns the last new sequence number, or 0 when none was newer.
  */
-export async function applyTransitions(redis: Redis, taskId: string, stage: string, transitions: readonly StatusTransition[]): Promise<number> {
-  const args: (string | number)[] = [toChannel(redis, KEYS.statusChannel(taskId)), taskId, stage, toChannel(redis, KEYS.tasksIndexBase)];
+export async function applyTransitions(
+  redis: Redis,
+  taskId: string,
+  stage: string,
+  transitions: readonly StatusTransition[],
+  retentionSeconds = DEFAULT_RETENTION_SECONDS,
+): Promise<number> {
+  const args: (string | number)[] = [toChannel(redis, KEYS.statusChannel(taskId)), taskId, stage, toChannel(redis, KEYS.tasksIndexBase), retentionSeconds];
   for (const next of transitions) {
     const rank = toRank(next);
     args.push(next.state, next.attempt, next.message, next.progress, next.updatedAtMs, rank.phase, rank.sub);
   }
-  return redis.applyStatus(KEYS.status(taskId), KEYS.history(taskId), KEYS.activeTasks, KEYS.task(taskId), ...args);
+  return redis.applyStatus(KEYS.status(taskId), KEYS.history(taskId), KEYS.activeTasks, KEYS.task(taskId), KEYS.tasksExpiring, ...args);
 }
 
 /** Returns the new sequence number, or 0 when the update was not newer and changed nothing. */
-export function applyStatus(redis: Redis, update: StatusUpdate): Promise<number> {
-  return applyTransitions(redis, update.taskId, update.stage, [update]);
+export function applyStatus(redis: Redis, update: StatusUpdate, retentionSeconds?: number): Promise<number> {
+  return applyTransitions(redis, update.taskId, update.stage, [update], retentionSeconds);
 }
 
 export function parseStoredStatus(taskId: string, json: string): StoredStatus {

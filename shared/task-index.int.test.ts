@@ -10,6 +10,8 @@ import { createTaskStore } from './redis-stores';
 import { applyTransitions } from './status';
 import { storeNewTask } from './submit-task-script';
 import { createTaskIndex, type TaskIndex } from './task-index';
+import { createRetentionSweeper } from './task-retention';
+import { waitFor } from '../test/helpers/ports';
 import type { ListCursor, TaskListQuery } from './task-listing';
 import { startRedisServer, type TestServer } from '../test/helpers/servers';
 
@@ -127,6 +129,35 @@ describe('task indexes (real Redis)', () => {
     for (const key of [KEYS.tasksByTime('acme'), KEYS.tasksByType('acme', 'gone'), KEYS.tasksByState('acme', 'QUEUED')]) {
       expect(await redis.zscore(key, 'unpublished'), key).toBeNull();
     }
+  });
+
+  it('a finished task expires after the retention and leaves every listing; the sweep takes it out of the indexes', async () => {
+    await submit(envelope('kept', 70_000, { type: 'retained' }));
+    await submit(envelope('short-lived', 70_001, { type: 'retained' }));
+    // Retention of 1 s for this one: its record, status and history expire, nothing else does.
+    await applyTransitions(redis, 'short-lived', 'test', [{ state: 'SUCCEEDED', attempt: 1, message: '', progress: 100, updatedAtMs: Date.now() }], 1);
+    await applyTransitions(redis, 'kept', 'test', [{ state: 'RUNNING', attempt: 1, message: '', progress: 0, updatedAtMs: Date.now() }], 1);
+    for (const key of [KEYS.task('short-lived'), KEYS.status('short-lived'), KEYS.history('short-lived')]) {
+      expect(await redis.pttl(key), key).toBeGreaterThan(0);
+    }
+    // A task that is not finished keeps its records for good.
+    expect(await redis.pttl(KEYS.task('kept'))).toBe(-1);
+    expect((await listAll({ ...BASE, type: 'retained' }, 10)).ids).toEqual(['short-lived', 'kept']);
+    await waitFor('the records to expire', async () => (await redis.exists(KEYS.task('short-lived'))) === 0 || undefined, 5_000);
+    // Gone from the listing at once, before any sweep.
+    expect((await listAll({ ...BASE, type: 'retained' }, 10)).ids).toEqual(['kept']);
+    expect(await redis.zscore(KEYS.tasksByType('acme', 'retained'), 'short-lived')).not.toBeNull();
+    const expiring = async () => (await redis.zrange(KEYS.tasksExpiring, 0, -1)).filter((member) => member.endsWith('\tshort-lived'));
+    expect(await expiring()).toEqual(['acme\tretained\tSUCCEEDED\tshort-lived']);
+    const sweeper = createRetentionSweeper(redis, { now: () => Date.now(), batch: 1 });
+    expect(await sweeper.sweep()).toBeGreaterThanOrEqual(1);
+    expect(await expiring()).toEqual([]);
+    for (const key of [KEYS.tasksByTime('acme'), KEYS.tasksByType('acme', 'retained'), KEYS.tasksByState('acme', 'SUCCEEDED')]) {
+      expect(await redis.zrangebyscore(key, '-inf', '+inf'), key).not.toContain('short-lived');
+    }
+    expect(await redis.zscore(KEYS.tasksByType('acme', 'retained'), 'kept')).not.toBeNull();
+    // Nothing due: the sweep changes nothing.
+    expect(await sweeper.sweep()).toBe(0);
   });
 
   it('keeps its keys under the client prefix', async () => {

@@ -1,10 +1,14 @@
-// The notifier function: no settings of its own; its handler applies status steps to Redis.
+// The notifier function: its handler applies status steps to Redis. TM_RETENTION_SECONDS: how
+// long a task is kept once a step makes it terminal (the status script sets the expiry).
+import { readRetentionSeconds } from '../../shared/config';
 import { createStatusStore } from '../../shared/redis-stores';
 import type { FunctionDefinition } from '../../shared/runtime/start-function';
 import { createHandler } from './handler';
 
-export const definition: FunctionDefinition<Record<string, never>> = {
+export type NotifierConfig = { retentionSeconds: number };
+
+export const definition: FunctionDefinition<NotifierConfig> = {
   name: 'notifier',
-  readConfig: () => ({}),
-  createHandler: (deps) => createHandler({ status: createStatusStore(deps.redis) }),
+  readConfig: (reader) => ({ retentionSeconds: readRetentionSeconds(reader) }),
+  createHandler: (deps, config) => createHandler({ status: createStatusStore(deps.redis, { retentionSeconds: config.retentionSeconds }) }),
 };

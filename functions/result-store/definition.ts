@@ -1,6 +1,6 @@
 // The result-store function: its result TTL, its handler wired to Redis and NATS, and the
 // GET /results/:id route.
-import type { EnvReader } from '../../shared/config';
+import { readRetentionSeconds, type EnvReader } from '../../shared/config';
 import { createResultReader, createResultStore } from '../../shared/redis-stores';
 import type { FunctionDefinition } from '../../shared/runtime/start-function';
 import { createHandler } from './handler';
@@ -10,12 +10,11 @@ export type ResultStoreConfig = {
   resultTtlSeconds: number;
 };
 
-/** docs/design.md §4: results expire; a week by default. */
-export const DEFAULT_RESULT_TTL_SECONDS = 7 * 24 * 60 * 60;
-
+/** docs/design.md §4: results expire with their task (TM_RETENTION_SECONDS, a week by default);
+ * TM_RESULT_TTL_SECONDS keeps them for another time. */
 export function readResultStoreConfig(reader: EnvReader): ResultStoreConfig {
   return {
-    resultTtlSeconds: reader.int('TM_RESULT_TTL_SECONDS', DEFAULT_RESULT_TTL_SECONDS, { min: 1, max: 10 * 365 * 24 * 60 * 60 }),
+    resultTtlSeconds: reader.int('TM_RESULT_TTL_SECONDS', readRetentionSeconds(reader), { min: 1, max: 10 * 365 * 24 * 60 * 60 }),
   };
 }
 

@@ -6,6 +6,7 @@ import { CONSUMERS, type FlowSettings } from '../../shared/contract';
 import { createEmitter } from '../../shared/emit';
 import type { CommonDeps, FunctionDefinition } from '../../shared/runtime/start-function';
 import { createStatusStore } from '../../shared/redis-stores';
+import { createRetentionSweeper } from '../../shared/task-retention';
 import { startBackgroundLoop } from './background-loop';
 import { createDelayedStore } from './delayed-store';
 import { COMPONENT, createHandler } from './handler';
@@ -23,6 +24,8 @@ export type SchedulerConfig = {
   reconcilerStaleAfterMs: number | undefined;
   reconcilerForceAfterMs: number | undefined;
   reconcilerMaxRedrives: number;
+  /** How often finished tasks past their retention leave the ListTasks indexes. */
+  retentionSweepIntervalMs: number;
 };
 
 export function readSchedulerConfig(reader: EnvReader): SchedulerConfig {
@@ -31,6 +34,7 @@ export function readSchedulerConfig(reader: EnvReader): SchedulerConfig {
     return value > 0 ? value : undefined;
   };
   return {
+    retentionSweepIntervalMs: reader.int('TM_RETENTION_SWEEP_INTERVAL_MS', 60_000, { min: 100, max: 3_600_000 }),
     promoterIntervalMs: reader.int('TM_PROMOTER_INTERVAL_MS', 250, { min: 1, max: 60_000 }),
     // Below the JetStream duplicate window (2 min by default), so a re-claimed id's re-publish
     // is still recognised as a duplicate.
@@ -128,8 +132,14 @@ export const definition: FunctionDefinition<SchedulerConfig> = {
     });
     const stopPromoter = startBackgroundLoop(promoter, { intervalMs: config.promoterIntervalMs, logger });
     const stopReconciler = startReconciler(deps, config);
+    // Every scheduler sweeps: taking out what is already out changes nothing (task-retention.ts).
+    const sweeper = createRetentionSweeper(deps.redis, { now: deps.now });
+    const stopSweeper = startBackgroundLoop(
+      { runOnce: () => sweeper.sweep() },
+      { intervalMs: config.retentionSweepIntervalMs, logger: deps.logger.child({ part: 'retention' }), name: 'retention sweep' },
+    );
     return async () => {
-      await Promise.all([stopPromoter(), stopReconciler()]);
+      await Promise.all([stopPromoter(), stopReconciler(), stopSweeper()]);
     };
   },
 };

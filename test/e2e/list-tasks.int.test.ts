@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTaskManagerClient, type ListTasksQuery, type TaskManagerClient } from '../../client/client';
 import { startTestStack, type TestStack } from '../helpers/stack';
 import { runTm } from '../helpers/tm';
+import { waitFor } from '../helpers/ports';
 import { waitForTerminal } from '../faults/workload';
 
 const ACME_KEY = randomBytes(16).toString('hex');
@@ -116,4 +117,46 @@ describe('ListTasks on the running stack', () => {
     expect(text.stdout.trim().split('\n')).toHaveLength(2);
     expect(text.stdout).toMatch(/^\S+ {2}SUCCEEDED {2}echo {2}medium {2}\d{4}-\d\d-\d\dT\S+Z {2}attempts=1$/m);
   });
+});
+
+describe('retention on the running stack', () => {
+  let stack: TestStack;
+  let client: TaskManagerClient;
+
+  beforeAll(async () => {
+    stack = await startTestStack({ env: { TM_RETENTION_SECONDS: '2', TM_RETENTION_SWEEP_INTERVAL_MS: '200' } });
+    client = createTaskManagerClient({ address: stack.gatewayAddress });
+  }, 120_000);
+
+  afterAll(async () => {
+    client?.close();
+    await stack?.stop();
+  }, 60_000);
+
+  it('finished tasks, their history and results expire after TM_RETENTION_SECONDS and leave every listing and index', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 30; i += 1) {
+      const request = [{ type: 'echo', payload: '{}' }, { type: 'fail', payload: '{}', maxAttempts: 1 }, { type: 'no-such-type', payload: '{}' }][i % 3]!;
+      ids.push((await client.submit(request)).taskId);
+    }
+    await waitForTerminal(stack.redis, ids, 60_000);
+    const listed = async (query: ListTasksQuery) => (await client.listTasks({ ...query, pageSize: 1000 })).tasks.map((task) => task.taskId);
+    const prefix = stack.redis.options.keyPrefix ?? '';
+    const indexSizes = async () => {
+      const keys = await stack.redis.keys(`${prefix}tasks*`);
+      return Promise.all(keys.map((key) => stack.redis.zcard(key.slice(prefix.length))));
+    };
+    expect((await indexSizes()).some((size) => size > 0)).toBe(true);
+    // Listed while kept (some may already be gone: the first finished about as long ago as the retention).
+    const keptNow = new Set(await listed({}));
+    expect([...keptNow].every((id) => ids.includes(id))).toBe(true);
+    await waitFor('every task to leave every listing', async () => {
+      const lists = await Promise.all([listed({}), listed({ states: ['SUCCEEDED'] }), listed({ states: ['FAILED', 'REJECTED'] }), listed({ type: 'echo' }), listed({ type: 'fail' })]);
+      return lists.every((list) => list.length === 0) || undefined;
+    }, 20_000);
+    await expect(client.getTask(ids[0]!)).rejects.toThrow(/NOT_FOUND/);
+    await expect(client.getResult(ids[0]!)).rejects.toThrow(/NOT_FOUND/);
+    // The sweep has taken them out of the indexes too (nothing grows without bound).
+    await waitFor('the indexes to be empty', async () => (await indexSizes()).every((size) => size === 0) || undefined, 10_000);
+  }, 120_000);
 });
