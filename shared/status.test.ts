@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
-import { KEYS, TERMINAL_STATES, type StatusUpdate, type TaskStateName } from './contract';
+import { DEFAULT_RETENTION_SECONDS, KEYS, TERMINAL_STATES, type StatusUpdate, type TaskStateName } from './contract';
 import type { Redis } from './redis';
 import { applyStatus, applyTransitions, isNewer, parseStoredStatus, toRank } from './status';
 
@@ -140,14 +140,17 @@ describe('toRank', () => {
 });
 
 describe('applyStatus', () => {
-  it('calls the Lua script with the keys, the prefixed channel, the task id, the stage, then each transition with its rank, in the documented ARGV order', async () => {
+  it('calls the Lua script with the keys, the prefixed channel, the task id, the stage, the prefixed index base, the retention, then each transition with its rank, in the documented ARGV order', async () => {
     const script = vi.fn(async () => 4);
     // The client prefixes the KEYS itself; the channel is an ARGV, so applyStatus prefixes it.
     const redis = { applyStatus: script, options: { keyPrefix: 'app1:' } } as unknown as Redis;
     const update: StatusUpdate = { taskId: 't-7', state: 'RETRYING', stage: 'worker', attempt: 2, message: 'boom', progress: 30, updatedAtMs: 123 };
     await expect(applyStatus(redis, update)).resolves.toBe(4);
-    const head = [KEYS.status('t-7'), KEYS.history('t-7'), KEYS.activeTasks, `app1:${KEYS.statusChannel('t-7')}`, 't-7', 'worker'];
+    const keys = [KEYS.status('t-7'), KEYS.history('t-7'), KEYS.activeTasks, KEYS.task('t-7'), KEYS.tasksExpiring];
+    const head = [...keys, `app1:${KEYS.statusChannel('t-7')}`, 't-7', 'worker', `app1:${KEYS.tasksIndexBase}`, DEFAULT_RETENTION_SECONDS];
     expect(script).toHaveBeenCalledWith(...head, 'RETRYING', 2, 'boom', 30, 123, 5, 1);
+    await applyStatus(redis, update, 60);
+    expect(script).toHaveBeenLastCalledWith(...head.slice(0, -1), 60, 'RETRYING', 2, 'boom', 30, 123, 5, 1);
     const running = { state: 'RUNNING' as const, attempt: 3, message: '', progress: 0, updatedAtMs: 124 };
     await applyTransitions(redis, 't-7', 'worker', [update, running]);
     expect(script).toHaveBeenLastCalledWith(...head, 'RETRYING', 2, 'boom', 30, 123, 5, 1, 'RUNNING', 3, '', 0, 124, 5, 0);
