@@ -91,7 +91,7 @@ describe('parseCli', () => {
     }
     expect(toCommandHelp('watch')).toContain('--from-start');
     expect(toUsageLine('get')).toBe('Usage: tm get <id> [global options]');
-    expect(toUsageLine(undefined)).toBe('Usage: tm <command> [options]   (commands: submit, watch, get, result, cancel, list, types, demo)');
+    expect(toUsageLine(undefined)).toBe('Usage: tm <command> [options]   (commands: submit, watch, get, result, cancel, list, dlq, types, demo)');
   });
 
   it('names an unknown flag, a flag without its value and a value given to a switch, with the command whose usage to show', () => {
@@ -108,7 +108,7 @@ describe('parseCli', () => {
   it('names a missing argument', () => {
     expect(thrown(['get'])).toMatchObject({ message: "'get' needs a task id: missing <id>", command: 'get' });
     expect(thrown(['submit'])).toMatchObject({ message: "'submit' needs a task type: missing <type>", command: 'submit' });
-    expect(thrown([])).toMatchObject({ message: 'missing command (submit, watch, get, result, cancel, list, types, demo)', command: undefined });
+    expect(thrown([])).toMatchObject({ message: 'missing command (submit, watch, get, result, cancel, list, dlq, types, demo)', command: undefined });
   });
 
   it('names a bad priority and lists the valid ones', () => {

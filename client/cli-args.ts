@@ -2,11 +2,11 @@
 // and the command whose usage line to show. Pure (no I/O: the CA file is read by cli-main), so
 // every rule is unit-tested; the server still validates everything it receives.
 import { parseArgs } from 'node:util';
-import { isPriority, PRIORITIES, TASK_STATES, type ListTasksQuery, type SubmitInput, type TaskState } from './types';
+import { isPriority, PRIORITIES, TASK_STATES, type ListDeadLettersQuery, type ListTasksQuery, type SubmitInput, type TaskState } from './types';
 
 export const DEFAULT_ADDRESS = 'localhost:50051';
 
-export const COMMAND_NAMES = ['submit', 'watch', 'get', 'result', 'cancel', 'list', 'types', 'demo'] as const;
+export const COMMAND_NAMES = ['submit', 'watch', 'get', 'result', 'cancel', 'list', 'dlq', 'types', 'demo'] as const;
 export type CommandName = (typeof COMMAND_NAMES)[number];
 
 export class UsageError extends Error {
@@ -30,6 +30,7 @@ export type Command =
   | { kind: 'cancel'; taskId: string }
   | { kind: 'types' }
   | { kind: 'list'; query: ListTasksQuery; limit: number }
+  | { kind: 'dlq'; query: ListDeadLettersQuery; limit: number }
   | { kind: 'demo'; count: number | undefined };
 
 /** TLS to the gateway; `ca` names the CA file and where it was given (for error messages). */
@@ -80,6 +81,14 @@ Exit 0 if the task SUCCEEDED, 3 if it ended otherwise (FAILED, CANCELLED, REJECT
   --type T               only tasks of type T
   --priority P           only tasks of priority low, medium or high
   --limit N              at most N tasks (default 50), fetched page by page`,
+  },
+  dlq: {
+    synopsis: 'tm dlq list [--type T] [--stage S] [--task ID] [--limit N]',
+    summary: 'your dead letters, newest first: id, task, type, stage, attempts, reason',
+    details: `  --type T               only dead letters of tasks of type T
+  --stage S              only those the stage S gave up on (worker, ingest, …)
+  --task ID              only those of one task
+  --limit N              at most N (default 50), fetched page by page; the cap's dropped count goes to stderr`,
   },
   types: {
     synopsis: 'tm types',
@@ -149,6 +158,8 @@ const OPTIONS = {
   'from-start': { type: 'boolean' },
   count: { type: 'string' },
   state: { type: 'string', multiple: true },
+  stage: { type: 'string' },
+  task: { type: 'string' },
   type: { type: 'string' },
   limit: { type: 'string' },
 } as const;
@@ -162,6 +173,7 @@ const COMMAND_OPTIONS: Record<CommandName, readonly OptionName[]> = {
   result: [],
   cancel: [],
   list: ['state', 'type', 'priority', 'limit'],
+  dlq: ['type', 'stage', 'task', 'limit'],
   types: [],
   demo: ['count'],
 };
@@ -311,6 +323,10 @@ export function parseCli(argv: readonly string[], env: Env): Invocation {
     case 'list':
       if (rest.length > 0) throw new UsageError(`unexpected argument '${rest[0]}' for 'list'`, name);
       return { ...invocation, command: toListCommand(values) };
+    case 'dlq':
+      if (rest[0] !== 'list') throw new UsageError(rest[0] === undefined ? "'dlq' needs a subcommand: list" : `unknown subcommand '${rest[0]}' for 'dlq' (expected list)`, name);
+      if (rest.length > 1) throw new UsageError(`unexpected argument '${rest[1]}' for 'dlq list'`, name);
+      return { ...invocation, command: toDeadLettersCommand(values) };
     case 'types':
       if (rest.length > 0) throw new UsageError(`unexpected argument '${rest[0]}' for 'types'`, name);
       return { ...invocation, command: { kind: 'types' } };
@@ -363,4 +379,16 @@ function toListCommand(values: Values): Command {
   }
   const limit = typeof values.limit === 'string' ? toWholeNumber('limit', values.limit, 1, 'list') : 50;
   return { kind: 'list', query, limit };
+}
+
+function toDeadLettersCommand(values: Values): Command {
+  const query: ListDeadLettersQuery = {};
+  for (const [option, field] of [['type', 'type'], ['stage', 'stage'], ['task', 'taskId']] as const) {
+    const value = values[option];
+    if (typeof value !== 'string') continue;
+    if (value.trim() === '') throw new UsageError(`--${option} must not be empty`, 'dlq');
+    query[field] = value;
+  }
+  const limit = typeof values.limit === 'string' ? toWholeNumber('limit', values.limit, 1, 'dlq') : 50;
+  return { kind: 'dlq', query, limit };
 }

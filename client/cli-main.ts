@@ -5,7 +5,7 @@ import { createTaskManagerClient, type TaskManagerClient, type TlsOptions } from
 import { isLoopbackAddress, parseCli, toCommandHelp, toUsageLine, USAGE, UsageError, type Command, type Invocation } from './cli-args';
 import { runDemo, summarize, toStateCounts } from './demo';
 import { TaskManagerClientError } from './errors';
-import type { ListTasksQuery, StatusUpdate, Task, TaskType } from './types';
+import type { DeadLetter, ListDeadLettersQuery, ListTasksQuery, StatusUpdate, Task, TaskType } from './types';
 
 export type CliOutput = { write(chunk: string): unknown; isTTY?: boolean; columns?: number };
 
@@ -43,6 +43,30 @@ async function* listUpTo(client: TaskManagerClient, query: ListTasksQuery, limit
     }
     pageToken = page.nextPageToken;
   } while (pageToken && shown < limit);
+}
+
+/** Pages through the caller's dead letters up to `limit`; the cap's dropped count goes to stderr. */
+async function listDeadLetters(client: TaskManagerClient, query: ListDeadLettersQuery, limit: number, json: boolean, io: CliIo): Promise<number> {
+  let shown = 0;
+  let pageToken: string | undefined;
+  let dropped: number;
+  do {
+    const page = await client.listDeadLetters({ ...query, pageSize: Math.min(limit - shown, 1000), pageToken });
+    dropped = page.dropped;
+    for (const letter of page.deadLetters.slice(0, limit - shown)) {
+      shown += 1;
+      io.stdout.write(json ? toJsonLine(letter) : `${formatDeadLetterRow(letter)}\n`);
+    }
+    pageToken = page.nextPageToken;
+  } while (pageToken && shown < limit);
+  if (dropped > 0) io.stderr.write(json ? toJsonLine({ dropped }) : `tm: ${dropped} older dead letter(s) were dropped by the per-tenant cap\n`);
+  return EXIT.ok;
+}
+
+/** `<id>  task=<id>  fail  worker  attempts=5  2026-…Z  failed after 5 attempts: boom` */
+export function formatDeadLetterRow(letter: DeadLetter): string {
+  const when = new Date(letter.deadLetteredAtMs).toISOString();
+  return [letter.id, `task=${letter.taskId || '-'}`, letter.type || '-', letter.stage, `attempts=${letter.attempts}`, when, `${letter.reason}: ${letter.lastError}`].join('  ');
 }
 
 /** `<id>  SUCCEEDED  echo  medium  2026-12-04T01:02:03.004Z  attempts=1` */
@@ -188,6 +212,8 @@ async function run(client: TaskManagerClient, command: RunnableCommand, json: bo
     case 'list':
       for await (const task of listUpTo(client, command.query, command.limit)) io.stdout.write(json ? toJsonLine(task) : `${formatTaskRow(task)}\n`);
       return EXIT.ok;
+    case 'dlq':
+      return listDeadLetters(client, command.query, command.limit, json, io);
     case 'types':
       for (const type of await client.listTaskTypes()) io.stdout.write(json ? toJsonLine(type) : `${formatTaskType(type)}\n`);
       return EXIT.ok;

@@ -13,6 +13,8 @@ import {
   toSubmitResult,
   toTask,
   toTaskResult,
+  toDeadLetterPage,
+  toListDeadLettersRequest,
   toListTasksRequest,
   toTaskPage,
   toTaskType,
@@ -24,6 +26,8 @@ import {
   type Task,
   type TaskResult,
   type TaskType,
+  type DeadLetterPage,
+  type ListDeadLettersQuery,
   type ListTasksQuery,
   type TaskPage,
 } from './types';
@@ -70,6 +74,8 @@ export type TaskManagerClient = {
   listTaskTypes(): Promise<TaskType[]>;
   /** One page of the caller's tasks, newest first, filtered (see ListTasksQuery). */
   listTasks(query?: ListTasksQuery): Promise<TaskPage>;
+  /** One page of the caller's dead letters, newest first, with how many the cap has dropped. */
+  listDeadLetters(query?: ListDeadLettersQuery): Promise<DeadLetterPage>;
   close(): void;
 };
 
@@ -227,6 +233,7 @@ export function createTaskManagerClient(options: ClientOptions): TaskManagerClie
       }
     },
     listTasks: async (query = {}) => toTaskPage(await unary('ListTasks', toListTasksRequest(query))),
+    listDeadLetters: async (query = {}) => toDeadLetterPage(await unary('ListDeadLetters', toListDeadLettersRequest(query))),
     listTaskTypes: async () => {
       const wire = await unary('ListTaskTypes', {});
       return Array.isArray(wire.task_types) ? (wire.task_types as Wire[]).map(toTaskType) : [];

@@ -116,6 +116,35 @@ export type ListTasksQuery = {
  * undefined at the end; a page may hold fewer tasks than asked and still have one. */
 export type TaskPage = { tasks: Task[]; nextPageToken: string | undefined };
 
+/** What ListDeadLetters filters on; every field is optional. */
+export type ListDeadLettersQuery = {
+  taskId?: string;
+  type?: string;
+  /** The stage that gave up (worker, ingest, …). */
+  stage?: string;
+  afterMs?: number;
+  beforeMs?: number;
+  pageSize?: number;
+  pageToken?: string;
+};
+
+export type DeadLetter = {
+  id: string;
+  taskId: string;
+  type: string;
+  stage: string;
+  reason: string;
+  attempts: number;
+  lastError: string;
+  deadLetteredAtMs: number;
+  /** The task its replay made; '' until replayed. */
+  replayedAs: string;
+  /** The event that could not be processed (parsed JSON). */
+  event: unknown;
+};
+
+export type DeadLetterPage = { deadLetters: DeadLetter[]; nextPageToken: string | undefined; dropped: number };
+
 /** A task type the deployment runs (ListTaskTypes): what to submit and what to expect. */
 export type TaskType = {
   name: string;
@@ -238,4 +267,32 @@ export function toListTasksRequest(query: ListTasksQuery): Wire {
 export function toTaskPage(wire: Wire): TaskPage {
   const token = str(wire.next_page_token);
   return { tasks: Array.isArray(wire.tasks) ? (wire.tasks as Wire[]).map(toTask) : [], nextPageToken: token === '' ? undefined : token };
+}
+
+export function toListDeadLettersRequest(query: ListDeadLettersQuery): Wire {
+  const request: Wire = { task_id: query.taskId ?? '', type: query.type ?? '', stage: query.stage ?? '', page_size: query.pageSize ?? 0, page_token: query.pageToken ?? '' };
+  if (query.afterMs !== undefined) request.after_ms = String(query.afterMs);
+  if (query.beforeMs !== undefined) request.before_ms = String(query.beforeMs);
+  return request;
+}
+
+export function toDeadLetterPage(wire: Wire): DeadLetterPage {
+  const letters = Array.isArray(wire.dead_letters) ? (wire.dead_letters as Wire[]) : [];
+  const token = str(wire.next_page_token);
+  return {
+    deadLetters: letters.map((letter) => ({
+      id: str(letter.id),
+      taskId: str(letter.task_id),
+      type: str(letter.type),
+      stage: str(letter.stage),
+      reason: str(letter.reason),
+      attempts: num(letter.attempts),
+      lastError: str(letter.last_error),
+      deadLetteredAtMs: num(letter.dead_lettered_at_ms),
+      replayedAs: str(letter.replayed_as),
+      event: parseJsonText(str(letter.event)),
+    })),
+    nextPageToken: token === '' ? undefined : token,
+    dropped: num(wire.dropped),
+  };
 }

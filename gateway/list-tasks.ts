@@ -19,7 +19,7 @@ import { toProtoTask } from './to-proto';
 
 const FROM_PROTO_PRIORITY: Record<string, Priority | undefined> = { PRIORITY_LOW: 'low', PRIORITY_MEDIUM: 'medium', PRIORITY_HIGH: 'high' };
 
-function invalid(field: string, detail: string): ValidationError {
+export function invalid(field: string, detail: string): ValidationError {
   return new ValidationError(`${field}: ${detail}`, { field });
 }
 
@@ -30,14 +30,14 @@ function toStates(states: unknown): TaskStateName[] {
   return [...new Set(list as TaskStateName[])];
 }
 
-function toTime(field: string, value: unknown): number | undefined {
+export function toTime(field: string, value: unknown): number | undefined {
   if (value === undefined || value === null) return undefined;
   const ms = Number(value);
   if (!Number.isSafeInteger(ms) || ms < 0) throw invalid(field, `must be a time in epoch ms, got ${String(value)}`);
   return ms;
 }
 
-function toPageSize(value: unknown): number {
+export function toPageSize(value: unknown): number {
   const size = value === undefined || value === null ? 0 : Number(value);
   if (size === 0) return DEFAULT_PAGE_SIZE;
   if (!Number.isInteger(size) || size < 1 || size > MAX_PAGE_SIZE) throw invalid('page_size', `must be 0 (the default, ${DEFAULT_PAGE_SIZE}) or 1..${MAX_PAGE_SIZE}, got ${String(value)}`);

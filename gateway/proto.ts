@@ -114,3 +114,26 @@ export type ListTasksRequest = {
   page_token?: string;
 };
 export type ListTasksResponse = { tasks: Task[]; next_page_token: string };
+
+export type ListDeadLettersRequest = {
+  task_id?: string;
+  type?: string;
+  stage?: string;
+  after_ms?: number;
+  before_ms?: number;
+  page_size?: number;
+  page_token?: string;
+};
+export type ProtoDeadLetter = {
+  id: string;
+  task_id: string;
+  type: string;
+  stage: string;
+  reason: string;
+  attempts: number;
+  last_error: string;
+  dead_lettered_at_ms: number;
+  replayed_as: string;
+  event: string;
+};
+export type ListDeadLettersResponse = { dead_letters: ProtoDeadLetter[]; next_page_token: string; dropped: number };

@@ -9,6 +9,7 @@ import type { HealthImplementation, ServingStatus } from 'grpc-health-check';
 import type { ReflectionService } from '@grpc/reflection';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { STREAM_TASKS } from '../shared/contract';
+import { createDeadLetterIndex } from '../shared/dead-letters';
 import { createTaskIndex } from '../shared/task-index';
 import { describeError } from '../shared/errors';
 import type { Logger } from '../shared/logger';
@@ -153,6 +154,7 @@ export async function createGatewayServer(config: GatewayConfig, deps: GatewayDe
     CancelTask: unary('CancelTask', service.cancelTask),
     ListTaskTypes: unary('ListTaskTypes', service.listTaskTypes),
     ListTasks: unary('ListTasks', service.listTasks),
+    ListDeadLetters: unary('ListDeadLetters', service.listDeadLetters),
     StreamStatus: streamStatus,
   });
 
@@ -267,6 +269,7 @@ export async function startGateway(
     stores: {
       tasks: createTaskStore(redis),
       index: createTaskIndex(redis),
+      deadLetters: createDeadLetterIndex(redis),
       status: createStatusStore(redis, { retentionSeconds: config.retentionSeconds }),
       results: createResultReader(redis),
       cancels: createCancelNotices(redis),

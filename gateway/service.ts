@@ -14,16 +14,20 @@ import { createEmitter, type Emitter } from '../shared/emit';
 import { NotFoundError, describeError } from '../shared/errors';
 import type { Logger } from '../shared/logger';
 import type { CancelNotices, Publisher, ResultReader, StatusStore, TaskStore } from '../shared/ports';
+import type { DeadLetterIndex } from '../shared/dead-letters';
 import type { TaskIndex } from '../shared/task-index';
 import type { TaskTypeSpec } from '../shared/task-types';
 import { SpanKind, withSpan } from '../shared/tracing';
 import { DEFAULT_TENANT } from './auth';
 import type { BacklogGuard } from './backlog';
 import { FailedPreconditionError } from './errors';
+import { listDeadLetters } from './list-dead-letters';
 import { listTasks } from './list-tasks';
 import { toProtoTask, toStatusMessage } from './to-proto';
 
 import type {
+  ListDeadLettersRequest,
+  ListDeadLettersResponse,
   ListTasksRequest,
   ListTasksResponse,
   ListTaskTypesResponse,
@@ -63,6 +67,8 @@ export type GatewayStores = {
   tasks: TaskStore;
   /** ListTasks' indexes (shared/task-index.ts). */
   index: TaskIndex;
+  /** Dead letters per tenant (shared/dead-letters.ts). */
+  deadLetters: DeadLetterIndex;
   status: StatusStore;
   results: ResultReader;
   cancels: CancelNotices;
@@ -96,6 +102,7 @@ export type TaskManagerService = {
   streamStatus(request: StreamStatusRequest, caller: Caller, writer: StatusWriter): Promise<void>;
   listTaskTypes(request: unknown, caller: Caller): Promise<ListTaskTypesResponse>;
   listTasks(request: ListTasksRequest, caller: Caller): Promise<ListTasksResponse>;
+  listDeadLetters(request: ListDeadLettersRequest, caller: Caller): Promise<ListDeadLettersResponse>;
 };
 
 /** A task type as ListTaskTypes shows it: what a client needs to submit one, not where its
@@ -143,6 +150,7 @@ export function createTaskManagerService(deps: ServiceDeps): TaskManagerService 
     // The same for every tenant: task types are the deployment's, not a tenant's.
     listTaskTypes: async () => ({ task_types: deps.taskTypes.map(toProtoTaskType) }),
     listTasks: (request, { tenant }) => listTasks(deps.stores.index, request, tenant),
+    listDeadLetters: (request, { tenant }) => listDeadLetters(deps.stores.deadLetters, request, tenant),
   };
 }
 

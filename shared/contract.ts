@@ -149,6 +149,15 @@ export const KEYS = {
   auditEvents: 'audit_events',
   deadLetter: 'dead_letter',
   deadLetterSeen: (id: string) => `dead_letter_seen:${id}`,
+  // Dead letters per tenant (ListDeadLetters): a record per dead letter, by its id (the id of the
+  // dead-letter event), and the tenant's index of them scored by time, capped; what the cap
+  // dropped is counted. The store script builds the tenant's keys from these bases.
+  deadLetterRecord: (id: string) => `dead_letter_record:${id}`,
+  deadLetters: (tenant: string) => `dead_letters:${tenant}`,
+  deadLettersDropped: (tenant: string) => `dead_letters_dropped:${tenant}`,
+  deadLettersBase: 'dead_letters:',
+  deadLettersDroppedBase: 'dead_letters_dropped:',
+  deadLetterRecordBase: 'dead_letter_record:',
   processed: (stage: string, eventId: string) => `processed:${stage}:${eventId}`,
   /** The lease of the worker run that holds a `scheduled` event (functions/worker/attempt-claims.ts). */
   workerRun: (eventId: string) => `processed:worker:${eventId}:run`,

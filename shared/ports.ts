@@ -4,7 +4,7 @@
 // and type their own failures: an unreachable Redis or NATS is a DependencyUnavailableError
 // (retried by the source), a full stream a BacklogFullError. So no handler imports ioredis or the
 // NATS client, or wraps a client error itself; eslint.config.js keeps it that way.
-import type { StatusTransition, StoredStatus } from './contract';
+import type { DeadLetterData, StatusTransition, StoredStatus } from './contract';
 import type { WireEvent } from './events';
 import type { NewTaskInput, NewTaskOutcome } from './submit-task-script';
 
@@ -94,4 +94,10 @@ export type DelayedStore = {
   complete(taskId: string): Promise<void>;
   /** Promotion failed: ends the lease now, so the next round claims the id again. */
   release(taskId: string): Promise<void>;
+};
+
+/** Dead letters, stored once per id under their task's tenant (shared/dead-letters.ts). */
+export type DeadLetterStore = {
+  /** True when stored, false for an id already stored (a redelivered dead-letter event). */
+  store(id: string, letter: DeadLetterData): Promise<boolean>;
 };

@@ -261,6 +261,38 @@ end
 return #due
 `;
 
+/**
+ * KEYS[1] dedupe marker, KEYS[2] the global dead-letter list, KEYS[3] the task hash, KEYS[4] the
+ * dead letter's record hash
+ * ARGV entryJson, markerTtlSeconds, id, atMs, cap (0 = none), the prefixed bases of the tenant
+ * index and of the dropped counter and of the record keys, then the record's field/value pairs
+ * Stores a dead letter once per id: in the global list (as before) and, under the task's tenant
+ * (from the task hash; `default` when there is none), as a record with the task's type and an
+ * entry of the tenant's index scored by time. Over the cap, the oldest entries and their records
+ * go, and the tenant's dropped counter grows by as many. Returns 1 when stored, 0 for a repeat.
+ */
+export const STORE_DEAD_LETTER_LUA = `
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', tonumber(ARGV[2])) then return 0 end
+redis.call('LPUSH', KEYS[2], ARGV[1])
+local task = redis.call('HMGET', KEYS[3], 'tenant', 'type')
+local tenant, kind = task[1] or 'default', task[2] or ''
+local fields = { 'tenant', tenant, 'type', kind }
+for i = 9, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', KEYS[4], unpack(fields))
+local index = ARGV[6] .. tenant
+redis.call('ZADD', index, tonumber(ARGV[4]), ARGV[3])
+local cap = tonumber(ARGV[5])
+if cap > 0 then
+  local over = redis.call('ZCARD', index) - cap
+  if over > 0 then
+    local dropped = redis.call('ZPOPMIN', index, over)
+    for i = 1, #dropped, 2 do redis.call('DEL', ARGV[8] .. dropped[i]) end
+    redis.call('INCRBY', ARGV[7] .. tenant, over)
+  end
+end
+return 1
+`;
+
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     applyStatus(
@@ -275,6 +307,7 @@ declare module 'ioredis' {
     pushOnce(marker: string, list: string, entry: string, cap: number, markerTtlSeconds: number): Result<number, Context>;
     claimDue(queue: string, leases: string, nowMs: number, leaseMs: number, limit: number): Result<string[], Context>;
     sweepExpired(expiringIndexKey: string, nowMs: number, limit: number, indexBase: string): Result<number, Context>;
+    storeDeadLetter(marker: string, list: string, taskKey: string, recordKey: string, ...args: (string | number)[]): Result<number, Context>;
   }
 }
 
@@ -284,5 +317,6 @@ export function defineScripts(redis: Redis): void {
   redis.defineCommand('pushOnce', { numberOfKeys: 2, lua: PUSH_ONCE_LUA });
   redis.defineCommand('claimDue', { numberOfKeys: 2, lua: CLAIM_DUE_LUA });
   redis.defineCommand('sweepExpired', { numberOfKeys: 1, lua: SWEEP_EXPIRED_LUA });
+  redis.defineCommand('storeDeadLetter', { numberOfKeys: 4, lua: STORE_DEAD_LETTER_LUA });
   defineSubmitTaskScript(redis);
 }

@@ -35,9 +35,13 @@ async function tiesAfter(redis: Redis, key: string, score: number, cursor: ListC
     .sort((a, b) => (a.member < b.member ? 1 : -1));
 }
 
-/** The index's entries after `from`, newest first, within the creation-time filters. A batch
- * that ends inside a run of equal scores reads that whole run, so none is cut in two. */
-async function* walk(redis: Redis, key: string, query: TaskListQuery): AsyncGenerator<ListCursor[]> {
+/** Where a walk starts and what scores it keeps (exclusive bounds). */
+export type WalkRange = Pick<TaskListQuery, 'after' | 'createdAfterMs' | 'createdBeforeMs'>;
+
+/** A sorted set's entries after `query.after`, newest first (ties by member, descending), within
+ * the score bounds. A batch that ends inside a run of equal scores reads that whole run, so none
+ * is cut in two. Any index of ids scored by time walks the same way (tasks, dead letters). */
+export async function* walkIndex(redis: Redis, key: string, query: WalkRange): AsyncGenerator<ListCursor[]> {
   const min = query.createdAfterMs !== undefined ? `(${query.createdAfterMs}` : '-inf';
   const before = query.createdBeforeMs;
   const cursor = query.after;
@@ -72,7 +76,7 @@ async function listTasks(redis: Redis, query: TaskListQuery): Promise<TaskListPa
   const tasks: ListedTask[] = [];
   let scanned = 0;
   let last: ListCursor | undefined;
-  for await (const batch of walk(redis, indexKey(query), query)) {
+  for await (const batch of walkIndex(redis, indexKey(query), query)) {
     const read = await readTasks(redis, batch);
     for (let i = 0; i < batch.length; i += 1) {
       last = batch[i]!;

@@ -66,8 +66,12 @@ export function matches(task: ListedTask, query: TaskListQuery): boolean {
 /** A short digest of what a listing filters on: a token carries it to be taken back only by
  * the same listing. */
 export function filterDigest(query: Omit<TaskListQuery, 'pageSize' | 'after'>): string {
-  const canonical = JSON.stringify([query.tenant, [...query.states].sort(), query.type ?? '', query.priority ?? '', query.createdAfterMs ?? '', query.createdBeforeMs ?? '']);
-  return createHash('sha256').update(canonical).digest('base64url').slice(0, 12);
+  return digestOf([query.tenant, [...query.states].sort(), query.type ?? '', query.priority ?? '', query.createdAfterMs ?? '', query.createdBeforeMs ?? '']);
+}
+
+/** A short digest of a listing's filters (any listing: tasks, dead letters). */
+export function digestOf(filters: readonly unknown[]): string {
+  return createHash('sha256').update(JSON.stringify(filters)).digest('base64url').slice(0, 12);
 }
 
 /** The opaque token of a position in a listing. */

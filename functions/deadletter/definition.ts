@@ -1,12 +1,13 @@
-// The deadletter function: its handler wired to Redis. `dead_letter` is never trimmed.
+// The deadletter function: its handler wired to Redis (shared/dead-letters.ts).
 import type { EnvReader } from '../../shared/config';
-import { KEYS } from '../../shared/contract';
-import { createRecordLog } from '../../shared/redis-stores';
+import { createDeadLetterStore } from '../../shared/dead-letters';
 import type { FunctionDefinition } from '../../shared/runtime/start-function';
 import { createHandler } from './handler';
 
 export type DeadLetterConfig = {
   markerTtlSeconds: number;
+  /** Most dead letters kept per tenant; the oldest go first, counted (TM_DEADLETTER_CAP). */
+  cap: number;
 };
 
 export const definition: FunctionDefinition<DeadLetterConfig> = {
@@ -15,15 +16,8 @@ export const definition: FunctionDefinition<DeadLetterConfig> = {
     // A day by default: no shorter than MaxAge of the EVENTS stream, so a dead-letter event
     // cannot outlive its marker and be stored twice.
     markerTtlSeconds: reader.int('TM_DEADLETTER_MARKER_TTL_S', 86_400, { min: 60 }),
+    cap: reader.int('TM_DEADLETTER_CAP', 100_000, { min: 1, max: 100_000_000 }),
   }),
   createHandler: (deps, config) =>
-    createHandler({
-      log: createRecordLog(deps.redis, {
-        list: KEYS.deadLetter,
-        marker: KEYS.deadLetterSeen,
-        cap: 0,
-        markerTtlSeconds: config.markerTtlSeconds,
-        noun: 'dead letter',
-      }),
-    }),
+    createHandler({ store: createDeadLetterStore(deps.redis, { markerTtlSeconds: config.markerTtlSeconds, cap: config.cap }) }),
 };

@@ -24,9 +24,9 @@ function deadLetterEvent(data: unknown, id = 't-1:deadletter:worker'): WireEvent
   return createEvent({ id, component: 'worker', type: EVENT_TYPES.deadlettered, taskId: 't-1', data });
 }
 
-type AppendOnce = DeadLetterDeps['log']['appendOnce'];
-function deps(appendOnce: AppendOnce): DeadLetterDeps {
-  return { log: { appendOnce } };
+type AppendOnce = DeadLetterDeps['store']['store'];
+function deps(store: AppendOnce): DeadLetterDeps {
+  return { store: { store } };
 }
 
 describe('deadletter handler', () => {
@@ -34,12 +34,12 @@ describe('deadletter handler', () => {
     expect(createHandler(deps(vi.fn())).acceptedTypes).toEqual([EVENT_TYPES.deadlettered]);
   });
 
-  it('stores the dead letter uncapped, once per event id, with the failed event and its own id', async () => {
+  it('stores the dead letter once per event id (its id), with the failed event', async () => {
     const pushOnce = vi.fn<AppendOnce>(async () => true);
     const event = deadLetterEvent(letter);
     await createHandler(deps(pushOnce)).handle(event, ctx);
     expect(pushOnce).toHaveBeenCalledTimes(1);
-    expect(pushOnce).toHaveBeenCalledWith(event.id, { ...letter, eventId: event.id });
+    expect(pushOnce).toHaveBeenCalledWith(event.id, letter);
   });
 
   it('stores a dead letter that cannot name its task (bytes that were no CloudEvent)', async () => {

@@ -1,23 +1,20 @@
 // deadletter: takes `task.deadlettered` (DeadLetterData), emits nothing.
-// Side effect: appends one entry per dead-letter event to the uncapped `dead_letter` list (newest
-// first) through a record log that takes each event id once (shared/redis-stores.ts: the marker
-// `dead_letter_seen:<event id>` and the LPUSH happen atomically), so a redelivered or re-published
-// dead letter is stored once. An
-// operator lists and re-drives from this list, so nothing is ever trimmed from it.
+// Side effect: stores each dead letter once per event id (the marker `dead_letter_seen:<event id>`
+// and the writes happen in one script, shared/dead-letters.ts), so a redelivered or re-published
+// dead letter is stored once: under its task's tenant, with the task's type, in the tenant's
+// capped index that ListDeadLetters pages through (what the cap drops is counted), and in the
+// global `dead_letter` list as before.
 // Retried (503 → the source redelivers): Redis unavailable. Malformed data is a ValidationError
 // (400); the source only logs that for this stage (no dead letter about a dead letter).
 import { EVENT_TYPES, type DeadLetterData } from '../../shared/contract';
 import { ValidationError } from '../../shared/errors';
 import type { WireEvent } from '../../shared/events';
-import type { RecordLog } from '../../shared/ports';
+import type { DeadLetterStore } from '../../shared/ports';
 import type { EventHandler } from '../../shared/runtime/function-app';
 
-/** What `dead_letter` holds: the dead letter plus its event id (the replay handle). */
-export type DeadLetterEntry = DeadLetterData & { eventId: string };
-
 export type DeadLetterDeps = {
-  /** `dead_letter`, uncapped, each event id once. */
-  log: RecordLog;
+  /** Each event id once (shared/dead-letters.ts). */
+  store: DeadLetterStore;
 };
 
 function invalid(field: string, expected: string, value: unknown): ValidationError {
@@ -64,8 +61,7 @@ export function createHandler(deps: DeadLetterDeps): EventHandler {
     acceptsBatches: true,
     async handle(event, ctx) {
       const letter = toDeadLetterData(event);
-      const entry: DeadLetterEntry = { ...letter, eventId: event.id };
-      const appended = await deps.log.appendOnce(event.id, entry);
+      const appended = await deps.store.store(event.id, letter);
       if (appended) {
         ctx.logger.warn({ stage: letter.stage, reason: letter.reason, attempts: letter.attempts }, 'dead letter stored');
       } else {

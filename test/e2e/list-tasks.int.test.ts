@@ -107,6 +107,41 @@ describe('ListTasks on the running stack', () => {
     await expect(globex.listTasks({ pageSize: 1, pageToken: acmePage.nextPageToken })).rejects.toThrow(/INVALID_ARGUMENT.*page_token/);
   });
 
+  it('every FAILED or REJECTED task has exactly one dead letter in ListDeadLetters; other tenants see none', async () => {
+    const failing = new Set(tasks.filter((task) => task.kind !== 'echo').map((task) => task.taskId));
+    const letters = async () => {
+      const all: { id: string; taskId: string; type: string; stage: string }[] = [];
+      let pageToken: string | undefined;
+      do {
+        const page = await acme.listDeadLetters({ pageSize: 97, pageToken });
+        all.push(...page.deadLetters);
+        pageToken = page.nextPageToken;
+      } while (pageToken);
+      return all;
+    };
+    const found = await waitFor('a dead letter per failed task', async () => {
+      const all = await letters();
+      return all.filter((letter) => failing.has(letter.taskId)).length >= failing.size ? all : undefined;
+    }, 30_000);
+    const perTask = new Map<string, number>();
+    for (const letter of found) perTask.set(letter.taskId, (perTask.get(letter.taskId) ?? 0) + 1);
+    expect([...failing].filter((id) => perTask.get(id) !== 1)).toEqual([]);
+    expect(tasks.filter((task) => task.kind === 'echo' && perTask.has(task.taskId))).toEqual([]);
+    // The type and the stage that gave up, as ListDeadLetters shows them.
+    const byId = new Map(found.map((letter) => [letter.taskId, letter]));
+    const failed = tasks.find((task) => task.kind === 'fail')!;
+    const rejected = tasks.find((task) => task.kind === 'unknown')!;
+    expect(byId.get(failed.taskId)).toMatchObject({ type: 'fail', stage: 'worker' });
+    expect(byId.get(rejected.taskId)).toMatchObject({ type: 'no-such-type', stage: 'ingest' });
+    expect((await acme.listDeadLetters({ taskId: failed.taskId })).deadLetters.map((letter) => letter.taskId)).toEqual([failed.taskId]);
+    expect((await globex.listDeadLetters({ pageSize: 1000 })).deadLetters).toEqual([]);
+    const tm = await runTm(['dlq', 'list', '--type', 'fail', '--limit', '3', '--json'], { TM_ADDRESS: stack.gatewayAddress, TM_TOKEN: ACME_KEY });
+    expect(tm.code, tm.stderr).toBe(0);
+    const listed = tm.stdout.trim().split('\n').map((line) => JSON.parse(line) as { type: string; stage: string });
+    expect(listed).toHaveLength(3);
+    expect(listed.every((letter) => letter.type === 'fail' && letter.stage === 'worker')).toBe(true);
+  });
+
   it('tm list shows the newest tasks of a state, page by page up to --limit', async () => {
     const result = await runTm(['list', '--state', 'failed', '--limit', '7', '--json'], { TM_ADDRESS: stack.gatewayAddress, TM_TOKEN: ACME_KEY });
     expect(result.code, result.stderr).toBe(0);
