@@ -31,34 +31,38 @@ export function formatUpdate(update: StatusUpdate): string {
   return parts.join(' ');
 }
 
-/** Pages through a listing until `limit` tasks or its end. */
-async function* listUpTo(client: TaskManagerClient, query: ListTasksQuery, limit: number): AsyncGenerator<Task> {
+type Page<T> = { items: T[]; nextPageToken: string | undefined };
+
+/** Pages through a listing until `limit` items or its end (`toPage` reads each page as it comes). */
+async function* upTo<T, P>(fetchPage: (pageSize: number, pageToken: string | undefined) => Promise<P>, toPage: (page: P) => Page<T>, limit: number): AsyncGenerator<T> {
   let shown = 0;
   let pageToken: string | undefined;
   do {
-    const page = await client.listTasks({ ...query, pageSize: Math.min(limit - shown, 1000), pageToken });
-    for (const task of page.tasks.slice(0, limit - shown)) {
+    const page = toPage(await fetchPage(Math.min(limit - shown, 1000), pageToken));
+    for (const item of page.items.slice(0, limit - shown)) {
       shown += 1;
-      yield task;
+      yield item;
     }
     pageToken = page.nextPageToken;
   } while (pageToken && shown < limit);
 }
 
+function listUpTo(client: TaskManagerClient, query: ListTasksQuery, limit: number): AsyncGenerator<Task> {
+  return upTo((pageSize, pageToken) => client.listTasks({ ...query, pageSize, pageToken }), (page) => ({ items: page.tasks, nextPageToken: page.nextPageToken }), limit);
+}
+
 /** Pages through the caller's dead letters up to `limit`; the cap's dropped count goes to stderr. */
 async function listDeadLetters(client: TaskManagerClient, query: ListDeadLettersQuery, limit: number, json: boolean, io: CliIo): Promise<number> {
-  let shown = 0;
-  let pageToken: string | undefined;
-  let dropped: number;
-  do {
-    const page = await client.listDeadLetters({ ...query, pageSize: Math.min(limit - shown, 1000), pageToken });
-    dropped = page.dropped;
-    for (const letter of page.deadLetters.slice(0, limit - shown)) {
-      shown += 1;
-      io.stdout.write(json ? toJsonLine(letter) : `${formatDeadLetterRow(letter)}\n`);
-    }
-    pageToken = page.nextPageToken;
-  } while (pageToken && shown < limit);
+  let dropped = 0;
+  const letters = upTo(
+    (pageSize, pageToken) => client.listDeadLetters({ ...query, pageSize, pageToken }),
+    (page) => {
+      dropped = page.dropped;
+      return { items: page.deadLetters, nextPageToken: page.nextPageToken };
+    },
+    limit,
+  );
+  for await (const letter of letters) io.stdout.write(json ? toJsonLine(letter) : `${formatDeadLetterRow(letter)}\n`);
   if (dropped > 0) io.stderr.write(json ? toJsonLine({ dropped }) : `tm: ${dropped} older dead letter(s) were dropped by the per-tenant cap\n`);
   return EXIT.ok;
 }

@@ -109,7 +109,7 @@ export function loadGatewayConfig(env: Env, paths: PathContext): GatewayConfig {
   const apiKeys = readApiKeys(reader, env, paths.readFile ?? ((path) => readFileSync(path, 'utf8')));
   const tls = readTls(reader);
   const retentionSeconds = readRetentionSeconds(reader);
-  const taskTypes = readTaskTypes(reader, paths.readFile ?? ((path) => readFileSync(path, 'utf8')));
+  const taskTypes = readTaskTypes(reader, paths.readFile);
 
   const candidates = [
     ...(paths.scriptPath ? [join(dirname(paths.scriptPath), 'proto')] : []),

@@ -2,26 +2,27 @@
 // newest first in pages (shared/dead-letters.ts), and how many the per-tenant cap has dropped.
 import { deadLetterDigest, type DeadLetterIndex, type DeadLetterQuery, type DeadLetterRecord } from '../shared/dead-letters';
 import { decodePageToken, encodePageToken } from '../shared/task-listing';
-import { TASK_ID_PATTERN } from './validation';
-import { invalid, toPageSize, toTime } from './list-tasks';
+import { toPageSize, toTime } from './list-tasks';
+import { checkType, invalid, orThrow, validateTaskId } from './validation';
 import type { ListDeadLettersRequest, ListDeadLettersResponse, ProtoDeadLetter } from './proto';
 
-/** Letters, digits, '_' and '-' (stage names, task types). */
-const NAME_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
-
-function toName(field: string, value: string | undefined, pattern: RegExp): string | undefined {
-  if (value === undefined || value === '') return undefined;
-  if (!pattern.test(value)) throw invalid(field, `may contain only letters, digits, '_' and '-', got ${JSON.stringify(value)}`);
-  return value;
-}
+/** Letters, digits, '_' and '-', as the stages' names are. */
+const STAGE_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
 
 /** The listing a request asks for, or a ValidationError naming the first bad field. */
 export function toDeadLetterQuery(request: ListDeadLettersRequest, tenant: string): DeadLetterQuery {
+  const taskId = request.task_id || undefined;
+  if (taskId !== undefined) orThrow(validateTaskId(taskId));
+  const type = request.type || undefined;
+  const typeError = type === undefined ? undefined : checkType(type);
+  if (typeError) throw typeError;
+  const stage = request.stage || undefined;
+  if (stage !== undefined && !STAGE_PATTERN.test(stage)) throw invalid('stage', `may contain only letters, digits, '_' and '-', got ${JSON.stringify(stage)}`);
   const query: DeadLetterQuery = {
     tenant,
-    taskId: toName('task_id', request.task_id, TASK_ID_PATTERN),
-    type: toName('type', request.type, NAME_PATTERN),
-    stage: toName('stage', request.stage, NAME_PATTERN),
+    taskId,
+    type,
+    stage,
     afterMs: toTime('after_ms', request.after_ms),
     beforeMs: toTime('before_ms', request.before_ms),
     pageSize: toPageSize(request.page_size),

@@ -2,8 +2,7 @@
 // every INVALID_ARGUMENT of the gateway), the listing asked of the task index, each task shown as
 // GetTask shows it, without its history. Scoped to the caller's tenant by construction: the
 // index walked is the tenant's, and each task read back is checked to be the tenant's again.
-import { TASK_STATE_NAMES as TASK_STATES, type Priority, type TaskStateName } from '../shared/contract';
-import { ValidationError } from '../shared/errors';
+import { TASK_STATE_NAMES, type Priority, type TaskStateName } from '../shared/contract';
 import {
   DEFAULT_PAGE_SIZE,
   MAX_PAGE_SIZE,
@@ -13,20 +12,16 @@ import {
   type TaskListQuery,
 } from '../shared/task-listing';
 import type { TaskIndex } from '../shared/task-index';
-import { TASK_TYPE_PATTERN } from '../shared/task-types';
 import type { ListTasksRequest, ListTasksResponse } from './proto';
+import { checkType, invalid } from './validation';
 import { toProtoTask } from './to-proto';
 
 const FROM_PROTO_PRIORITY: Record<string, Priority | undefined> = { PRIORITY_LOW: 'low', PRIORITY_MEDIUM: 'medium', PRIORITY_HIGH: 'high' };
 
-export function invalid(field: string, detail: string): ValidationError {
-  return new ValidationError(`${field}: ${detail}`, { field });
-}
-
 function toStates(states: unknown): TaskStateName[] {
   const list = Array.isArray(states) ? states : [];
-  const unknown = list.filter((state) => !(TASK_STATES as readonly unknown[]).includes(state));
-  if (unknown.length > 0) throw invalid('states', `unknown state(s) ${unknown.map(String).join(', ')} (known: ${TASK_STATES.join(', ')})`);
+  const unknown = list.filter((state) => !(TASK_STATE_NAMES as readonly unknown[]).includes(state));
+  if (unknown.length > 0) throw invalid('states', `unknown state(s) ${unknown.map(String).join(', ')} (known: ${TASK_STATE_NAMES.join(', ')})`);
   return [...new Set(list as TaskStateName[])];
 }
 
@@ -48,7 +43,8 @@ export function toPageSize(value: unknown): number {
 export function toListQuery(request: ListTasksRequest, tenant: string): TaskListQuery {
   const states = toStates(request.states);
   const type = request.type ? request.type : undefined;
-  if (type !== undefined && !TASK_TYPE_PATTERN.test(type)) throw invalid('type', `may contain only letters, digits, '_' and '-', got ${JSON.stringify(type)}`);
+  const typeError = type === undefined ? undefined : checkType(type);
+  if (typeError) throw typeError;
   const priority = request.priority === undefined || request.priority === 'PRIORITY_UNSPECIFIED' ? undefined : FROM_PROTO_PRIORITY[request.priority];
   if (request.priority !== undefined && request.priority !== 'PRIORITY_UNSPECIFIED' && priority === undefined) {
     throw invalid('priority', `unknown priority ${String(request.priority)}`);

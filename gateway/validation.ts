@@ -62,11 +62,11 @@ function toWellFormed(text: string): string {
   return text.replace(/\p{Cs}/gu, '\ufffd');
 }
 
-function invalid(field: string, problem: string): ValidationError {
+export function invalid(field: string, problem: string): ValidationError {
   return new ValidationError(toWellFormed(`${field}: ${problem}`), { field });
 }
 
-function checkType(type: unknown): ValidationError | undefined {
+export function checkType(type: unknown): ValidationError | undefined {
   if (typeof type !== 'string' || type === '') return invalid('type', 'is required');
   if (type.length > 128) return invalid('type', `must be at most 128 characters, got ${type.length}`);
   if (!TASK_TYPE_PATTERN.test(type)) {

@@ -7,6 +7,7 @@ import { KEYS } from './contract';
 import type { DeadLetterStore } from './ports';
 import { toChannel, type Redis } from './redis';
 import { guarded } from './redis-stores';
+import { DEFAULT_TENANT } from './task-record';
 import { walkIndex } from './task-index';
 import { digestOf, type ListCursor } from './task-listing';
 
@@ -52,7 +53,7 @@ export function toDeadLetterRecord(id: string, fields: Record<string, string>): 
   return {
     id,
     taskId: fields.task_id ?? '',
-    tenant: fields.tenant ?? 'default',
+    tenant: fields.tenant ?? DEFAULT_TENANT,
     type: fields.type ?? '',
     stage: fields.stage,
     reason: fields.reason ?? '',

@@ -12,6 +12,7 @@
 import { createHash } from 'node:crypto';
 import type { Priority, StoredStatus, TaskStateName } from './contract';
 import { ValidationError } from './errors';
+import { DEFAULT_TENANT } from './task-record';
 
 /** Where a listing is: the last entry shown (score = creation ms, member = task id). */
 export type ListCursor = { score: number; member: string };
@@ -56,7 +57,7 @@ export function isAfter(entry: ListCursor, cursor: ListCursor | undefined): bool
 export function matches(task: ListedTask, query: TaskListQuery): boolean {
   const { fields, status } = task;
   if (!fields.task_id) return false;
-  if ((fields.tenant ?? 'default') !== query.tenant) return false;
+  if ((fields.tenant ?? DEFAULT_TENANT) !== query.tenant) return false;
   if (query.type !== undefined && fields.type !== query.type) return false;
   if (query.priority !== undefined && fields.priority !== query.priority) return false;
   if (query.states.length > 0 && (!status || !query.states.includes(status.state))) return false;

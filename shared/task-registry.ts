@@ -4,7 +4,8 @@
 // The gateway, ingest and the worker read the same file at start-up; a bad file stops each of
 // them with every problem listed, never the first one only, so one edit fixes it.
 //
-// Pure: text in, types or problems out (readTaskTypes does the file read).
+// Pure but for readTaskTypes, which reads the file: text in, types or problems out.
+import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
@@ -207,7 +208,7 @@ export type RegistryReader = {
  * is set). Problems go to the reader, prefixed with the variable and the file, and the built-ins
  * alone are returned, so the component reports them with its other settings and stops.
  */
-export function readTaskTypes(reader: RegistryReader, readFile: (path: string) => string): readonly TaskTypeSpec[] {
+export function readTaskTypes(reader: RegistryReader, readFile: (path: string) => string = (path) => readFileSync(path, 'utf8')): readonly TaskTypeSpec[] {
   const file = reader.string('TM_TASK_TYPES_FILE', '').trim();
   if (file === '') return TASK_TYPES;
   const path = resolve(file);

@@ -1,5 +1,4 @@
 // The ingest function: its settings and how its handler is wired to Redis, NATS and the enricher.
-import { readFileSync } from 'node:fs';
 import type { EnvReader } from '../../shared/config';
 import type { FunctionDefinition } from '../../shared/runtime/start-function';
 import { createStatusStore } from '../../shared/redis-stores';
@@ -21,7 +20,7 @@ export const definition: FunctionDefinition<IngestConfig> = {
   readConfig: (reader: EnvReader) => ({
     enricherUrl: reader.url('ENRICHER_URL', `http://127.0.0.1:${findFunction('enricher').port}`),
     enricherTimeoutMs: reader.int('TM_ENRICHER_TIMEOUT_MS', 2_000, { min: 1, max: 600_000 }),
-    taskTypes: readTaskTypes(reader, (path) => readFileSync(path, 'utf8')),
+    taskTypes: readTaskTypes(reader),
   }),
   createHandler: (deps, config) =>
     createHandler({

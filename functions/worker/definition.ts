@@ -1,6 +1,5 @@
 // The worker function: its handler wired to Redis (status reads, the cancel channel) and NATS,
 // with a handler per task type (the built-ins and the registry file's, type-handlers.ts).
-import { readFileSync } from 'node:fs';
 import { ConfigError } from '../../shared/errors';
 import type { FunctionDefinition, CommonDeps } from '../../shared/runtime/start-function';
 import { createStatusStore } from '../../shared/redis-stores';
@@ -32,7 +31,7 @@ const opened = new WeakMap<CommonDeps, { cancels: RedisCancelSource; typeHandler
 export const definition: FunctionDefinition<WorkerConfig> = {
   name: 'worker',
   readConfig: (reader) => ({
-    taskTypes: readTaskTypes(reader, (path) => readFileSync(path, 'utf8')),
+    taskTypes: readTaskTypes(reader),
     handlerMaxResponseBytes: reader.int('TM_HANDLER_MAX_RESPONSE_BYTES', 8 * 1024 * 1024, { min: 1024, max: 512 * 1024 * 1024 }),
   }),
   prepare: async (config, flow) => {
@@ -52,9 +51,8 @@ export const definition: FunctionDefinition<WorkerConfig> = {
     return { ...config, typeHandlers };
   },
   createHandler: async (deps, config) => {
-    // startFunction prepares the config before connecting; a caller that did not gets it here.
-    const { typeHandlers } = config.typeHandlers ? config : await definition.prepare!(config, deps.flow);
-    if (!typeHandlers) throw new Error('worker: no task handlers were prepared');
+    const { typeHandlers } = config;
+    if (!typeHandlers) throw new Error('worker: no task handlers: startFunction runs prepare before createHandler');
     const cancels = await connectCancelSource(deps.redis, deps.logger.child({ part: 'cancels' }));
     opened.set(deps, { cancels, typeHandlers });
     return createHandler({

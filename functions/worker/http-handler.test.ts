@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PermanentError, RetryableError } from '../../shared/errors';
 import { waitFor } from '../../test/helpers/ports';
+import { recordingContext, type RecordingContext } from '../../test/helpers/task-run-context';
 import type { TaskRunContext } from './handlers';
 import { createHttpTaskHandler, isRetryableStatus, toAnswerLine, toExecuteHeaders, toFailure, toJsonOutput } from './http-handler';
 
@@ -25,18 +26,9 @@ async function serve(route: Route): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}/run`;
 }
 
-function context(overrides: Partial<TaskRunContext> = {}): TaskRunContext & { progress: [number, string | undefined][] } {
-  const progress: [number, string | undefined][] = [];
-  return {
-    progress,
-    signal: new AbortController().signal,
-    attempt: 2,
-    reportProgress: async (percent, message) => {
-      progress.push([percent, message]);
-    },
-    task: { id: 'task-1', lastAttempt: 3, deadlineMs: 1_800_000_000_000 },
-    ...overrides,
-  };
+/** Attempt 2 of 3 of task-1: what the headers test reads back. */
+function context(overrides: Partial<TaskRunContext> = {}): RecordingContext {
+  return recordingContext({ attempt: 2, task: { id: 'task-1', lastAttempt: 3, deadlineMs: 1_800_000_000_000 }, ...overrides });
 }
 
 const OPTIONS = { maxResponseBytes: 1024, maxSockets: 4 };

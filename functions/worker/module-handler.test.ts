@@ -3,21 +3,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, PermanentError } from '../../shared/errors';
-import type { TaskRunContext } from './handlers';
+import { recordingContext } from '../../test/helpers/task-run-context';
 import { findHandle, loadModuleHandler } from './module-handler';
-
-function context(): TaskRunContext & { progress: [number, string | undefined][] } {
-  const progress: [number, string | undefined][] = [];
-  return {
-    progress,
-    signal: new AbortController().signal,
-    attempt: 1,
-    reportProgress: async (percent, message) => {
-      progress.push([percent, message]);
-    },
-    task: { id: 'task-1', lastAttempt: 2, deadlineMs: 0 },
-  };
-}
 
 describe('module handlers', () => {
   it('find handle as the default export’s method, by name, or through CommonJS interop', () => {
@@ -30,10 +17,10 @@ describe('module handlers', () => {
 
   it('run the example module (TypeScript, loaded as it is): output, progress, and a PermanentTaskError that fails for good', async () => {
     const handler = await loadModuleHandler('slugify', resolve('examples/handlers/module/slugify.ts'));
-    const ctx = context();
+    const ctx = recordingContext();
     expect(await handler.run({ title: 'Héllo, Wörld!' }, ctx)).toEqual({ slug: 'hello-world' });
     expect(ctx.progress).toEqual([[100, 'slug made']]);
-    const failure = handler.run({ title: '!!!' }, context());
+    const failure = handler.run({ title: '!!!' }, recordingContext());
     await expect(failure).rejects.toBeInstanceOf(PermanentError);
     await expect(failure).rejects.toThrow('"!!!" has no letters or digits');
   });

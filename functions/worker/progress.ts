@@ -43,12 +43,16 @@ export function createProgressReporter(options: ProgressOptions): ProgressReport
   let held: { percent: number; message: string | undefined } | undefined;
   let cancelHeld: (() => void) | undefined;
 
-  const publish = async (percent: number, message: string | undefined) => {
-    last = percent;
-    lastAtMs = options.now();
+  const dropHeld = () => {
     held = undefined;
     cancelHeld?.();
     cancelHeld = undefined;
+  };
+
+  const publish = async (percent: number, message: string | undefined) => {
+    last = percent;
+    lastAtMs = options.now();
+    dropHeld();
     try {
       await options.publish(percent, message);
     } catch (error) {
@@ -78,9 +82,7 @@ export function createProgressReporter(options: ProgressOptions): ProgressReport
     },
     close() {
       closed = true;
-      held = undefined;
-      cancelHeld?.();
-      cancelHeld = undefined;
+      dropHeld();
     },
   };
 }

@@ -16,10 +16,10 @@ export class RequestError extends Error {
 export type ErrorResponse = { status: number; code: string; message: string; retryAfterMs?: number };
 
 export function toErrorResponse(error: unknown): ErrorResponse {
-  if (error instanceof RetryableError && error.retryAfterMs !== undefined) {
-    return { status: error.httpStatus, code: error.code, message: error.message, retryAfterMs: error.retryAfterMs };
+  if (isTaskmanagerError(error)) {
+    const retryAfterMs = error instanceof RetryableError ? error.retryAfterMs : undefined;
+    return { status: error.httpStatus, code: error.code, message: error.message, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) };
   }
-  if (isTaskmanagerError(error)) return { status: error.httpStatus, code: error.code, message: error.message };
   const status = (error as { status?: unknown } | null | undefined)?.status;
   if (status === 413) return { status: 413, code: 'PAYLOAD_TOO_LARGE', message: describeError(error) };
   return { status: 500, code: 'INTERNAL', message: describeError(error) };

@@ -135,8 +135,7 @@ async function handleEvent({ component, handler, logger }: EventOptions, event: 
     const response = toErrorResponse(error);
     const level = response.status >= 500 ? 'error' : 'warn';
     ctx.logger[level]({ status: response.status, err: response.message, attempt: ctx.attempt }, 'handler failed');
-    const { status, code, message, retryAfterMs } = response;
-    return retryAfterMs === undefined ? { status, error: code, message } : { status, error: code, message, retryAfterMs };
+    return { status: response.status, error: response.code, message: response.message, retryAfterMs: response.retryAfterMs };
   }
 }
 
