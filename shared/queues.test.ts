@@ -1,0 +1,20 @@
+import { describe, expect, it } from 'vitest';
+import { ALL_CONSUMERS } from './contract';
+import { QUEUES, QUEUE_NAMES, isQueueName, queueOf } from './queues';
+
+describe('queues', () => {
+  it('every consumer belongs to exactly one queue, and every queue has one', () => {
+    for (const consumer of ALL_CONSUMERS) {
+      expect(QUEUES.filter((queue) => queue.consumers.includes(consumer)), consumer.durable).toHaveLength(1);
+    }
+    for (const queue of QUEUES) expect(queue.consumers.length, queue.name).toBeGreaterThan(0);
+    expect(QUEUES.map((queue) => queue.name)).toEqual([...QUEUE_NAMES]);
+  });
+
+  it('names the queue of a consumer and knows the names', () => {
+    expect(queueOf({ durable: 'worker-medium' })).toBe('worker.medium');
+    expect(queueOf({ durable: 'audit-status' })).toBe('audit');
+    expect(isQueueName('worker.low')).toBe(true);
+    expect(isQueueName('worker')).toBe(false);
+  });
+});
