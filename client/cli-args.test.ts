@@ -91,7 +91,7 @@ describe('parseCli', () => {
     }
     expect(toCommandHelp('watch')).toContain('--from-start');
     expect(toUsageLine('get')).toBe('Usage: tm get <id> [global options]');
-    expect(toUsageLine(undefined)).toBe('Usage: tm <command> [options]   (commands: submit, watch, get, result, cancel, list, dlq, types, demo)');
+    expect(toUsageLine(undefined)).toBe('Usage: tm <command> [options]   (commands: submit, watch, get, result, cancel, list, dlq, audit, stats, pause, resume, types, demo)');
   });
 
   it('names an unknown flag, a flag without its value and a value given to a switch, with the command whose usage to show', () => {
@@ -108,7 +108,7 @@ describe('parseCli', () => {
   it('names a missing argument', () => {
     expect(thrown(['get'])).toMatchObject({ message: "'get' needs a task id: missing <id>", command: 'get' });
     expect(thrown(['submit'])).toMatchObject({ message: "'submit' needs a task type: missing <type>", command: 'submit' });
-    expect(thrown([])).toMatchObject({ message: 'missing command (submit, watch, get, result, cancel, list, dlq, types, demo)', command: undefined });
+    expect(thrown([])).toMatchObject({ message: 'missing command (submit, watch, get, result, cancel, list, dlq, audit, stats, pause, resume, types, demo)', command: undefined });
   });
 
   it('names a bad priority and lists the valid ones', () => {
@@ -190,5 +190,30 @@ describe('TLS and the token', () => {
       ['128.0.0.1:1', false],
     ];
     for (const [address, loopback] of cases) expect(isLoopbackAddress(address), address).toBe(loopback);
+  });
+
+  it('reads the operator commands: dlq list and replay, audit, stats, pause, resume', () => {
+    expect(parse(['dlq', 'list', '--type', 'fail']).command).toEqual({ kind: 'dlq', query: { type: 'fail' }, limit: 50 });
+    expect(parse(['dlq', 'replay', 'd1', 'd2']).command).toEqual({ kind: 'replay', query: { ids: ['d1', 'd2'], dryRun: false } });
+    expect(parse(['dlq', 'replay', '--all', '--type', 'fail', '--dry-run', '--json']).command).toEqual({ kind: 'replay', query: { type: 'fail', dryRun: true } });
+    expect(parse(['audit', 't-1']).command).toEqual({ kind: 'audit', taskId: 't-1' });
+    expect(parse(['stats', '--json'])).toMatchObject({ json: true, command: { kind: 'stats' } });
+    expect(parse(['pause', 'worker.medium']).command).toEqual({ kind: 'pause', queue: 'worker.medium' });
+    expect(parse(['resume', 'worker.medium']).command).toEqual({ kind: 'resume', queue: 'worker.medium' });
+  });
+
+  it('refuses what the operator commands cannot mean, naming it', () => {
+    expect(usageError(['dlq'])).toBe("'dlq' needs a subcommand: list or replay");
+    expect(usageError(['dlq', 'purge'])).toBe("unknown subcommand 'purge' for 'dlq' (expected list or replay)");
+    expect(usageError(['dlq', 'replay'])).toBe("'dlq replay' needs dead-letter ids, or --all (with filters) for every match");
+    expect(usageError(['dlq', 'replay', 'd1', '--all'])).toBe('give dead-letter ids or --all, not both');
+    expect(usageError(['dlq', 'replay', 'd1', '--type', 'fail'])).toBe('--type, --stage and --task go with --all, not with ids');
+    expect(usageError(['dlq', 'replay', '--all', '--limit', '3'])).toBe("--limit applies to 'dlq list', not 'dlq replay'");
+    expect(usageError(['dlq', 'list', '--dry-run'])).toBe("--dry-run applies to 'dlq replay', not 'dlq list'");
+    expect(usageError(['audit'])).toBe("'audit' needs a task id: missing <id>");
+    expect(usageError(['stats', 'now'])).toBe("unexpected argument 'now' for 'stats'");
+    expect(usageError(['pause'])).toBe("'pause' needs a queue: missing <queue>");
+    expect(usageError(['resume', 'a', 'b'])).toBe("unexpected argument 'b' for 'resume'");
+    expect(usageError(['stats', '--all'])).toBe("option --all does not apply to 'stats'");
   });
 });

@@ -2,11 +2,11 @@
 // and the command whose usage line to show. Pure (no I/O: the CA file is read by cli-main), so
 // every rule is unit-tested; the server still validates everything it receives.
 import { parseArgs } from 'node:util';
-import { isPriority, PRIORITIES, TASK_STATES, type ListDeadLettersQuery, type ListTasksQuery, type SubmitInput, type TaskState } from './types';
+import { isPriority, PRIORITIES, TASK_STATES, type ListDeadLettersQuery, type ListTasksQuery, type ReplayQuery, type SubmitInput, type TaskState } from './types';
 
 export const DEFAULT_ADDRESS = 'localhost:50051';
 
-export const COMMAND_NAMES = ['submit', 'watch', 'get', 'result', 'cancel', 'list', 'dlq', 'types', 'demo'] as const;
+export const COMMAND_NAMES = ['submit', 'watch', 'get', 'result', 'cancel', 'list', 'dlq', 'audit', 'stats', 'pause', 'resume', 'types', 'demo'] as const;
 export type CommandName = (typeof COMMAND_NAMES)[number];
 
 export class UsageError extends Error {
@@ -31,6 +31,10 @@ export type Command =
   | { kind: 'types' }
   | { kind: 'list'; query: ListTasksQuery; limit: number }
   | { kind: 'dlq'; query: ListDeadLettersQuery; limit: number }
+  | { kind: 'replay'; query: ReplayQuery }
+  | { kind: 'audit'; taskId: string }
+  | { kind: 'stats' }
+  | { kind: 'pause' | 'resume'; queue: string }
   | { kind: 'demo'; count: number | undefined };
 
 /** TLS to the gateway; `ca` names the CA file and where it was given (for error messages). */
@@ -83,12 +87,36 @@ Exit 0 if the task SUCCEEDED, 3 if it ended otherwise (FAILED, CANCELLED, REJECT
   --limit N              at most N tasks (default 50), fetched page by page`,
   },
   dlq: {
-    synopsis: 'tm dlq list [--type T] [--stage S] [--task ID] [--limit N]',
-    summary: 'your dead letters, newest first: id, task, type, stage, attempts, reason',
-    details: `  --type T               only dead letters of tasks of type T
+    synopsis: 'tm dlq list [--type T] [--stage S] [--task ID] [--limit N] | tm dlq replay <id>... | tm dlq replay --all [--type T] [--stage S] [--task ID] [--dry-run]',
+    summary: 'your dead letters, newest first (list), or run them again as new tasks (replay)',
+    details: `  list                   one line each: id, task, type, stage, attempts, reason (replayed: the new task)
+  replay <id>...         a new task for each dead letter (metadata replay_of = the dead task); again: the same task
+  replay --all           every dead letter the filters match, in pages of 1000 until none is left
+  --type T               only dead letters of tasks of type T
   --stage S              only those the stage S gave up on (worker, ingest, …)
   --task ID              only those of one task
-  --limit N              at most N (default 50), fetched page by page; the cap's dropped count goes to stderr`,
+  --limit N              list: at most N (default 50), fetched page by page; the cap's dropped count goes to stderr
+  --dry-run              replay: say what would be replayed, change nothing`,
+  },
+  audit: {
+    synopsis: 'tm audit <id>',
+    summary: "a task's audit trail, oldest first: time, stage, action, attempt, detail",
+    details: '  <id>                   the task id',
+  },
+  stats: {
+    synopsis: 'tm stats',
+    summary: 'queue depths (pending, in flight, oldest), paused queues, delayed tasks and your dead letters',
+    details: '  queue figures are shown to operator tenants only (TM_OPERATOR_TENANTS on the gateway)',
+  },
+  pause: {
+    synopsis: 'tm pause <queue>',
+    summary: "stop a queue's sources pulling (in-flight work finishes); kept across restarts",
+    details: '  <queue>                ingest, schedule, worker.high, worker.medium, worker.low, results, status, audit, deadletter',
+  },
+  resume: {
+    synopsis: 'tm resume <queue>',
+    summary: 'let a paused queue run again',
+    details: '  <queue>                a paused queue (see tm stats)',
   },
   types: {
     synopsis: 'tm types',
@@ -162,6 +190,8 @@ const OPTIONS = {
   task: { type: 'string' },
   type: { type: 'string' },
   limit: { type: 'string' },
+  all: { type: 'boolean' },
+  'dry-run': { type: 'boolean' },
 } as const;
 
 type OptionName = keyof typeof OPTIONS;
@@ -173,7 +203,11 @@ const COMMAND_OPTIONS: Record<CommandName, readonly OptionName[]> = {
   result: [],
   cancel: [],
   list: ['state', 'type', 'priority', 'limit'],
-  dlq: ['type', 'stage', 'task', 'limit'],
+  dlq: ['type', 'stage', 'task', 'limit', 'all', 'dry-run'],
+  audit: [],
+  stats: [],
+  pause: [],
+  resume: [],
   types: [],
   demo: ['count'],
 };
@@ -324,9 +358,15 @@ export function parseCli(argv: readonly string[], env: Env): Invocation {
       if (rest.length > 0) throw new UsageError(`unexpected argument '${rest[0]}' for 'list'`, name);
       return { ...invocation, command: toListCommand(values) };
     case 'dlq':
-      if (rest[0] !== 'list') throw new UsageError(rest[0] === undefined ? "'dlq' needs a subcommand: list" : `unknown subcommand '${rest[0]}' for 'dlq' (expected list)`, name);
-      if (rest.length > 1) throw new UsageError(`unexpected argument '${rest[1]}' for 'dlq list'`, name);
-      return { ...invocation, command: toDeadLettersCommand(values) };
+      return { ...invocation, command: toDeadLettersCommand(rest[0], rest.slice(1), values) };
+    case 'audit':
+      return { ...invocation, command: { kind: 'audit', taskId: requireTaskId(name, rest) } };
+    case 'stats':
+      if (rest.length > 0) throw new UsageError(`unexpected argument '${rest[0]}' for 'stats'`, name);
+      return { ...invocation, command: { kind: 'stats' } };
+    case 'pause':
+    case 'resume':
+      return { ...invocation, command: { kind: name, queue: requireQueue(name, rest) } };
     case 'types':
       if (rest.length > 0) throw new UsageError(`unexpected argument '${rest[0]}' for 'types'`, name);
       return { ...invocation, command: { kind: 'types' } };
@@ -381,7 +421,7 @@ function toListCommand(values: Values): Command {
   return { kind: 'list', query, limit };
 }
 
-function toDeadLettersCommand(values: Values): Command {
+function toDeadLetterFilters(values: Values): ListDeadLettersQuery {
   const query: ListDeadLettersQuery = {};
   for (const [option, field] of [['type', 'type'], ['stage', 'stage'], ['task', 'taskId']] as const) {
     const value = values[option];
@@ -389,6 +429,34 @@ function toDeadLettersCommand(values: Values): Command {
     if (value.trim() === '') throw new UsageError(`--${option} must not be empty`, 'dlq');
     query[field] = value;
   }
-  const limit = typeof values.limit === 'string' ? toWholeNumber('limit', values.limit, 1, 'dlq') : 50;
-  return { kind: 'dlq', query, limit };
+  return query;
+}
+
+function toDeadLettersCommand(subcommand: string | undefined, ids: readonly string[], values: Values): Command {
+  if (subcommand === 'list') {
+    if (ids.length > 0) throw new UsageError(`unexpected argument '${ids[0]}' for 'dlq list'`, 'dlq');
+    if (values.all !== undefined || values['dry-run'] !== undefined) throw new UsageError(`--${values.all !== undefined ? 'all' : 'dry-run'} applies to 'dlq replay', not 'dlq list'`, 'dlq');
+    const limit = typeof values.limit === 'string' ? toWholeNumber('limit', values.limit, 1, 'dlq') : 50;
+    return { kind: 'dlq', query: toDeadLetterFilters(values), limit };
+  }
+  if (subcommand !== 'replay') {
+    throw new UsageError(subcommand === undefined ? "'dlq' needs a subcommand: list or replay" : `unknown subcommand '${subcommand}' for 'dlq' (expected list or replay)`, 'dlq');
+  }
+  if (values.limit !== undefined) throw new UsageError("--limit applies to 'dlq list', not 'dlq replay'", 'dlq');
+  const filters = toDeadLetterFilters(values);
+  const dryRun = values['dry-run'] === true;
+  if (values.all === true) {
+    if (ids.length > 0) throw new UsageError('give dead-letter ids or --all, not both', 'dlq');
+    return { kind: 'replay', query: { ...filters, dryRun } };
+  }
+  if (ids.length === 0) throw new UsageError("'dlq replay' needs dead-letter ids, or --all (with filters) for every match", 'dlq');
+  if (Object.keys(filters).length > 0) throw new UsageError('--type, --stage and --task go with --all, not with ids', 'dlq');
+  if (ids.some((id) => id.trim() === '')) throw new UsageError('a dead-letter id must not be empty', 'dlq');
+  return { kind: 'replay', query: { ids: [...ids], dryRun } };
+}
+
+function requireQueue(command: 'pause' | 'resume', positionals: readonly string[]): string {
+  if (positionals.length === 0) throw new UsageError(`'${command}' needs a queue: missing <queue>`, command);
+  if (positionals.length > 1) throw new UsageError(`unexpected argument '${positionals[1]}' for '${command}'`, command);
+  return positionals[0]!;
 }

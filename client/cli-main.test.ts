@@ -193,7 +193,7 @@ describe('tm for newcomers: help, version and usage errors', () => {
     });
     const noCommand = await run([]);
     expect(noCommand.code).toBe(2);
-    expect(noCommand.stderr).toContain('Usage: tm <command> [options]   (commands: submit, watch, get, result, cancel, list, dlq, types, demo)');
+    expect(noCommand.stderr).toContain('Usage: tm <command> [options]   (commands: submit, watch, get, result, cancel, list, dlq, audit, stats, pause, resume, types, demo)');
   });
 });
 

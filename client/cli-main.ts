@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { createTaskManagerClient, type TaskManagerClient, type TlsOptions } from './client';
 import { isLoopbackAddress, parseCli, toCommandHelp, toUsageLine, USAGE, UsageError, type Command, type Invocation } from './cli-args';
+import { printAudit, printReplay, printStats, replayAll } from './cli-operate';
 import { runDemo, summarize, toStateCounts } from './demo';
 import { TaskManagerClientError } from './errors';
 import type { DeadLetter, ListDeadLettersQuery, ListTasksQuery, StatusUpdate, Task, TaskType } from './types';
@@ -148,7 +149,8 @@ function toClientTls(invocation: Invocation, readFile: (path: string) => Buffer)
 }
 
 function commandNameOf(command: Command): UsageError['command'] {
-  return command.kind === 'help' || command.kind === 'version' ? undefined : command.kind;
+  if (command.kind === 'help' || command.kind === 'version') return undefined;
+  return command.kind === 'replay' ? 'dlq' : command.kind;
 }
 
 export async function main(argv: readonly string[], io: CliIo): Promise<number> {
@@ -218,6 +220,21 @@ async function run(client: TaskManagerClient, command: RunnableCommand, json: bo
       return EXIT.ok;
     case 'dlq':
       return listDeadLetters(client, command.query, command.limit, json, io);
+    case 'replay':
+      printReplay(await replayAll(client, command.query), command.query.dryRun === true, json, io.stdout);
+      return EXIT.ok;
+    case 'audit':
+      await printAudit(client, command.taskId, json, io.stdout);
+      return EXIT.ok;
+    case 'stats':
+      printStats(await client.getQueueStats(), json, io.stdout);
+      return EXIT.ok;
+    case 'pause':
+      io.stdout.write(toJsonLine(await client.pauseQueue(command.queue)));
+      return EXIT.ok;
+    case 'resume':
+      io.stdout.write(toJsonLine(await client.resumeQueue(command.queue)));
+      return EXIT.ok;
     case 'types':
       for (const type of await client.listTaskTypes()) io.stdout.write(json ? toJsonLine(type) : `${formatTaskType(type)}\n`);
       return EXIT.ok;

@@ -15,6 +15,10 @@ import {
   toTaskResult,
   toDeadLetterPage,
   toListDeadLettersRequest,
+  toAuditPage,
+  toQueueStats,
+  toReplayRequest,
+  toReplayResult,
   toListTasksRequest,
   toTaskPage,
   toTaskType,
@@ -28,6 +32,10 @@ import {
   type TaskType,
   type DeadLetterPage,
   type ListDeadLettersQuery,
+  type AuditPage,
+  type QueueStats,
+  type ReplayQuery,
+  type ReplayResult,
   type ListTasksQuery,
   type TaskPage,
 } from './types';
@@ -76,6 +84,14 @@ export type TaskManagerClient = {
   listTasks(query?: ListTasksQuery): Promise<TaskPage>;
   /** One page of the caller's dead letters, newest first, with how many the cap has dropped. */
   listDeadLetters(query?: ListDeadLettersQuery): Promise<DeadLetterPage>;
+  /** A new task for each chosen dead letter; again for the same letter: the same task. */
+  replayDeadLetters(query: ReplayQuery): Promise<ReplayResult>;
+  /** One page of a task's audit trail, oldest first. */
+  listAuditEvents(taskId: string, page?: { pageSize?: number; pageToken?: string }): Promise<AuditPage>;
+  getQueueStats(): Promise<QueueStats>;
+  /** The queue's sources stop pulling (in-flight work finishes) until resumed. */
+  pauseQueue(queue: string): Promise<{ queue: string; paused: boolean }>;
+  resumeQueue(queue: string): Promise<{ queue: string; paused: boolean }>;
   close(): void;
 };
 
@@ -234,12 +250,22 @@ export function createTaskManagerClient(options: ClientOptions): TaskManagerClie
     },
     listTasks: async (query = {}) => toTaskPage(await unary('ListTasks', toListTasksRequest(query))),
     listDeadLetters: async (query = {}) => toDeadLetterPage(await unary('ListDeadLetters', toListDeadLettersRequest(query))),
+    replayDeadLetters: async (query) => toReplayResult(await unary('ReplayDeadLetters', toReplayRequest(query))),
+    listAuditEvents: async (taskId, page = {}) =>
+      toAuditPage(await unary('ListAuditEvents', { task_id: taskId, page_size: page.pageSize ?? 0, page_token: page.pageToken ?? '' })),
+    getQueueStats: async () => toQueueStats(await unary('GetQueueStats', {})),
+    pauseQueue: async (queue) => toQueueAnswer(await unary('PauseQueue', { queue })),
+    resumeQueue: async (queue) => toQueueAnswer(await unary('ResumeQueue', { queue })),
     listTaskTypes: async () => {
       const wire = await unary('ListTaskTypes', {});
       return Array.isArray(wire.task_types) ? (wire.task_types as Wire[]).map(toTaskType) : [];
     },
     close: () => stub.close(),
   };
+}
+
+function toQueueAnswer(wire: Wire): { queue: string; paused: boolean } {
+  return { queue: typeof wire.queue === 'string' ? wire.queue : '', paused: wire.paused === true };
 }
 
 export { TaskManagerClientError } from './errors';

@@ -25,7 +25,7 @@ describe('proto location', () => {
 
   it('loads the TaskManager service with the public RPCs', () => {
     const service = loadTaskManagerService();
-    expect(Object.keys(service.service).sort()).toEqual(['CancelTask', 'GetResult', 'GetTask', 'ListDeadLetters', 'ListTaskTypes', 'ListTasks', 'StreamStatus', 'SubmitTask']);
+    expect(Object.keys(service.service).sort()).toEqual(['CancelTask', 'GetQueueStats', 'GetResult', 'GetTask', 'ListAuditEvents', 'ListDeadLetters', 'ListTaskTypes', 'ListTasks', 'PauseQueue', 'ReplayDeadLetters', 'ResumeQueue', 'StreamStatus', 'SubmitTask']);
     expect(service.service.StreamStatus!.path).toBe('/taskmanager.v1.TaskManager/StreamStatus');
     expect(service.service.StreamStatus!.responseStream).toBe(true);
   });

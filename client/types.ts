@@ -145,6 +145,39 @@ export type DeadLetter = {
 
 export type DeadLetterPage = { deadLetters: DeadLetter[]; nextPageToken: string | undefined; dropped: number };
 
+/** Which dead letters ReplayDeadLetters replays: these ids, or every one the filters match
+ * (a page of at most 1000 per call; `nextPageToken` of the answer continues). */
+export type ReplayQuery = Omit<ListDeadLettersQuery, 'pageSize'> & { ids?: string[]; dryRun?: boolean; pageSize?: number };
+
+export type ReplayResult = {
+  /** Dead letters that have a replay task, made now or by an earlier replay (one per taskIds). */
+  replayed: number;
+  taskIds: string[];
+  /** Of `replayed`, those replayed before (their taskIds are the earlier tasks). */
+  alreadyReplayed: number;
+  /** With dryRun: the dead letters a replay would make a task for. */
+  wouldReplay: string[];
+  skipped: { id: string; reason: string }[];
+  nextPageToken: string | undefined;
+};
+
+/** One record of a task's audit trail (ListAuditEvents). */
+export type AuditEvent = { taskId: string; stage: string; action: string; attempt: number; detail: string; atMs: number };
+
+export type AuditPage = { events: AuditEvent[]; nextPageToken: string | undefined };
+
+export type QueueStat = { queue: string; pending: number; inFlight: number; oldestPendingAgeMs: number; paused: boolean };
+
+/** GetQueueStats: the queues and delayed tasks (operator tenants only) and the caller's dead letters. */
+export type QueueStats = {
+  queues: QueueStat[];
+  delayed: number;
+  deadLetters: number;
+  deadLettersDropped: number;
+  deadLetterCap: number;
+  readAtMs: number;
+};
+
 /** A task type the deployment runs (ListTaskTypes): what to submit and what to expect. */
 export type TaskType = {
   name: string;
@@ -295,4 +328,60 @@ export function toDeadLetterPage(wire: Wire): DeadLetterPage {
     nextPageToken: token === '' ? undefined : token,
     dropped: num(wire.dropped),
   };
+}
+
+export function toReplayRequest(query: ReplayQuery): Wire {
+  const request: Wire = { ...toListDeadLettersRequest(query), ids: query.ids ?? [], dry_run: query.dryRun ?? false };
+  return request;
+}
+
+export function toReplayResult(wire: Wire): ReplayResult {
+  const token = str(wire.next_page_token);
+  const skipped = Array.isArray(wire.skipped) ? (wire.skipped as Wire[]) : [];
+  return {
+    replayed: num(wire.replayed),
+    taskIds: strings(wire.task_ids),
+    alreadyReplayed: num(wire.already_replayed),
+    wouldReplay: strings(wire.would_replay),
+    skipped: skipped.map((entry) => ({ id: str(entry.id), reason: str(entry.reason) })),
+    nextPageToken: token === '' ? undefined : token,
+  };
+}
+
+export function toAuditPage(wire: Wire): AuditPage {
+  const events = Array.isArray(wire.events) ? (wire.events as Wire[]) : [];
+  const token = str(wire.next_page_token);
+  return {
+    events: events.map((event) => ({
+      taskId: str(event.task_id),
+      stage: str(event.stage),
+      action: str(event.action),
+      attempt: num(event.attempt),
+      detail: str(event.detail),
+      atMs: num(event.at_ms),
+    })),
+    nextPageToken: token === '' ? undefined : token,
+  };
+}
+
+export function toQueueStats(wire: Wire): QueueStats {
+  const queues = Array.isArray(wire.queues) ? (wire.queues as Wire[]) : [];
+  return {
+    queues: queues.map((queue) => ({
+      queue: str(queue.queue),
+      pending: num(queue.pending),
+      inFlight: num(queue.in_flight),
+      oldestPendingAgeMs: num(queue.oldest_pending_age_ms),
+      paused: queue.paused === true,
+    })),
+    delayed: num(wire.delayed),
+    deadLetters: num(wire.dead_letters),
+    deadLettersDropped: num(wire.dead_letters_dropped),
+    deadLetterCap: num(wire.dead_letter_cap),
+    readAtMs: num(wire.read_at_ms),
+  };
+}
+
+function strings(value: unknown): string[] {
+  return Array.isArray(value) ? value.map((item) => str(item)) : [];
 }

@@ -137,3 +137,29 @@ export type ProtoDeadLetter = {
   event: string;
 };
 export type ListDeadLettersResponse = { dead_letters: ProtoDeadLetter[]; next_page_token: string; dropped: number };
+
+export type ReplayDeadLettersRequest = ListDeadLettersRequest & { ids?: string[]; dry_run?: boolean };
+export type ReplayDeadLettersResponse = {
+  replayed: number;
+  task_ids: string[];
+  skipped: { id: string; reason: string }[];
+  next_page_token: string;
+  already_replayed: number;
+  would_replay: string[];
+};
+
+export type ListAuditEventsRequest = { task_id: string; page_size?: number; page_token?: string };
+export type ProtoAuditEvent = { task_id: string; stage: string; action: string; attempt: number; detail: string; at_ms: number };
+export type ListAuditEventsResponse = { events: ProtoAuditEvent[]; next_page_token: string };
+
+export type ProtoQueueStat = { queue: string; pending: number; in_flight: number; oldest_pending_age_ms: number; paused: boolean };
+export type QueueStats = {
+  queues: ProtoQueueStat[];
+  delayed: number;
+  dead_letters: number;
+  dead_letters_dropped: number;
+  dead_letter_cap: number;
+  read_at_ms: number;
+};
+export type QueueRequest = { queue: string };
+export type QueueResponse = { queue: string; paused: boolean };

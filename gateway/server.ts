@@ -10,6 +10,7 @@ import type { ReflectionService } from '@grpc/reflection';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { STREAM_TASKS } from '../shared/contract';
 import { createDeadLetterIndex } from '../shared/dead-letters';
+import { createAuditTrail } from '../shared/task-audit';
 import { createTaskIndex } from '../shared/task-index';
 import { describeError } from '../shared/errors';
 import type { Logger } from '../shared/logger';
@@ -155,6 +156,8 @@ export async function createGatewayServer(config: GatewayConfig, deps: GatewayDe
     ListTaskTypes: unary('ListTaskTypes', service.listTaskTypes),
     ListTasks: unary('ListTasks', service.listTasks),
     ListDeadLetters: unary('ListDeadLetters', service.listDeadLetters),
+    ReplayDeadLetters: unary('ReplayDeadLetters', service.replayDeadLetters),
+    ListAuditEvents: unary('ListAuditEvents', service.listAuditEvents),
     StreamStatus: streamStatus,
   });
 
@@ -270,6 +273,7 @@ export async function startGateway(
       tasks: createTaskStore(redis),
       index: createTaskIndex(redis),
       deadLetters: createDeadLetterIndex(redis),
+      audit: createAuditTrail(redis),
       status: createStatusStore(redis, { retentionSeconds: config.retentionSeconds }),
       results: createResultReader(redis),
       cancels: createCancelNotices(redis),

@@ -15,6 +15,7 @@ import { NotFoundError, describeError } from '../shared/errors';
 import type { Logger } from '../shared/logger';
 import type { CancelNotices, Publisher, ResultReader, StatusStore, TaskStore } from '../shared/ports';
 import type { DeadLetterIndex } from '../shared/dead-letters';
+import type { AuditTrail } from '../shared/task-audit';
 import type { TaskIndex } from '../shared/task-index';
 import type { TaskTypeSpec } from '../shared/task-types';
 import { SpanKind, withSpan } from '../shared/tracing';
@@ -22,12 +23,18 @@ import { DEFAULT_TENANT } from './auth';
 import type { BacklogGuard } from './backlog';
 import { FailedPreconditionError } from './errors';
 import { listDeadLetters } from './list-dead-letters';
+import { listAuditEvents } from './list-audit-events';
 import { listTasks } from './list-tasks';
+import { replayDeadLetters } from './replay-dead-letters';
 import { toProtoTask, toStatusMessage } from './to-proto';
 
 import type {
   ListDeadLettersRequest,
   ListDeadLettersResponse,
+  ReplayDeadLettersRequest,
+  ReplayDeadLettersResponse,
+  ListAuditEventsRequest,
+  ListAuditEventsResponse,
   ListTasksRequest,
   ListTasksResponse,
   ListTaskTypesResponse,
@@ -69,6 +76,8 @@ export type GatewayStores = {
   index: TaskIndex;
   /** Dead letters per tenant (shared/dead-letters.ts). */
   deadLetters: DeadLetterIndex;
+  /** Each task's audit trail (shared/task-audit.ts). */
+  audit: AuditTrail;
   status: StatusStore;
   results: ResultReader;
   cancels: CancelNotices;
@@ -103,6 +112,8 @@ export type TaskManagerService = {
   listTaskTypes(request: unknown, caller: Caller): Promise<ListTaskTypesResponse>;
   listTasks(request: ListTasksRequest, caller: Caller): Promise<ListTasksResponse>;
   listDeadLetters(request: ListDeadLettersRequest, caller: Caller): Promise<ListDeadLettersResponse>;
+  replayDeadLetters(request: ReplayDeadLettersRequest, caller: Caller): Promise<ReplayDeadLettersResponse>;
+  listAuditEvents(request: ListAuditEventsRequest, caller: Caller): Promise<ListAuditEventsResponse>;
 };
 
 /** A task type as ListTaskTypes shows it: what a client needs to submit one, not where its
@@ -151,6 +162,9 @@ export function createTaskManagerService(deps: ServiceDeps): TaskManagerService 
     listTaskTypes: async () => ({ task_types: deps.taskTypes.map(toProtoTaskType) }),
     listTasks: (request, { tenant }) => listTasks(deps.stores.index, request, tenant),
     listDeadLetters: (request, { tenant }) => listDeadLetters(deps.stores.deadLetters, request, tenant),
+    replayDeadLetters: (request, caller) => replayDeadLetters(context, request, caller),
+    listAuditEvents: (request, { tenant }) =>
+      listAuditEvents(deps.stores.audit, (taskId) => assertVisibleTo(deps.stores.tasks, taskId, tenant), request),
   };
 }
 

@@ -19,16 +19,24 @@ import type { SubmitTaskRequest, SubmitTaskResponse } from './proto';
 import type { Caller, ServiceContext, ServiceDeps } from './service';
 import { orThrow, validateSubmit, type NormalizedSubmit } from './validation';
 
+/** A repeated idempotency key whose first submission is still waiting for its PubAck (and may yet
+ * roll back): UNAVAILABLE to the client, which retries; a replay waits for it (replay-dead-letters.ts). */
+export class SubmissionInProgressError extends DependencyUnavailableError {}
+
 /** The stage name of what the gateway writes and publishes. */
 export const STAGE = 'gateway';
 
 /** Room for the CloudEvent attributes the publisher adds (traceparent, tracestate). */
 const EVENT_HEADROOM_BYTES = 1024;
 
-export async function submitTask(ctx: ServiceContext, request: SubmitTaskRequest, { tenant }: Caller): Promise<SubmitTaskResponse> {
+export async function submitTask(ctx: ServiceContext, request: SubmitTaskRequest, caller: Caller): Promise<SubmitTaskResponse> {
+  return submitChecked(ctx, orThrow(validateSubmit(request, ctx.deps.limits)), caller);
+}
+
+/** SubmitTask after validation; a replay (replay-dead-letters.ts) submits its task through it too. */
+export async function submitChecked(ctx: ServiceContext, input: NormalizedSubmit, { tenant }: Caller): Promise<SubmitTaskResponse> {
   const { deps } = ctx;
   const { stores, limits } = deps;
-  const input = orThrow(validateSubmit(request, limits));
   assertConnected(deps);
   await deps.backlog?.assertRoom();
   const envelope = toEnvelopeOf(input, deps.newId(), deps.now(), tenant);
@@ -114,9 +122,7 @@ async function answerDuplicate(ctx: ServiceContext, taskId: string, idempotencyK
   const envelope = toEnvelope(fields);
   if (ctx.deps.now() - envelope.createdAtMs < limits.publishTimeoutMs * 2) {
     // The first submission may still be waiting for its PubAck, and may yet roll back.
-    throw new DependencyUnavailableError(
-      `idempotency_key: the submission of task ${taskId} with this key is still in progress; retry shortly`,
-    );
+    throw new SubmissionInProgressError(`idempotency_key: the submission of task ${taskId} with this key is still in progress; retry shortly`);
   }
   logger.warn({ taskId }, 'publishing a task whose first submission never completed');
   // Written with the task today; a task stored by an older gateway (task first, status second)

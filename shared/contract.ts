@@ -147,6 +147,8 @@ export const KEYS = {
   delayedEvent: (id: string) => `delayed_task:${id}`,
   cancelChannel: 'task_cancel',
   auditEvents: 'audit_events',
+  /** One task's audit trail (sorted set by time; ListAuditEvents), expiring with its task. */
+  taskAudit: (id: string) => `task_audit:${id}`,
   deadLetter: 'dead_letter',
   deadLetterSeen: (id: string) => `dead_letter_seen:${id}`,
   // Dead letters per tenant (ListDeadLetters): a record per dead letter, by its id (the id of the

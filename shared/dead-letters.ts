@@ -126,8 +126,30 @@ async function listDeadLetters(redis: Redis, query: DeadLetterQuery): Promise<De
   return { deadLetters, next: undefined, dropped };
 }
 
-export type DeadLetterIndex = { list(query: DeadLetterQuery): Promise<DeadLetterPage> };
+export type DeadLetterIndex = {
+  list(query: DeadLetterQuery): Promise<DeadLetterPage>;
+  /** The tenant's dead letters among `ids`, in their order; another tenant's read as missing. */
+  read(tenant: string, ids: readonly string[]): Promise<(DeadLetterRecord | undefined)[]>;
+  /** Remembers the task a replay made; answers the task that stands ('' when the record is gone). */
+  markReplayed(id: string, taskId: string): Promise<string>;
+};
+
+async function readDeadLetters(redis: Redis, tenant: string, ids: readonly string[]): Promise<(DeadLetterRecord | undefined)[]> {
+  const pipeline = redis.pipeline();
+  for (const id of ids) pipeline.hgetall(KEYS.deadLetterRecord(id));
+  const replies = (await pipeline.exec()) ?? [];
+  return ids.map((id, i) => {
+    const [error, fields] = replies[i] ?? [];
+    if (error) throw error;
+    const record = toDeadLetterRecord(id, fields as Record<string, string>);
+    return record?.tenant === tenant ? record : undefined;
+  });
+}
 
 export function createDeadLetterIndex(redis: Redis): DeadLetterIndex {
-  return { list: (query) => guarded(() => `listing the dead letters of tenant ${query.tenant}`, () => listDeadLetters(redis, query)) };
+  return {
+    list: (query) => guarded(() => `listing the dead letters of tenant ${query.tenant}`, () => listDeadLetters(redis, query)),
+    read: (tenant, ids) => guarded(() => `reading ${ids.length} dead letter(s)`, () => readDeadLetters(redis, tenant, ids)),
+    markReplayed: (id, taskId) => guarded(() => `marking dead letter ${id} replayed`, () => redis.markReplayed(KEYS.deadLetterRecord(id), taskId)),
+  };
 }

@@ -4,7 +4,7 @@
 // and type their own failures: an unreachable Redis or NATS is a DependencyUnavailableError
 // (retried by the source), a full stream a BacklogFullError. So no handler imports ioredis or the
 // NATS client, or wraps a client error itself; eslint.config.js keeps it that way.
-import type { DeadLetterData, StatusTransition, StoredStatus } from './contract';
+import type { AuditData, DeadLetterData, StatusTransition, StoredStatus } from './contract';
 import type { WireEvent } from './events';
 import type { NewTaskInput, NewTaskOutcome } from './submit-task-script';
 
@@ -48,10 +48,10 @@ export type ResultReader = {
   read(taskId: string): Promise<string | undefined>;
 };
 
-/** A capped list of records (audit entries, dead letters) that takes each record id once. */
-export type RecordLog = {
+/** The audit records: the capped global list and each task's trail, each record id once. */
+export type AuditLog = {
   /** True when appended, false when a record with this id was appended before. */
-  appendOnce(id: string, entry: object): Promise<boolean>;
+  appendOnce(id: string, entry: AuditData): Promise<boolean>;
 };
 
 /** Task results (`task_result:<id>`). */

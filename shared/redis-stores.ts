@@ -3,7 +3,7 @@
 // errors is a DependencyUnavailableError naming what it was doing, so the source retries it.
 import { KEYS } from './contract';
 import { isTaskmanagerError } from './errors';
-import type { CancelNotices, RecordLog, ResultReader, ResultStore, StatusStore, TaskStore } from './ports';
+import type { CancelNotices, ResultReader, ResultStore, StatusStore, TaskStore } from './ports';
 import { toChannel, toUnavailable, type Redis } from './redis';
 import { applyTransitions, readHistory, readStatus } from './status';
 import { storeNewTask } from './submit-task-script';
@@ -78,30 +78,6 @@ export function createCancelNotices(redis: Redis): CancelNotices {
 export function createResultReader(redis: Redis): ResultReader {
   return {
     read: (taskId) => guarded(() => `reading the result of ${taskId}`, async () => (await redis.hget(KEYS.result(taskId), 'json')) ?? undefined),
-  };
-}
-
-export type RecordLogOptions = {
-  /** The list (KEYS.auditEvents, KEYS.deadLetter). */
-  list: string;
-  /** The dedupe marker of a record id. */
-  marker: (id: string) => string;
-  /** Entries kept (older ones trimmed); 0 keeps every entry. */
-  cap: number;
-  /** How long a record id is remembered; longer than an event can stay in its stream. */
-  markerTtlSeconds: number;
-  /** What a record is, for error messages ("audit record"). */
-  noun: string;
-};
-
-/** A list that takes each record id once: the pushOnce Lua script (shared/redis.ts). */
-export function createRecordLog(redis: Redis, options: RecordLogOptions): RecordLog {
-  return {
-    appendOnce: (id, entry) =>
-      guarded(
-        () => `appending ${options.noun} ${id}`,
-        async () => (await redis.pushOnce(options.marker(id), options.list, JSON.stringify(entry), options.cap, options.markerTtlSeconds)) === 1,
-      ),
   };
 }
 

@@ -119,7 +119,7 @@ export function toUnavailable(error: unknown, what: string): DependencyUnavailab
 
 /**
  * KEYS[1] status hash, KEYS[2] history list, KEYS[3] active-task index (sorted set), KEYS[4] task
- * hash, KEYS[5] the expiring-task index (sorted set)
+ * hash, KEYS[5] the expiring-task index (sorted set), KEYS[6] the task's audit trail
  * ARGV channel (a channel, not a key: the caller prefixes it, see toChannel), taskId, stage, the
  * prefixed base of the state indexes (`<prefix>tasks:`), retentionSeconds, then per transition,
  * in order: state, attempt, message, progress, updatedAtMs, rankPhase, rankSub
@@ -130,7 +130,7 @@ export function toUnavailable(error: unknown, what: string): DependencyUnavailab
  * the reconciler finds stalled tasks without scanning (functions/scheduler/reconciler.ts). The
  * task moves from the state index of the state it left to that of the state it reached
  * (ListTasks; the keys are built here from the task's tenant, so the move is in the same call).
- * A terminal state starts the retention: the task, status and history keys expire after
+ * A terminal state starts the retention: the task, status, history and audit keys expire after
  * retentionSeconds, and the task is entered in the expiring index for the sweep that takes it
  * out of the ListTasks indexes (shared/task-retention.ts).
  */
@@ -172,6 +172,7 @@ if terminal == '1' then
   local keep = tonumber(ARGV[5])
   redis.call('EXPIRE', KEYS[1], keep)
   redis.call('EXPIRE', KEYS[2], keep)
+  redis.call('EXPIRE', KEYS[6], keep)
   if task[1] then
     redis.call('EXPIRE', KEYS[4], keep)
     redis.call('ZADD', KEYS[5], at + keep * 1000, task[1] .. '\t' .. (task[3] or '') .. '\t' .. after .. '\t' .. ARGV[2])
@@ -202,16 +203,30 @@ return 1
 `;
 
 /**
- * KEYS[1] dedupe marker, KEYS[2] list
- * ARGV entry, cap (0 = uncapped), markerTtlSeconds
- * Appends the entry once per marker (a redelivered event is absorbed) and trims the list to cap.
+ * KEYS[1] dedupe marker, KEYS[2] the global audit list, KEYS[3] the task's audit trail (sorted
+ * set), KEYS[4] the task hash
+ * ARGV entry, cap of the global list (0 = uncapped), markerTtlSeconds, record id, atMs,
+ * retentionSeconds, cap of one task's trail
+ * Appends a record once per id: to the global list (newest first, capped) and to its task's
+ * trail, scored by its time, the member `<record id>\t<entry>` (ListAuditEvents,
+ * shared/task-audit.ts). The trail expires with its task: a record that comes after the task
+ * finished takes the task's remaining time to live (the status script expires the trail when
+ * the task finishes), and one whose task is already gone keeps the retention.
  * Returns 1 when appended, 0 for a repeat.
  */
-export const PUSH_ONCE_LUA = `
+export const APPEND_AUDIT_LUA = `
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', tonumber(ARGV[3])) then return 0 end
 redis.call('LPUSH', KEYS[2], ARGV[1])
 local cap = tonumber(ARGV[2])
 if cap > 0 then redis.call('LTRIM', KEYS[2], 0, cap - 1) end
+redis.call('ZADD', KEYS[3], tonumber(ARGV[5]), ARGV[4] .. '\t' .. ARGV[1])
+redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -tonumber(ARGV[7]) - 1)
+local ttl = redis.call('PTTL', KEYS[4])
+if ttl > 0 then
+  redis.call('PEXPIRE', KEYS[3], ttl)
+elseif ttl == -2 then
+  redis.call('EXPIRE', KEYS[3], tonumber(ARGV[6]))
+end
 return 1
 `;
 
@@ -293,6 +308,21 @@ end
 return 1
 `;
 
+/**
+ * KEYS[1] dead-letter record hash
+ * ARGV the replay task id
+ * Remembers the task a dead letter's replay made, unless one is remembered already (the first
+ * replay wins, so concurrent replays agree). Returns the task id that stands ('' when the record
+ * is gone: dropped by the cap or purged).
+ */
+export const MARK_REPLAYED_LUA = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return '' end
+local current = redis.call('HGET', KEYS[1], 'replayed_as')
+if current and current ~= '' then return current end
+redis.call('HSET', KEYS[1], 'replayed_as', ARGV[1])
+return ARGV[1]
+`;
+
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     applyStatus(
@@ -301,22 +331,25 @@ declare module 'ioredis' {
       activeIndexKey: string,
       taskKey: string,
       expiringIndexKey: string,
+      auditTrailKey: string,
       ...args: (string | number)[]
     ): Result<number, Context>;
     storeResult(resultKey: string, json: string, attempt: number, ttlSeconds: number): Result<number, Context>;
-    pushOnce(marker: string, list: string, entry: string, cap: number, markerTtlSeconds: number): Result<number, Context>;
+    appendAudit(marker: string, list: string, trail: string, taskKey: string, ...args: (string | number)[]): Result<number, Context>;
     claimDue(queue: string, leases: string, nowMs: number, leaseMs: number, limit: number): Result<string[], Context>;
     sweepExpired(expiringIndexKey: string, nowMs: number, limit: number, indexBase: string): Result<number, Context>;
     storeDeadLetter(marker: string, list: string, taskKey: string, recordKey: string, ...args: (string | number)[]): Result<number, Context>;
+    markReplayed(recordKey: string, taskId: string): Result<string, Context>;
   }
 }
 
 export function defineScripts(redis: Redis): void {
-  redis.defineCommand('applyStatus', { numberOfKeys: 5, lua: APPLY_STATUS_LUA });
+  redis.defineCommand('applyStatus', { numberOfKeys: 6, lua: APPLY_STATUS_LUA });
   redis.defineCommand('storeResult', { numberOfKeys: 1, lua: STORE_RESULT_LUA });
-  redis.defineCommand('pushOnce', { numberOfKeys: 2, lua: PUSH_ONCE_LUA });
+  redis.defineCommand('appendAudit', { numberOfKeys: 4, lua: APPEND_AUDIT_LUA });
   redis.defineCommand('claimDue', { numberOfKeys: 2, lua: CLAIM_DUE_LUA });
   redis.defineCommand('sweepExpired', { numberOfKeys: 1, lua: SWEEP_EXPIRED_LUA });
   redis.defineCommand('storeDeadLetter', { numberOfKeys: 4, lua: STORE_DEAD_LETTER_LUA });
+  redis.defineCommand('markReplayed', { numberOfKeys: 1, lua: MARK_REPLAYED_LUA });
   defineSubmitTaskScript(redis);
 }

@@ -146,7 +146,7 @@ describe('applyStatus', () => {
     const redis = { applyStatus: script, options: { keyPrefix: 'app1:' } } as unknown as Redis;
     const update: StatusUpdate = { taskId: 't-7', state: 'RETRYING', stage: 'worker', attempt: 2, message: 'boom', progress: 30, updatedAtMs: 123 };
     await expect(applyStatus(redis, update)).resolves.toBe(4);
-    const keys = [KEYS.status('t-7'), KEYS.history('t-7'), KEYS.activeTasks, KEYS.task('t-7'), KEYS.tasksExpiring];
+    const keys = [KEYS.status('t-7'), KEYS.history('t-7'), KEYS.activeTasks, KEYS.task('t-7'), KEYS.tasksExpiring, KEYS.taskAudit('t-7')];
     const head = [...keys, `app1:${KEYS.statusChannel('t-7')}`, 't-7', 'worker', `app1:${KEYS.tasksIndexBase}`, DEFAULT_RETENTION_SECONDS];
     expect(script).toHaveBeenCalledWith(...head, 'RETRYING', 2, 'boom', 30, 123, 5, 1);
     await applyStatus(redis, update, 60);

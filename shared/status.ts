@@ -23,7 +23,7 @@ export async function applyTransitions(
     const rank = toRank(next);
     args.push(next.state, next.attempt, next.message, next.progress, next.updatedAtMs, rank.phase, rank.sub);
   }
-  return redis.applyStatus(KEYS.status(taskId), KEYS.history(taskId), KEYS.activeTasks, KEYS.task(taskId), KEYS.tasksExpiring, ...args);
+  return redis.applyStatus(KEYS.status(taskId), KEYS.history(taskId), KEYS.activeTasks, KEYS.task(taskId), KEYS.tasksExpiring, KEYS.taskAudit(taskId), ...args);
 }
 
 /** Returns the new sequence number, or 0 when the update was not newer and changed nothing. */

@@ -12,9 +12,11 @@ import { connectRedis } from '../../shared/redis';
 import { startFunction, type RunningFunction } from '../../shared/runtime/start-function';
 import { postBinary, postStructured } from '../../test/helpers/events';
 import { startNatsServer, startRedisServer, type TestServer } from '../../test/helpers/servers';
+import { createAuditTrail } from '../../shared/task-audit';
 import { AUDIT_MARKER_TTL_SECONDS, definition } from './definition';
 
 const CAP = 5;
+const RETENTION_SECONDS = 3_600;
 
 function auditEvent(taskId: string, action: string): WireEvent<AuditData> {
   const data: AuditData = { taskId, stage: 'worker', action, attempt: 1, detail: `did ${action}`, atMs: Date.now() };
@@ -41,6 +43,7 @@ describe('audit (real Redis)', () => {
       REDIS_URL: redisServer.url,
       LOG_LEVEL: 'silent',
       TM_AUDIT_MAX: String(CAP),
+      TM_RETENTION_SECONDS: String(RETENTION_SECONDS),
     });
     url = `http://127.0.0.1:${audit.port}/`;
     redis = await connectRedis({ url: redisServer.url, keyPrefix: DEFAULT_REDIS_KEY_PREFIX, name: 'test', logger: createLogger('test', 'silent') });
@@ -82,6 +85,43 @@ describe('audit (real Redis)', () => {
         .map((e) => e.id)
         .reverse(),
     );
+  });
+
+  it("keeps each task's trail in time order, each record once, beyond the global cap", async () => {
+    const taskId = randomUUID();
+    const events = Array.from({ length: CAP + 3 }, (_v, i) => {
+      const event = auditEvent(taskId, `step-${i}`);
+      return { ...event, data: { ...event.data, atMs: 1_000 + (CAP + 3 - i) } };
+    });
+    // Delivered newest first and one twice: the trail is still oldest first, each record once.
+    for (const event of [...events, events[2]!]) expect((await postBinary(url, event)).status).toBe(204);
+    const trail = createAuditTrail(redis);
+    const whole = await trail.read(taskId, 1000);
+    expect(whole.records.map((record) => record.action)).toEqual(events.map((event) => event.data.action).reverse());
+    expect(whole.next).toBeUndefined();
+    const first = await trail.read(taskId, 3);
+    const rest = await trail.read(taskId, 1000, first.next);
+    expect([...first.records, ...rest.records]).toEqual(whole.records);
+  });
+
+  it('a trail expires with its task: the task time to live, or the retention when the task is gone', async () => {
+    const finished = randomUUID();
+    await redis.hset(KEYS.task(finished), 'task_id', finished);
+    await redis.expire(KEYS.task(finished), 100);
+    expect((await postBinary(url, auditEvent(finished, 'late'))).status).toBe(204);
+    const ttl = await redis.ttl(KEYS.taskAudit(finished));
+    expect(ttl).toBeGreaterThan(90);
+    expect(ttl).toBeLessThanOrEqual(100);
+
+    const running = randomUUID();
+    await redis.hset(KEYS.task(running), 'task_id', running);
+    expect((await postBinary(url, auditEvent(running, 'started'))).status).toBe(204);
+    // Kept while the task runs; the status script expires it when the task finishes.
+    expect(await redis.ttl(KEYS.taskAudit(running))).toBe(-1);
+
+    const gone = randomUUID();
+    expect((await postBinary(url, auditEvent(gone, 'orphan'))).status).toBe(204);
+    expect(await redis.ttl(KEYS.taskAudit(gone))).toBeGreaterThan(RETENTION_SECONDS - 60);
   });
 
   it('refuses a malformed audit event with 400 naming the field, and stores nothing', async () => {

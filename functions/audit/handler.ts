@@ -1,7 +1,8 @@
 // audit: takes `audit.recorded` (AuditData) and `status.changed` (a stage step, whose `audit` is
 // the step's record; a step without one, a progress report, is acked), emits nothing.
 // Side effect: appends one JSON entry per record id to the capped `audit_events` list (newest
-// first) through a record log that takes each id once (shared/redis-stores.ts), so a
+// first) and to the task's trail (ListAuditEvents) in one script that takes each id once
+// (shared/task-audit.ts), so a
 // redelivered or re-published event is appended once. A record's id is the id its own
 // `audit.recorded` event would have (`<task>:audit:<stage>:<action>:<attempt>`, EVENT_IDS.audit),
 // whichever event carried it.
@@ -11,15 +12,15 @@ import { EVENT_TYPES, type AuditData } from '../../shared/contract';
 import { EVENT_IDS } from '../../shared/emit';
 import { ValidationError } from '../../shared/errors';
 import { requireTaskId, type WireEvent } from '../../shared/events';
-import type { RecordLog } from '../../shared/ports';
+import type { AuditLog } from '../../shared/ports';
 import type { EventHandler } from '../../shared/runtime/function-app';
 
 /** What `audit_events` holds: the record plus its id (to find the event again). */
 export type AuditEntry = AuditData & { eventId: string };
 
 export type AuditDeps = {
-  /** `audit_events`, capped (TM_AUDIT_MAX), each record id once. */
-  log: RecordLog;
+  /** `audit_events`, capped (TM_AUDIT_MAX), and the task's trail; each record id once. */
+  log: AuditLog;
 };
 
 function invalid(field: string, expected: string, value: unknown): ValidationError {

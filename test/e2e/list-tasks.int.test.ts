@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTaskManagerClient, type ListTasksQuery, type TaskManagerClient } from '../../client/client';
+import { KEYS } from '../../shared/contract';
 import { startTestStack, type TestStack } from '../helpers/stack';
 import { runTm } from '../helpers/tm';
 import { waitFor } from '../helpers/ports';
@@ -184,6 +185,10 @@ describe('retention on the running stack', () => {
     expect((await indexSizes()).some((size) => size > 0)).toBe(true);
     // Listed while kept (some may already be gone: the first finished about as long ago as the retention).
     const keptNow = new Set(await listed({}));
+    const trailTtls = await Promise.all(ids.map((id) => stack.redis.pttl(KEYS.taskAudit(id))));
+    // A trail that exists expires (-1 would be a trail kept for ever; -2 one already gone or not yet written).
+    expect(trailTtls.filter((ttl) => ttl === -1)).toEqual([]);
+    expect(trailTtls.some((ttl) => ttl > 0)).toBe(true);
     expect([...keptNow].every((id) => ids.includes(id))).toBe(true);
     await waitFor('every task to leave every listing', async () => {
       const lists = await Promise.all([listed({}), listed({ states: ['SUCCEEDED'] }), listed({ states: ['FAILED', 'REJECTED'] }), listed({ type: 'echo' }), listed({ type: 'fail' })]);
@@ -191,6 +196,12 @@ describe('retention on the running stack', () => {
     }, 20_000);
     await expect(client.getTask(ids[0]!)).rejects.toThrow(/NOT_FOUND/);
     await expect(client.getResult(ids[0]!)).rejects.toThrow(/NOT_FOUND/);
+    await expect(client.listAuditEvents(ids[0]!)).rejects.toThrow(/NOT_FOUND/);
+    // Each task's audit trail went with it.
+    await waitFor('every audit trail to expire', async () => {
+      const left = await Promise.all(ids.map((id) => stack.redis.exists(KEYS.taskAudit(id))));
+      return left.every((exists) => exists === 0) || undefined;
+    }, 10_000);
     // The sweep has taken them out of the indexes too (nothing grows without bound).
     await waitFor('the indexes to be empty', async () => (await indexSizes()).every((size) => size === 0) || undefined, 10_000);
   }, 120_000);
