@@ -47,7 +47,7 @@ async function listAll(query: Omit<DeadLetterQuery, 'pageSize' | 'after'>, pageS
 
 describe('dead letters per tenant (real Redis)', () => {
   it('stores each id once, under its task’s tenant with the task’s type, and in the global list', async () => {
-    const store = createDeadLetterStore(redis, { markerTtlSeconds: 60, cap: 100 });
+    const store = createDeadLetterStore(redis, { markerTtlSeconds: 60, cap: 100, listCap: 1_000 });
     await submit('t-acme', 'acme', 'resize');
     expect(await store.store('dl-1', letter('t-acme', 1_000))).toBe(true);
     expect(await store.store('dl-1', letter('t-acme', 1_000))).toBe(false);
@@ -67,7 +67,7 @@ describe('dead letters per tenant (real Redis)', () => {
   });
 
   it('lists newest first in pages, filtered by type, stage, task and time', async () => {
-    const store = createDeadLetterStore(redis, { markerTtlSeconds: 60, cap: 100 });
+    const store = createDeadLetterStore(redis, { markerTtlSeconds: 60, cap: 100, listCap: 1_000 });
     await submit('t-a', 'initech', 'hash');
     await submit('t-b', 'initech', 'echo');
     for (let i = 0; i < 9; i += 1) await store.store(`dl-i${i}`, letter(i % 3 === 0 ? 't-b' : 't-a', 2_000 + Math.floor(i / 2), i % 2 === 0 ? 'worker' : 'ingest'));
@@ -81,12 +81,23 @@ describe('dead letters per tenant (real Redis)', () => {
   });
 
   it('keeps at most the cap per tenant: the oldest go, and the drop is counted', async () => {
-    const store = createDeadLetterStore(redis, { markerTtlSeconds: 60, cap: 3 });
+    const store = createDeadLetterStore(redis, { markerTtlSeconds: 60, cap: 3, listCap: 1_000 });
     await submit('t-capped', 'umbrella', 'echo');
     for (let i = 0; i < 5; i += 1) await store.store(`dl-c${i}`, letter('t-capped', 3_000 + i));
     const page = await createDeadLetterIndex(redis).list({ tenant: 'umbrella', pageSize: 10 });
     expect(page.deadLetters.map((record) => record.id)).toEqual(['dl-c4', 'dl-c3', 'dl-c2']);
     expect(page.dropped).toBe(2);
     expect(await redis.exists(KEYS.deadLetterRecord('dl-c0'), KEYS.deadLetterRecord('dl-c1'))).toBe(0);
+  });
+
+  it('keeps the newest entries of the global dead_letter list up to its cap', async () => {
+    await redis.del(KEYS.deadLetter);
+    const store = createDeadLetterStore(redis, { markerTtlSeconds: 60, cap: 100, listCap: 2 });
+    await submit('t-listed', 'hooli', 'echo');
+    for (let i = 0; i < 4; i += 1) await store.store(`dl-l${i}`, letter('t-listed', 4_000 + i));
+    const listed = (await redis.lrange(KEYS.deadLetter, 0, -1)).map((entry) => (JSON.parse(entry) as { eventId: string }).eventId);
+    expect(listed).toEqual(['dl-l3', 'dl-l2']);
+    // The tenant's records are capped on their own.
+    expect((await createDeadLetterIndex(redis).list({ tenant: 'hooli', pageSize: 10 })).deadLetters).toHaveLength(4);
   });
 });

@@ -73,7 +73,8 @@ export function matchesDeadLetter(record: DeadLetterRecord, query: DeadLetterQue
   return query.stage === undefined || record.stage === query.stage;
 }
 
-export function createDeadLetterStore(redis: Redis, options: { markerTtlSeconds: number; cap: number }): DeadLetterStore {
+/** cap: per tenant (TM_DEADLETTER_CAP); listCap: the global `dead_letter` list (TM_DEADLETTER_LIST_MAX). */
+export function createDeadLetterStore(redis: Redis, options: { markerTtlSeconds: number; cap: number; listCap: number }): DeadLetterStore {
   return {
     store: (id, letter) =>
       guarded(
@@ -94,6 +95,7 @@ export function createDeadLetterStore(redis: Redis, options: { markerTtlSeconds:
             toChannel(redis, KEYS.deadLettersBase),
             toChannel(redis, KEYS.deadLettersDroppedBase),
             toChannel(redis, KEYS.deadLetterRecordBase),
+            options.listCap,
             ...fields,
           );
           return stored === 1;

@@ -280,8 +280,9 @@ return #due
  * KEYS[1] dedupe marker, KEYS[2] the global dead-letter list, KEYS[3] the task hash, KEYS[4] the
  * dead letter's record hash
  * ARGV entryJson, markerTtlSeconds, id, atMs, cap (0 = none), the prefixed bases of the tenant
- * index and of the dropped counter and of the record keys, then the record's field/value pairs
- * Stores a dead letter once per id: in the global list (as before) and, under the task's tenant
+ * index and of the dropped counter and of the record keys, the global list's cap, then the
+ * record's field/value pairs
+ * Stores a dead letter once per id: in the global list (newest first, capped) and, under the task's tenant
  * (from the task hash; `default` when there is none), as a record with the task's type and an
  * entry of the tenant's index scored by time. Over the cap, the oldest entries and their records
  * go, and the tenant's dropped counter grows by as many. Returns 1 when stored, 0 for a repeat.
@@ -289,10 +290,11 @@ return #due
 export const STORE_DEAD_LETTER_LUA = `
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', tonumber(ARGV[2])) then return 0 end
 redis.call('LPUSH', KEYS[2], ARGV[1])
+redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[9]) - 1)
 local task = redis.call('HMGET', KEYS[3], 'tenant', 'type')
 local tenant, kind = task[1] or 'default', task[2] or ''
 local fields = { 'tenant', tenant, 'type', kind }
-for i = 9, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 10, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', KEYS[4], unpack(fields))
 local index = ARGV[6] .. tenant
 redis.call('ZADD', index, tonumber(ARGV[4]), ARGV[3])

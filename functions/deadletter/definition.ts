@@ -8,6 +8,8 @@ export type DeadLetterConfig = {
   markerTtlSeconds: number;
   /** Most dead letters kept per tenant; the oldest go first, counted (TM_DEADLETTER_CAP). */
   cap: number;
+  /** Entries the global `dead_letter` list keeps, newest first (TM_DEADLETTER_LIST_MAX). */
+  listCap: number;
 };
 
 export const definition: FunctionDefinition<DeadLetterConfig> = {
@@ -17,7 +19,8 @@ export const definition: FunctionDefinition<DeadLetterConfig> = {
     // cannot outlive its marker and be stored twice.
     markerTtlSeconds: reader.int('TM_DEADLETTER_MARKER_TTL_S', 86_400, { min: 60 }),
     cap: reader.int('TM_DEADLETTER_CAP', 100_000, { min: 1, max: 100_000_000 }),
+    listCap: reader.int('TM_DEADLETTER_LIST_MAX', 100_000, { min: 1, max: 100_000_000 }),
   }),
   createHandler: (deps, config) =>
-    createHandler({ store: createDeadLetterStore(deps.redis, { markerTtlSeconds: config.markerTtlSeconds, cap: config.cap }) }),
+    createHandler({ store: createDeadLetterStore(deps.redis, { markerTtlSeconds: config.markerTtlSeconds, cap: config.cap, listCap: config.listCap }) }),
 };
