@@ -7,7 +7,7 @@ import { describeError } from '../shared/errors';
 import { readTaskTypes } from '../shared/task-registry';
 import type { TaskTypeSpec } from '../shared/task-types';
 import { GATEWAY_PORT } from '../shared/topology';
-import { parseApiKeys, type ApiKey, type KeySource } from './auth';
+import { DEFAULT_TENANT, parseApiKeys, TENANT_PATTERN, type ApiKey, type KeySource } from './auth';
 import { PROTO_FILE } from './proto';
 import type { GatewayTls } from './tls';
 
@@ -45,6 +45,13 @@ export type GatewayConfig = {
   readonly taskTypes: readonly TaskTypeSpec[];
   /** TM_RETENTION_SECONDS: how long a task is kept once cancelled (the notifier's setting for the rest). */
   readonly retentionSeconds: number;
+  /** Tenants that may act on the deployment's queues (PauseQueue, ResumeQueue) and see their
+   * depths in GetQueueStats (TM_OPERATOR_TENANTS; `default` while authentication is off). */
+  readonly operatorTenants: ReadonlySet<string>;
+  /** How long GetQueueStats reuses what it read from JetStream (TM_QUEUE_STATS_CACHE_MS). */
+  readonly queueStatsCacheMs: number;
+  /** The per-tenant dead-letter cap GetQueueStats reports (TM_DEADLETTER_CAP, the deadletter stage's). */
+  readonly deadLetterCap: number;
 };
 
 export type PathContext = {
@@ -72,6 +79,18 @@ function readApiKeys(reader: EnvReader, env: Env, readFile: (path: string) => st
   const { keys, problems } = parseApiKeys(sources);
   for (const problem of problems) reader.problem(problem);
   return keys;
+}
+
+/**
+ * TM_OPERATOR_TENANTS: comma-separated tenants. A paused queue stops every tenant's tasks, so
+ * only these may pause one; while authentication is off every caller is `default`, the operator.
+ */
+function readOperatorTenants(reader: EnvReader, authenticated: boolean): ReadonlySet<string> {
+  const text = reader.string('TM_OPERATOR_TENANTS', authenticated ? '' : DEFAULT_TENANT);
+  const tenants = text.split(',').map((tenant) => tenant.trim()).filter((tenant) => tenant !== '');
+  const bad = tenants.find((tenant) => !TENANT_PATTERN.test(tenant));
+  if (bad !== undefined) reader.problem(`TM_OPERATOR_TENANTS: "${bad}" is not a tenant name (${TENANT_PATTERN.source})`);
+  return new Set(tenants);
 }
 
 function readTls(reader: EnvReader): GatewayTls | undefined {
@@ -110,6 +129,9 @@ export function loadGatewayConfig(env: Env, paths: PathContext): GatewayConfig {
   const tls = readTls(reader);
   const retentionSeconds = readRetentionSeconds(reader);
   const taskTypes = readTaskTypes(reader, paths.readFile);
+  const operatorTenants = readOperatorTenants(reader, apiKeys.length > 0);
+  const queueStatsCacheMs = reader.int('TM_QUEUE_STATS_CACHE_MS', 1_000, { min: 0, max: 60_000 });
+  const deadLetterCap = reader.int('TM_DEADLETTER_CAP', 100_000, { min: 1, max: 100_000_000 });
 
   const candidates = [
     ...(paths.scriptPath ? [join(dirname(paths.scriptPath), 'proto')] : []),
@@ -146,5 +168,8 @@ export function loadGatewayConfig(env: Env, paths: PathContext): GatewayConfig {
     logLevel,
     taskTypes,
     retentionSeconds,
+    operatorTenants,
+    queueStatsCacheMs,
+    deadLetterCap,
   });
 }

@@ -2,7 +2,7 @@ import { status } from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
 import { BacklogFullError, DependencyUnavailableError, NotFoundError, ValidationError } from '../shared/errors';
 import { createLogger } from '../shared/logger';
-import { FailedPreconditionError, isConnectionError, toGrpcError } from './errors';
+import { FailedPreconditionError, isConnectionError, PermissionDeniedError, toGrpcError } from './errors';
 
 const logger = createLogger('errors-test', 'silent');
 
@@ -18,6 +18,7 @@ describe('toGrpcError', () => {
     [new ValidationError('payload: is not valid JSON', { field: 'payload' }), status.INVALID_ARGUMENT, 'payload: is not valid JSON'],
     [new NotFoundError('task x not found'), status.NOT_FOUND, 'task x not found'],
     [new FailedPreconditionError('task x is already SUCCEEDED'), status.FAILED_PRECONDITION, 'task x is already SUCCEEDED'],
+    [new PermissionDeniedError('tenant acme may not pause queues'), status.PERMISSION_DENIED, 'tenant acme may not pause queues'],
     [new BacklogFullError('maximum messages exceeded'), status.RESOURCE_EXHAUSTED, 'backlog is full'],
     [new DependencyUnavailableError('nats is not connected'), status.UNAVAILABLE, 'nats is not connected'],
     [named('MaxRetriesPerRequestError', 'Reached the max retries per request limit'), status.UNAVAILABLE, 'max retries'],

@@ -20,6 +20,13 @@ export class FailedPreconditionError extends TaskmanagerError {
   }
 }
 
+/** An authenticated caller asking for what its tenant may not do (a queue action of a non-operator). */
+export class PermissionDeniedError extends TaskmanagerError {
+  constructor(message: string) {
+    super('FORBIDDEN', message, { retryable: false, httpStatus: 403 });
+  }
+}
+
 /** ioredis and nats.js errors that mean "the server is not reachable right now". */
 const CONNECTION_ERROR_NAMES = new Set([
   'MaxRetriesPerRequestError',
@@ -55,6 +62,7 @@ export function toGrpcError(error: unknown, logger: Logger): GrpcError {
   if (error instanceof UnauthenticatedError) return { code: status.UNAUTHENTICATED, details: error.message };
   if (error instanceof NotFoundError) return { code: status.NOT_FOUND, details: error.message };
   if (error instanceof FailedPreconditionError) return { code: status.FAILED_PRECONDITION, details: error.message };
+  if (error instanceof PermissionDeniedError) return { code: status.PERMISSION_DENIED, details: error.message };
   if (error instanceof BacklogFullError) {
     logger.warn({ err: error.message }, 'backlog full: refusing new work');
     return { code: status.RESOURCE_EXHAUSTED, details: `task backlog is full, try again later: ${error.message}` };

@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'PERMANENT_FAILURE'
   | 'NOT_FOUND'
   | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
   | 'CONFLICT'
   | 'CONFIG_INVALID'
   | 'CANCELLED'
