@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createEnvReader, readConnectionSettings, readListenHost, readRetentionSeconds, type Env, type EnvReader, type NatsSettings, type RedisSettings } from '../shared/config';
 import { describeError } from '../shared/errors';
+import { readQueueStatsSettings, type QueueStatsSettings } from '../shared/queue-stats';
 import { readTaskTypes } from '../shared/task-registry';
 import type { TaskTypeSpec } from '../shared/task-types';
 import { GATEWAY_PORT } from '../shared/topology';
@@ -48,10 +49,8 @@ export type GatewayConfig = {
   /** Tenants that may act on the deployment's queues (PauseQueue, ResumeQueue) and see their
    * depths in GetQueueStats (TM_OPERATOR_TENANTS; `default` while authentication is off). */
   readonly operatorTenants: ReadonlySet<string>;
-  /** How long GetQueueStats reuses what it read from JetStream (TM_QUEUE_STATS_CACHE_MS). */
-  readonly queueStatsCacheMs: number;
-  /** The per-tenant dead-letter cap GetQueueStats reports (TM_DEADLETTER_CAP, the deadletter stage's). */
-  readonly deadLetterCap: number;
+  /** GetQueueStats: how long it reuses what it read from JetStream, and the dead-letter cap it shows. */
+  readonly queueStats: QueueStatsSettings;
 };
 
 export type PathContext = {
@@ -130,8 +129,7 @@ export function loadGatewayConfig(env: Env, paths: PathContext): GatewayConfig {
   const retentionSeconds = readRetentionSeconds(reader);
   const taskTypes = readTaskTypes(reader, paths.readFile);
   const operatorTenants = readOperatorTenants(reader, apiKeys.length > 0);
-  const queueStatsCacheMs = reader.int('TM_QUEUE_STATS_CACHE_MS', 1_000, { min: 0, max: 60_000 });
-  const deadLetterCap = reader.int('TM_DEADLETTER_CAP', 100_000, { min: 1, max: 100_000_000 });
+  const queueStats = readQueueStatsSettings(reader);
 
   const candidates = [
     ...(paths.scriptPath ? [join(dirname(paths.scriptPath), 'proto')] : []),
@@ -169,7 +167,6 @@ export function loadGatewayConfig(env: Env, paths: PathContext): GatewayConfig {
     taskTypes,
     retentionSeconds,
     operatorTenants,
-    queueStatsCacheMs,
-    deadLetterCap,
+    queueStats,
   });
 }

@@ -3,6 +3,7 @@
 // gateway lists them newest first in pages, as ListTasks does its tasks (the same walk, the same
 // tokens: task-index.ts, task-listing.ts). Each tenant's are capped (TM_DEADLETTER_CAP); what the
 // cap drops is counted, never silent.
+import type { EnvReader } from './config';
 import { KEYS } from './contract';
 import type { DeadLetterStore } from './ports';
 import { toChannel, type Redis } from './redis';
@@ -10,6 +11,11 @@ import { guarded } from './redis-stores';
 import { DEFAULT_TENANT } from './task-record';
 import { walkIndex } from './task-index';
 import { digestOf, type ListCursor } from './task-listing';
+
+/** TM_DEADLETTER_CAP: what the deadletter stage applies and GetQueueStats shows, read alike. */
+export function readDeadLetterCap(reader: EnvReader): number {
+  return reader.int('TM_DEADLETTER_CAP', 100_000, { min: 1, max: 100_000_000 });
+}
 
 export type DeadLetterQuery = {
   tenant: string;

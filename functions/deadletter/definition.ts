@@ -1,6 +1,6 @@
 // The deadletter function: its handler wired to Redis (shared/dead-letters.ts).
 import type { EnvReader } from '../../shared/config';
-import { createDeadLetterStore } from '../../shared/dead-letters';
+import { createDeadLetterStore, readDeadLetterCap } from '../../shared/dead-letters';
 import type { FunctionDefinition } from '../../shared/runtime/start-function';
 import { createHandler } from './handler';
 
@@ -18,7 +18,7 @@ export const definition: FunctionDefinition<DeadLetterConfig> = {
     // A day by default: no shorter than MaxAge of the EVENTS stream, so a dead-letter event
     // cannot outlive its marker and be stored twice.
     markerTtlSeconds: reader.int('TM_DEADLETTER_MARKER_TTL_S', 86_400, { min: 60 }),
-    cap: reader.int('TM_DEADLETTER_CAP', 100_000, { min: 1, max: 100_000_000 }),
+    cap: readDeadLetterCap(reader),
     listCap: reader.int('TM_DEADLETTER_LIST_MAX', 100_000, { min: 1, max: 100_000_000 }),
   }),
   createHandler: (deps, config) =>

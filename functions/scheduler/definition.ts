@@ -2,6 +2,7 @@
 // work: the delayed-task promoter, and the reconciler (one sweep at a time across replicas).
 import { randomUUID } from 'node:crypto';
 import type { EnvReader } from '../../shared/config';
+import { createHeldReader } from '../../shared/consumer-holds';
 import { CONSUMERS, type FlowSettings } from '../../shared/contract';
 import { createEmitter } from '../../shared/emit';
 import type { CommonDeps, FunctionDefinition } from '../../shared/runtime/start-function';
@@ -12,7 +13,7 @@ import { createDelayedStore } from './delayed-store';
 import { COMPONENT, createHandler } from './handler';
 import { createPromoter } from './promoter';
 import { createReconciler, RECONCILER_STAGE, type ReconcilerSettings } from './reconciler';
-import { createHeldReader, createLease, createReconcilerStore } from './reconciler-deps';
+import { createLease, createReconcilerStore } from './reconciler-deps';
 import { createReconcilerCounters, type ReconcilerCounters } from './reconciler-metrics';
 
 export type SchedulerConfig = {

@@ -1,10 +1,8 @@
-// The reconciler's reads and writes over Redis and JetStream (reconciler.ts holds the logic),
-// and the lease that lets one sweep run at a time across scheduler replicas.
-import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { KEYS, type ConsumerSpec } from '../../shared/contract';
-import { DependencyUnavailableError, describeError } from '../../shared/errors';
+// The reconciler's reads and writes over Redis (reconciler.ts holds the logic; what JetStream
+// still holds is read by shared/consumer-holds.ts), and the lease that lets one sweep run at a
+// time across scheduler replicas.
+import { KEYS } from '../../shared/contract';
 import { EVENT_IDS } from '../../shared/emit';
-import type { NatsConnection } from '../../shared/nats';
 import type { Redis } from '../../shared/redis';
 import { readStatus } from '../../shared/status';
 import { readTaskRecord } from '../../shared/task-record';
@@ -42,44 +40,6 @@ export function createReconcilerStore(redis: Redis, options: { redriveMemoryMs: 
       if (error) throw error;
       return Number(count);
     },
-  };
-}
-
-type StoredMessageReply = { message?: { time?: string }; error?: { code?: number; description?: string } };
-
-/**
- * When the oldest message `consumer` still holds was published: the first message after its ack
- * floor that matches its filter. Messages acked out of order after the floor make this older
- * than the truth, never newer, so the reconciler only ever waits longer because of it.
- */
-export function createHeldReader(nc: NatsConnection): (consumer: ConsumerSpec) => Promise<number | undefined> {
-  let manager: Promise<JetStreamManager> | undefined;
-  return async (consumer) => {
-    try {
-      // No $JS.API.INFO round trip: the scheduler's NATS user may read only what it watches.
-      manager ??= jetstreamManager(nc, { checkAPI: false });
-      const jsm = await manager;
-      const info = await jsm.consumers.info(consumer.stream, consumer.durable);
-      if (info.num_pending === 0 && info.num_ack_pending === 0) return undefined;
-      // nats.js types MSG.GET without next_by_subj, which nats-server (2.9 on) answers.
-      const reply = await nc.request(
-        `$JS.API.STREAM.MSG.GET.${consumer.stream}`,
-        JSON.stringify({ seq: info.ack_floor.stream_seq + 1, next_by_subj: consumer.filterSubject }),
-        { timeout: 5_000 },
-      );
-      const answer = reply.json<StoredMessageReply>();
-      // 404 (no message found): acked and removed in between, so nothing older is held.
-      if (answer.error) {
-        if (answer.error.code === 404) return undefined;
-        throw new Error(`${answer.error.code ?? ''} ${answer.error.description ?? 'unknown error'}`);
-      }
-      const time = answer.message?.time ? Date.parse(answer.message.time) : NaN;
-      // Unreadable: assume it may hold anything (the reconciler waits, or forces later).
-      return Number.isFinite(time) ? time : 0;
-    } catch (error) {
-      manager = undefined;
-      throw new DependencyUnavailableError(`reading what ${consumer.durable} holds: ${describeError(error)}`, { cause: error });
-    }
   };
 }
 
