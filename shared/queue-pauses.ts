@@ -40,6 +40,8 @@ export type PauseReading = { kind: 'record'; seq: number; record: PauseRecord } 
 /** The `$JS.API.STREAM.MSG.GET` subject of the PAUSES stream (also in the NATS permissions). */
 export const PAUSES_MSG_GET = `$JS.API.STREAM.MSG.GET.${STREAM_PAUSES}`;
 
+/** `by` is whatever the gateway says (an API key's name); a record stays small. */
+const MAX_BY_LENGTH = 200;
 const NO_MESSAGE = 10037;
 const NO_STREAM = 10059;
 
@@ -154,12 +156,12 @@ export function createQueuePauses(nc: NatsConnection, options: QueuePausesOption
     async pause(queue, by = 'operator') {
       assertQueue(queue);
       if (await isPaused(queue)) return;
-      await write(queue, { paused: true, by, atMs: now() });
+      await write(queue, { paused: true, by: by.slice(0, MAX_BY_LENGTH), atMs: now() });
     },
     async resume(queue, by = 'operator') {
       assertQueue(queue);
       if (!(await isPaused(queue))) return;
-      await write(queue, { paused: false, by, atMs: now() });
+      await write(queue, { paused: false, by: by.slice(0, MAX_BY_LENGTH), atMs: now() });
     },
     async paused() {
       const readings = await Promise.all(QUEUE_NAMES.map(async (queue) => [queue, await read(queue)] as const));

@@ -160,9 +160,15 @@ describe('standing pull feed', () => {
     expect(pullFeed.outstanding()).toBe(2);
   });
 
-  it('a cancel with nothing outstanding keeps its inbox', () => {
-    const { conn, pullFeed } = feed();
+  it('cancels even with nothing counted outstanding: a request presumed lost may still wait on the server', () => {
+    const { conn, pullFeed, messages } = feed();
+    pullFeed.pull(4);
+    pullFeed.reset();
     pullFeed.cancel();
-    expect(conn.inboxes).toHaveLength(1);
+    expect(conn.inboxes.map((inbox) => inbox.state)).toEqual(['draining', 'open']);
+    // What the surviving request still sent is handed on, and counts against nothing.
+    conn.message(9, 0, 1, 0);
+    expect(messages).toHaveLength(1);
+    expect(pullFeed.outstanding()).toBe(0);
   });
 });

@@ -210,7 +210,7 @@ export function createPullFeed(
     },
     reset: forget,
     cancel() {
-      if (outstanding === 0 && !probing) return;
+      // Even with nothing counted: a request presumed lost (reset) may still wait on the server.
       const old = inbox.subscription;
       forget();
       inbox = open();
