@@ -25,6 +25,20 @@ export const STREAM_SUBJECTS: Record<string, readonly string[]> = {
   [STREAM_EVENTS]: ['events.>'],
 };
 
+/**
+ * The pause state of the operator's queues (DESIGN §3 PauseQueue/ResumeQueue;
+ * shared/queue-pauses.ts): one subject per queue in a stream of its own that keeps the last
+ * record of each subject. Not in STREAM_SUBJECTS: that stream holds state, not work, and has
+ * other settings (limits retention, one message per subject).
+ */
+export const STREAM_PAUSES = 'PAUSES';
+export const PAUSE_SUBJECTS = 'pauses.>';
+
+/** The subject that holds the pause record of `queue` (a name of shared/queues.ts). */
+export function toPauseSubject(queue: string): string {
+  return `pauses.${queue}`;
+}
+
 export const EVENT_TYPES = {
   submitted: 'taskmanager.task.submitted',
   accepted: 'taskmanager.task.accepted',

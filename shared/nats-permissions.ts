@@ -12,21 +12,29 @@
 //   watches (RECONCILER_WATCHES) to tell whether JetStream still holds a stalled task's work;
 // - sources: `$JS.API.INFO` (the JetStream manager's check), `$JS.API.CONSUMER.INFO.<s>.<d>` (the
 //   startup check and the lag metrics), pull requests `$JS.API.CONSUMER.MSG.NEXT.<s>.<d>`, acks
-//   `$JS.ACK.<s>.<d>.>`, and the dead letters / FAILED statuses they publish on giving up;
-// - setup: `$JS.API.INFO`, stream INFO/CREATE/UPDATE of each stream, consumer INFO and CREATE
-//   (nats.js creates and updates a durable with a filter on `CONSUMER.CREATE.<s>.<d>.<filter>`);
-// - the gateway: tasks.ingest and the cancel audit record (PUBLISHES), and
-//   `$JS.API.STREAM.INFO.TASKS` for its admission control (gateway/backlog.ts; no $JS.API.INFO).
+//   `$JS.ACK.<s>.<d>.>`, and the dead letters / FAILED statuses they publish on giving up; and
+//   the pause state of their queues (shared/queue-pauses.ts): read with STREAM.MSG.GET of the
+//   PAUSES stream, followed by subscribing to `pauses.<queue>` of their own queues only (the one
+//   subscription besides inboxes: a record, not work);
+// - setup: `$JS.API.INFO`, stream INFO/CREATE/UPDATE of each stream (PAUSES too), consumer INFO
+//   and CREATE (nats.js creates and updates a durable with a filter on
+//   `CONSUMER.CREATE.<s>.<d>.<filter>`);
+// - the gateway: tasks.ingest and the cancel audit record (PUBLISHES),
+//   `$JS.API.STREAM.INFO.TASKS` for its admission control (gateway/backlog.ts; no $JS.API.INFO),
+//   and the pause state: publishing `pauses.<queue>` of every queue, reading with STREAM.MSG.GET.
 import {
   ALL_CONSUMERS,
   PUBLISHES,
   RECONCILER_WATCHES,
+  STREAM_PAUSES,
   STREAM_SUBJECTS,
   STREAM_TASKS,
+  toPauseSubject,
   toSourcePublishes,
   type ConsumedStage,
   type ConsumerSpec,
 } from './contract';
+import { QUEUE_NAMES, queueOf } from './queues';
 import { FUNCTIONS, type FunctionSpec } from './topology';
 
 /** The subjects a user's replies arrive on (connectNats sets the matching inbox prefix). */
@@ -50,6 +58,8 @@ export function toPasswordVariable(user: string): string {
 }
 
 const JS_API_INFO = '$JS.API.INFO';
+/** How sources and the gateway read the pause state (shared/queue-pauses.ts). */
+const PAUSES_MSG_GET = `$JS.API.STREAM.MSG.GET.${STREAM_PAUSES}`;
 
 function consumerInfo(spec: ConsumerSpec): string {
   return `$JS.API.CONSUMER.INFO.${spec.stream}.${spec.durable}`;
@@ -61,7 +71,7 @@ function withInbox(user: string, publish: readonly string[]): NatsPermissions {
 }
 
 function setupPermissions(): NatsPermissions {
-  const streams = Object.keys(STREAM_SUBJECTS).flatMap((stream) =>
+  const streams = [...Object.keys(STREAM_SUBJECTS), STREAM_PAUSES].flatMap((stream) =>
     ['INFO', 'CREATE', 'UPDATE'].map((action) => `$JS.API.STREAM.${action}.${stream}`),
   );
   const consumers = ALL_CONSUMERS.flatMap((spec) => [
@@ -77,7 +87,10 @@ function sourcePermissions(fn: FunctionSpec): NatsPermissions {
     `$JS.API.CONSUMER.MSG.NEXT.${spec.stream}.${spec.durable}`,
     `$JS.ACK.${spec.stream}.${spec.durable}.>`,
   ]);
-  return withInbox(`${fn.name}-source`, [JS_API_INFO, ...consumers, ...toSourcePublishes(fn.name, fn.consumers)]);
+  const user = `${fn.name}-source`;
+  const { publish, subscribe } = withInbox(user, [JS_API_INFO, ...consumers, ...toSourcePublishes(fn.name, fn.consumers), PAUSES_MSG_GET]);
+  const pauseSubjects = [...new Set(fn.consumers.map(queueOf))].map(toPauseSubject);
+  return { publish, subscribe: [...subscribe, ...pauseSubjects] };
 }
 
 function functionPermissions(fn: FunctionSpec): NatsPermissions {
@@ -106,7 +119,8 @@ export function toNatsUsers(functions: readonly FunctionSpec[] = FUNCTIONS): Nat
     users.push(user(fn.name, functionPermissions(fn)));
     users.push(user(`${fn.name}-source`, sourcePermissions(fn)));
   }
-  users.push(user('gateway', withInbox('gateway', [...PUBLISHES.gateway, `$JS.API.STREAM.INFO.${STREAM_TASKS}`])));
+  const pauses = [...QUEUE_NAMES.map(toPauseSubject), PAUSES_MSG_GET];
+  users.push(user('gateway', withInbox('gateway', [...PUBLISHES.gateway, `$JS.API.STREAM.INFO.${STREAM_TASKS}`, ...pauses])));
   return users;
 }
 

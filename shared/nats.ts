@@ -25,6 +25,7 @@ import { toMsgId } from './emit';
 import { toWireBytes } from './events';
 import type { Logger } from './logger';
 import { createPubAckClient } from './pub-acks';
+import { ensurePauseStream } from './queue-pauses';
 import { readTlsFile, type ReadFile } from './tls-files';
 import { injectTraceContext, withSpan } from './tracing';
 import { SpanKind } from '@opentelemetry/api';
@@ -133,9 +134,9 @@ export function toStreamConfig(name: string, settings: FlowSettings): Partial<St
 }
 
 /**
- * Creates or updates both streams and every consumer. Consumers are created here, before
- * anything publishes, because with interest retention a message on a subject that no consumer
- * covers is dropped at once.
+ * Creates or updates both streams, every consumer and the PAUSES stream. Consumers are created
+ * here, before anything publishes, because with interest retention a message on a subject that no
+ * consumer covers is dropped at once.
  */
 export async function setupFlow(nc: NatsConnection, settings: FlowSettings, logger: Logger): Promise<void> {
   const jsm = await jetstreamManager(nc);
@@ -152,6 +153,8 @@ export async function setupFlow(nc: NatsConnection, settings: FlowSettings, logg
       logger.info({ stream: name }, 'stream created');
     }
   }
+  // The queues' pause state (shared/queue-pauses.ts): only setup may create streams.
+  await ensurePauseStream(jsm, logger);
   for (const spec of ALL_CONSUMERS) {
     // No BackOff list: with one, nats-server uses its first value as the first ack deadline
     // and a plain nak() ignores it. The source applies the retry delays with nak(delay).

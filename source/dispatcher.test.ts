@@ -22,6 +22,7 @@ function fakeServer(consumerCount: number) {
   const probing: boolean[] = Array.from({ length: consumerCount }, () => false);
   const pulls: Array<[number, number]> = [];
   const probes: Array<[number, number]> = [];
+  const cancels: number[] = [];
   const gates = new Map<string, Gate>();
   const delivered: string[] = [];
   const released: string[] = [];
@@ -62,6 +63,12 @@ function fakeServer(consumerCount: number) {
         dispatcher?.refill();
       });
     },
+    // Withdrawn requests: the server sends nothing more on them (pull-feed.ts, cancel).
+    cancel(index) {
+      cancels.push(index);
+      credit[index] = 0;
+      probing[index] = false;
+    },
     async deliver(message, abandon) {
       active += 1;
       maxActive = Math.max(maxActive, active);
@@ -87,6 +94,7 @@ function fakeServer(consumerCount: number) {
     port,
     pulls,
     probes,
+    cancels,
     delivered,
     released,
     working,
@@ -257,5 +265,89 @@ describe('dispatcher', () => {
     await settle();
     expect(await dispatcher.stop(50)).toBe(false);
     expect(server.abandoned).toEqual(['stuck']);
+  });
+});
+
+describe('dispatcher with a paused consumer', () => {
+  it('gives a paused consumer no credit and no slot, withdraws its requests, and keeps strict priority for the others', async () => {
+    const { server, dispatcher } = await start(3, 2);
+    server.pulls.length = 0;
+    server.probes.length = 0;
+    dispatcher.pause(1);
+    expect(server.cancels).toEqual([1]);
+    server.publish(1, 'medium-1', 'medium-2');
+    server.publish(0, 'high-1');
+    server.publish(2, 'low-1');
+    await settle();
+    expect(server.delivered).toEqual(['high-1', 'low-1']);
+    server.finish('high-1');
+    server.finish('low-1');
+    server.publish(0, 'high-2');
+    await waitFor('high-2', () => server.delivered.includes('high-2'));
+    server.finish('high-2');
+    await settle();
+    expect(server.delivered.filter((name) => name.startsWith('medium'))).toEqual([]);
+    expect([...server.pulls, ...server.probes].filter(([index]) => index === 1)).toEqual([]);
+    expect(dispatcher.consumer(1)).toEqual({ paused: true, inFlight: 0, held: 0 });
+  });
+
+  it('holds what still arrives for a paused consumer with in-progress acks: not delivered, not handed back, no share taken from the others', async () => {
+    const { server, dispatcher } = await start(2, 1, { workingIntervalMs: 20 });
+    dispatcher.pause(0);
+    // A message that was on its way when the request was withdrawn.
+    dispatcher.accept(0, 'late-high', 3);
+    server.publish(1, 'low-1');
+    await settle();
+    expect(server.delivered).toEqual(['low-1']);
+    await waitFor('in-progress acks for the held message', () => (server.working.get('late-high') ?? 0) >= 2);
+    expect(server.released).toEqual([]);
+    expect(dispatcher.consumer(0)).toEqual({ paused: true, inFlight: 0, held: 1 });
+    expect(dispatcher.consumer(1)).toEqual({ paused: false, inFlight: 1, held: 0 });
+    // The held message takes no share of the free slot: low is pulled for its next one.
+    server.publish(1, 'low-2');
+    server.finish('low-1');
+    await waitFor('low-2', () => server.delivered.includes('low-2'));
+    server.finish('low-2');
+  });
+
+  it('on resume, delivers the held messages first, then pulls the consumer again', async () => {
+    const { server, dispatcher } = await start(2, 1);
+    dispatcher.pause(0);
+    dispatcher.accept(0, 'held-high', 1);
+    server.publish(0, 'queued-high');
+    server.publish(1, 'low-1');
+    await settle();
+    expect(server.delivered).toEqual(['low-1']);
+    dispatcher.resume(0);
+    server.finish('low-1');
+    await waitFor('the held message', () => server.delivered.length === 2);
+    expect(server.delivered[1]).toBe('held-high');
+    server.finish('held-high');
+    await waitFor('the one still in JetStream', () => server.delivered.length === 3);
+    expect(server.delivered[2]).toBe('queued-high');
+    expect(dispatcher.consumer(0)).toEqual({ paused: false, inFlight: 1, held: 0 });
+    server.finish('queued-high');
+  });
+
+  it('lets a delivery in flight when its consumer is paused finish normally', async () => {
+    const { server, dispatcher } = await start(2, 2);
+    server.publish(1, 'medium-1');
+    await settle();
+    expect(dispatcher.consumer(1)).toEqual({ paused: false, inFlight: 1, held: 0 });
+    dispatcher.pause(1);
+    expect(dispatcher.consumer(1)).toEqual({ paused: true, inFlight: 1, held: 0 });
+    server.finish('medium-1');
+    await waitFor('the delivery to finish', () => dispatcher.consumer(1).inFlight === 0);
+    expect(server.abandoned).toEqual([]);
+    expect(server.released).toEqual([]);
+  });
+
+  it('on stop, hands back what a paused consumer holds, as any held message', async () => {
+    const { server, dispatcher } = await start(1, 1);
+    dispatcher.pause(0);
+    dispatcher.accept(0, 'held');
+    expect(await dispatcher.stop(1_000)).toBe(true);
+    expect(server.released).toEqual(['held']);
+    expect(server.delivered).toEqual([]);
   });
 });

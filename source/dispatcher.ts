@@ -16,7 +16,14 @@
 //   priorities wait (the design asks for strict priority; JetStream keeps them safely);
 // - every message in flight or held gets +WPI every `workingIntervalMs` (AckWait / 3), so a slow
 //   delivery is never redelivered while it is still running;
-// - memory stays bounded: at most the slots in flight plus, per consumer, its credit.
+// - memory stays bounded: at most the slots in flight plus, per consumer, its credit;
+// - a paused consumer (its queue paused: source/pause-gate.ts) is out of the rule: its requests
+//   are withdrawn and it gets no credit and no slot, so the others keep their strict priority as
+//   if it did not exist. What it had pulled already, or still gets from a request withdrawn at
+//   that moment, waits here with in-progress acks. Not nak'd: JetStream would count its next
+//   delivery as one more attempt, spent on nothing; held, it goes out once, on its first count.
+//   Deliveries in flight finish as usual. On resume its waiting messages go first, by the same
+//   rule, then it pulls again.
 import type { Logger } from '../shared/logger';
 import { describeError } from '../shared/errors';
 
@@ -29,6 +36,9 @@ export type DispatcherPort<M> = {
   probing(index: number): boolean;
   /** Asks consumer `index` for `count` more messages: standing, or a probe answered at once. */
   pull(index: number, count: number, mode: 'standing' | 'probe'): void;
+  /** Withdraws consumer `index`'s outstanding requests (outstanding becomes 0); what the server
+   * sent before may still arrive through `accept`. */
+  cancel(index: number): void;
   /** Delivers and settles (ack/nak/term) the message. `abandon` fires when shutdown gives up. */
   deliver(message: M, abandon: AbortSignal): Promise<unknown>;
   /** In-progress ack (+WPI). */
@@ -41,9 +51,13 @@ export type DispatcherOptions = {
   maxInFlight: number;
   workingIntervalMs: number;
   logger: Logger;
-  /** False while pulls would be lost (the connection is down); the dispatcher pulls once it is back. */
+  /** False while pulls would be lost (the connection is down) or must wait (the pause state is
+   * not known yet); the dispatcher pulls once it turns true and `refill` is called. */
   canPull?: () => boolean;
 };
+
+/** What one consumer has here: for /healthz and /metrics. */
+export type ConsumerState = { paused: boolean; inFlight: number; held: number };
 
 export type Dispatcher<M> = {
   /** Starts pulling (once the sink listens). */
@@ -52,11 +66,16 @@ export type Dispatcher<M> = {
   accept(index: number, message: M, pendingAfter?: number): void;
   /** Credit changed outside of deliveries (requests expired, lost, refused): pull again as needed. */
   refill(): void;
+  /** Stops pulling consumer `index` and holds what still arrives for it (see the top of the file). */
+  pause(index: number): void;
+  /** Delivers what consumer `index` holds, then pulls it again. */
+  resume(index: number): void;
   /** Stops pulling, hands back held messages, waits for deliveries up to `graceMs`; true when
    * everything settled in time (otherwise the rest is abandoned to AckWait redelivery). */
   stop(graceMs: number): Promise<boolean>;
   inFlight(): number;
   held(): number;
+  consumer(index: number): ConsumerState;
 };
 
 function delay(ms: number): Promise<void> {
@@ -84,122 +103,177 @@ async function settleDeliveries(
   return settled;
 }
 
-export function createDispatcher<M>(port: DispatcherPort<M>, options: DispatcherOptions): Dispatcher<M> {
-  const { logger, maxInFlight } = options;
-  const count = port.consumerCount;
-  const half = Math.max(1, Math.ceil(maxInFlight / 2));
-  const waiting: M[][] = Array.from({ length: count }, () => []);
-  /** Messages each consumer still had in JetStream when its last message came. */
-  const pendingAfter: number[] = Array.from({ length: count }, () => 0);
-  const deliveries = new Set<Promise<void>>();
+/** One consumer's part of the dispatcher. */
+type Lane<M> = {
+  /** Pulled and waiting for a slot (or for the consumer to be resumed): held. */
+  waiting: M[];
+  /** Messages the consumer still had in JetStream when its last message came. */
+  pendingAfter: number;
+  paused: boolean;
+  inFlight: number;
+};
+
+/** Everything the steps below share: each step is a module function over it. */
+type DispatchState<M> = {
+  readonly port: DispatcherPort<M>;
+  readonly options: DispatcherOptions;
+  /** A consumer is asked for more once this much of its share is unasked for. */
+  readonly half: number;
+  readonly lanes: Lane<M>[];
+  readonly deliveries: Set<Promise<void>>;
   /** In flight or held: what gets in-progress acks. */
-  const tracked = new Set<M>();
-  const abandon = new AbortController();
-  let started = false;
-  let stopping = false;
+  readonly tracked: Set<M>;
+  readonly abandon: AbortController;
+  started: boolean;
+  stopping: boolean;
+};
+
+function release<M>(state: DispatchState<M>, message: M): void {
+  state.tracked.delete(message);
+  try {
+    state.port.release(message);
+  } catch (error) {
+    state.options.logger.warn({ err: describeError(error) }, 'could not hand a message back: JetStream redelivers it after AckWait');
+  }
+}
+
+function launch<M>(state: DispatchState<M>, index: number, message: M): void {
+  const lane = state.lanes[index]!;
+  lane.inFlight += 1;
+  const delivery: Promise<void> = state.port
+    .deliver(message, state.abandon.signal)
+    .then(
+      () => undefined,
+      (error: unknown) => {
+        state.options.logger.error({ err: describeError(error) }, 'delivery failed unexpectedly');
+      },
+    )
+    .finally(() => {
+      lane.inFlight -= 1;
+      state.tracked.delete(message);
+      state.deliveries.delete(delivery);
+      pump(state);
+    });
+  state.deliveries.add(delivery);
+}
+
+/**
+ * Whether consumer `index` is known to have no work beside what waits here: a request of it is
+ * open that a probe left standing (the server would have delivered on it), and its last message
+ * said none was left.
+ */
+function knownEmpty<M>(state: DispatchState<M>, index: number): boolean {
+  const { port } = state;
+  return port.outstanding(index) > 0 && !port.probing(index) && state.lanes[index]!.pendingAfter === 0;
+}
+
+/**
+ * Asks each consumer for its share of the free slots, once half of that is unasked for. A
+ * higher-priority consumer with no request open is probed first, and lower ones get credit only
+ * once its answer says whether it has work: strict priority without polling an idle consumer.
+ * A paused consumer is skipped, and what it holds takes no share from the ones below it.
+ */
+function topUp<M>(state: DispatchState<M>): void {
+  const { port, options, lanes } = state;
+  if (!state.started || state.stopping || options.canPull?.() === false) return;
+  const count = lanes.length;
+  const free = options.maxInFlight - state.deliveries.size;
+  let heldAbove = 0;
+  for (let index = 0; index < count; index += 1) {
+    const lane = lanes[index]!;
+    if (lane.paused) continue;
+    heldAbove += lane.waiting.length;
+    if (port.probing(index)) return;
+    const outstanding = port.outstanding(index);
+    const want = free - heldAbove - outstanding;
+    if (index < count - 1 && outstanding === 0 && want > 0) {
+      port.pull(index, want, 'probe');
+      return;
+    }
+    if (want >= state.half) port.pull(index, want, 'standing');
+  }
+}
+
+/** Fills free slots in strict priority order, then tops up credit. */
+function pump<M>(state: DispatchState<M>): void {
+  if (state.stopping) return;
+  const { lanes, deliveries, options } = state;
+  for (let index = 0; index < lanes.length && deliveries.size < options.maxInFlight; index += 1) {
+    const lane = lanes[index]!;
+    if (lane.paused) continue;
+    while (lane.waiting.length > 0 && deliveries.size < options.maxInFlight) launch(state, index, lane.waiting.shift() as M);
+    // This priority may have more in JetStream: lower priorities wait until that is known.
+    if (index < lanes.length - 1 && !knownEmpty(state, index)) break;
+  }
+  topUp(state);
+}
+
+export function createDispatcher<M>(port: DispatcherPort<M>, options: DispatcherOptions): Dispatcher<M> {
+  const state: DispatchState<M> = {
+    port,
+    options,
+    half: Math.max(1, Math.ceil(options.maxInFlight / 2)),
+    lanes: Array.from({ length: port.consumerCount }, () => ({ waiting: [], pendingAfter: 0, paused: false, inFlight: 0 })),
+    deliveries: new Set(),
+    tracked: new Set(),
+    abandon: new AbortController(),
+    started: false,
+    stopping: false,
+  };
   let ticker: NodeJS.Timeout | undefined;
   let stopped: Promise<boolean> | undefined;
 
-  const release = (message: M) => {
-    tracked.delete(message);
-    try {
-      port.release(message);
-    } catch (error) {
-      logger.warn({ err: describeError(error) }, 'could not hand a message back: JetStream redelivers it after AckWait');
-    }
-  };
-
-  const launch = (message: M) => {
-    const delivery: Promise<void> = port
-      .deliver(message, abandon.signal)
-      .then(
-        () => undefined,
-        (error: unknown) => {
-          logger.error({ err: describeError(error) }, 'delivery failed unexpectedly');
-        },
-      )
-      .finally(() => {
-        tracked.delete(message);
-        deliveries.delete(delivery);
-        pump();
-      });
-    deliveries.add(delivery);
-  };
-
-  /**
-   * Whether consumer `index` is known to have no work beside what waits here: a request of it is
-   * open that a probe left standing (the server would have delivered on it), and its last message
-   * said none was left.
-   */
-  const knownEmpty = (index: number) =>
-    port.outstanding(index) > 0 && !port.probing(index) && pendingAfter[index] === 0;
-
-  /**
-   * Asks each consumer for its share of the free slots, once half of that is unasked for. A
-   * higher-priority consumer with no request open is probed first, and lower ones get credit only
-   * once its answer says whether it has work: strict priority without polling an idle consumer.
-   */
-  const topUp = () => {
-    if (!started || stopping || options.canPull?.() === false) return;
-    const free = maxInFlight - deliveries.size;
-    let heldAbove = 0;
-    for (let index = 0; index < count; index += 1) {
-      heldAbove += waiting[index]!.length;
-      if (port.probing(index)) return;
-      const outstanding = port.outstanding(index);
-      const want = free - heldAbove - outstanding;
-      if (index < count - 1 && outstanding === 0 && want > 0) {
-        port.pull(index, want, 'probe');
-        return;
-      }
-      if (want >= half) port.pull(index, want, 'standing');
-    }
-  };
-
-  /** Fills free slots in strict priority order, then tops up credit. */
-  const pump = () => {
-    if (stopping) return;
-    for (let index = 0; index < count && deliveries.size < maxInFlight; index += 1) {
-      const queue = waiting[index]!;
-      while (queue.length > 0 && deliveries.size < maxInFlight) launch(queue.shift() as M);
-      // This priority may have more in JetStream: lower priorities wait until that is known.
-      if (index < count - 1 && !knownEmpty(index)) break;
-    }
-    topUp();
-  };
-
   return {
     start() {
-      if (started || stopping) return;
-      started = true;
+      if (state.started || state.stopping) return;
+      state.started = true;
       ticker = setInterval(() => {
-        for (const message of tracked) port.working(message);
+        for (const message of state.tracked) port.working(message);
       }, options.workingIntervalMs);
-      topUp();
+      topUp(state);
     },
     accept(index, message, pending = 0) {
-      if (stopping) {
-        release(message);
+      if (state.stopping) {
+        release(state, message);
         return;
       }
-      pendingAfter[index] = pending;
-      tracked.add(message);
-      waiting[index]!.push(message);
-      pump();
+      const lane = state.lanes[index]!;
+      lane.pendingAfter = pending;
+      state.tracked.add(message);
+      lane.waiting.push(message);
+      pump(state);
     },
     // Credit changed (a probe answered, requests expired or were lost): serve what may go now, pull.
-    refill: pump,
+    refill: () => pump(state),
+    pause(index) {
+      const lane = state.lanes[index]!;
+      if (lane.paused) return;
+      lane.paused = true;
+      port.cancel(index);
+      // It no longer holds back the lower priorities.
+      pump(state);
+    },
+    resume(index) {
+      const lane = state.lanes[index]!;
+      if (!lane.paused) return;
+      lane.paused = false;
+      pump(state);
+    },
     stop(graceMs) {
       stopped ??= (async () => {
-        stopping = true;
-        for (const queue of waiting) for (const message of queue.splice(0)) release(message);
-        const settled = await settleDeliveries(deliveries, abandon, graceMs, logger);
+        state.stopping = true;
+        for (const lane of state.lanes) for (const message of lane.waiting.splice(0)) release(state, message);
+        const settled = await settleDeliveries(state.deliveries, state.abandon, graceMs, options.logger);
         clearInterval(ticker);
         return settled;
       })();
       return stopped;
     },
-    inFlight: () => deliveries.size,
-    held: () => waiting.reduce((sum, queue) => sum + queue.length, 0),
+    inFlight: () => state.deliveries.size,
+    held: () => state.lanes.reduce((sum, lane) => sum + lane.waiting.length, 0),
+    consumer(index) {
+      const lane = state.lanes[index]!;
+      return { paused: lane.paused, inFlight: lane.inFlight, held: lane.waiting.length };
+    },
   };
 }

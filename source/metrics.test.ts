@@ -3,7 +3,7 @@ import { CONSUMERS } from '../shared/contract';
 import { createSourceMetrics, renderMetrics } from './metrics';
 
 describe('source metrics', () => {
-  it('renders deliveries, outcomes, gauges and lag in Prometheus text format', () => {
+  it('renders deliveries, outcomes, gauges, lag and pauses in Prometheus text format', () => {
     const [high, medium] = CONSUMERS.worker;
     const metrics = createSourceMetrics([high, medium]);
     metrics.recordDelivery(high);
@@ -14,7 +14,17 @@ describe('source metrics', () => {
     metrics.recordPullError();
     metrics.setLag(medium, { pending: 12, ackPending: 3 });
 
-    const text = renderMetrics('worker', metrics.snapshot(), { inFlight: 2, held: 1, connected: true, draining: false });
+    const text = renderMetrics('worker', metrics.snapshot(), {
+      inFlight: 2,
+      held: 1,
+      connected: true,
+      draining: false,
+      pausesKnown: true,
+      consumers: {
+        'worker-high': { queue: 'worker.high', paused: false, inFlight: 2, held: 0 },
+        'worker-medium': { queue: 'worker.medium', paused: true, inFlight: 0, held: 1 },
+      },
+    });
     const lines = text.split('\n');
     expect(lines).toContain('# TYPE tm_source_deliveries_total counter');
     expect(lines).toContain('tm_source_deliveries_total{function="worker",consumer="worker-high"} 2');
@@ -28,6 +38,11 @@ describe('source metrics', () => {
     expect(lines).toContain('tm_source_consumer_lag{function="worker",consumer="worker-medium"} 12');
     expect(lines).toContain('tm_source_consumer_ack_pending{function="worker",consumer="worker-medium"} 3');
     expect(lines).toContain('tm_source_connected{function="worker"} 1');
+    expect(lines).toContain('tm_source_pauses_known{function="worker"} 1');
+    expect(lines).toContain('tm_source_paused{function="worker",consumer="worker-high",queue="worker.high"} 0');
+    expect(lines).toContain('tm_source_paused{function="worker",consumer="worker-medium",queue="worker.medium"} 1');
+    expect(lines).toContain('tm_source_consumer_in_flight{function="worker",consumer="worker-high"} 2');
+    expect(lines).toContain('tm_source_consumer_held{function="worker",consumer="worker-medium"} 1');
     expect(text.endsWith('\n')).toBe(true);
   });
 

@@ -23,7 +23,19 @@ export type MetricsSnapshot = {
   lag: Record<string, ConsumerLag>;
 };
 
-export type Gauges = { inFlight: number; held: number; connected: boolean; draining: boolean };
+/** What one consumer has in the source now (dispatcher.ts), and whether its queue is paused. */
+export type ConsumerGauges = { queue: string; paused: boolean; inFlight: number; held: number };
+
+export type Gauges = {
+  inFlight: number;
+  held: number;
+  connected: boolean;
+  draining: boolean;
+  /** Whether the pause state of the source's queues is known (it pulls nothing until it is). */
+  pausesKnown: boolean;
+  /** By durable name. */
+  consumers: Record<string, ConsumerGauges>;
+};
 
 export function createSourceMetrics(consumers: readonly ConsumerSpec[]): SourceMetrics {
   const deliveries: Record<string, number> = {};
@@ -99,5 +111,24 @@ export function renderMetrics(functionName: string, snapshot: MetricsSnapshot, g
   lines.push(`tm_source_connected${labels(fn)} ${gauges.connected ? 1 : 0}`);
   family('tm_source_draining', 'gauge', '1 once shutdown has begun.');
   lines.push(`tm_source_draining${labels(fn)} ${gauges.draining ? 1 : 0}`);
+  renderConsumerGauges(lines, family, fn, gauges);
   return `${lines.join('\n')}\n`;
+}
+
+/** The pause gauges and the per-consumer split of in flight and held. */
+function renderConsumerGauges(
+  lines: string[],
+  family: (name: string, type: 'gauge', help: string) => void,
+  fn: { function: string },
+  gauges: Gauges,
+): void {
+  const consumers = Object.entries(gauges.consumers);
+  family('tm_source_pauses_known', 'gauge', '1 once the pause state of the queues is known (nothing is pulled before).');
+  lines.push(`tm_source_pauses_known${labels(fn)} ${gauges.pausesKnown ? 1 : 0}`);
+  family('tm_source_paused', 'gauge', '1 while the queue of the consumer is paused.');
+  for (const [consumer, value] of consumers) lines.push(`tm_source_paused${labels({ ...fn, consumer, queue: value.queue })} ${value.paused ? 1 : 0}`);
+  family('tm_source_consumer_in_flight', 'gauge', 'Deliveries in progress, by consumer.');
+  for (const [consumer, value] of consumers) lines.push(`tm_source_consumer_in_flight${labels({ ...fn, consumer })} ${value.inFlight}`);
+  family('tm_source_consumer_held', 'gauge', 'Messages pulled and waiting here (for a slot, or for their queue to resume), by consumer.');
+  for (const [consumer, value] of consumers) lines.push(`tm_source_consumer_held${labels({ ...fn, consumer })} ${value.held}`);
 }

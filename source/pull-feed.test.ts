@@ -4,16 +4,22 @@ import { createPullFeed, toStandingPull, type FeedConnection, type FeedMsg, type
 
 const INBOX = '_INBOX.test.feed';
 
-/** A fake connection: what the feed published, and a way to deliver to its subscription. */
+/** A fake connection: what the feed published, and a way to deliver to each of its subscriptions
+ * (the feed opens a new one, on a new inbox, each time it cancels its requests). */
 function fakeConnection() {
   const published: { subject: string; payload: string; reply: string }[] = [];
-  let deliver: ((msg: FeedMsg) => void) | undefined;
-  let unsubscribed = false;
+  const inboxes: { subject: string; deliver: (msg: FeedMsg) => void; state: 'open' | 'draining' | 'closed' }[] = [];
   const nc: FeedConnection = {
     subscribe(subject, options) {
-      expect(subject).toBe(INBOX);
-      deliver = (msg) => options.callback(null, msg);
-      return { unsubscribe: () => void (unsubscribed = true) };
+      const inbox = { subject, deliver: (msg: FeedMsg) => options.callback(null, msg), state: 'open' as 'open' | 'draining' | 'closed' };
+      inboxes.push(inbox);
+      return {
+        unsubscribe: () => void (inbox.state = 'closed'),
+        drain: () => {
+          inbox.state = 'draining';
+          return Promise.resolve();
+        },
+      };
     },
     publish(subject, payload, options) {
       published.push({ subject, payload, reply: options.reply });
@@ -24,14 +30,18 @@ function fakeConnection() {
     description,
     get: (name: string) => (name === 'Nats-Pending-Messages' && pending !== undefined ? String(pending) : ''),
   });
+  /** The subscription `generation` (0: the first; default: the newest). */
+  const at = (generation?: number) => inboxes[generation ?? inboxes.length - 1]!;
   return {
     nc,
     published,
-    unsubscribed: () => unsubscribed,
-    message: (sseq: number, pending: number, count = 1) =>
-      deliver!({ subject: 'tasks.ingest', reply: `$JS.ACK.TASKS.ingest.${count}.${sseq}.${sseq}.1700000000000000000.${pending}`, data: new Uint8Array([1]) }),
-    bare: () => deliver!({ subject: 'tasks.ingest', data: new Uint8Array([1]) }),
-    status: (code: number, description: string, pending?: number) => deliver!({ subject: INBOX, data: new Uint8Array(), headers: headers(code, description, pending) }),
+    inboxes,
+    unsubscribed: () => at(0).state === 'closed',
+    message: (sseq: number, pending: number, count = 1, generation?: number) =>
+      at(generation).deliver({ subject: 'tasks.ingest', reply: `$JS.ACK.TASKS.ingest.${count}.${sseq}.${sseq}.1700000000000000000.${pending}`, data: new Uint8Array([1]) }),
+    bare: () => at().deliver({ subject: 'tasks.ingest', data: new Uint8Array([1]) }),
+    status: (code: number, description: string, pending?: number, generation?: number) =>
+      at(generation).deliver({ subject: at(generation).subject, data: new Uint8Array(), headers: headers(code, description, pending) }),
   };
 }
 
@@ -40,7 +50,8 @@ function feed(now = { ms: 0 }) {
   const messages: Array<[PulledMessage, number]> = [];
   const problems: string[] = [];
   let changes = 0;
-  const pullFeed = createPullFeed(conn.nc, CONSUMERS.ingest[0], 0, { inbox: INBOX, expiresMs: 15_000, heartbeatMs: 5_000, now: () => now.ms }, {
+  let inboxCount = 0;
+  const pullFeed = createPullFeed(conn.nc, CONSUMERS.ingest[0], 0, { inbox: () => (inboxCount++ === 0 ? INBOX : `${INBOX}.${inboxCount}`), expiresMs: 15_000, heartbeatMs: 5_000, now: () => now.ms }, {
     message: (message, pendingAfter) => void messages.push([message, pendingAfter]),
     creditChanged: () => void (changes += 1),
     problem: (description) => void problems.push(description),
@@ -119,5 +130,45 @@ describe('standing pull feed', () => {
     expect(pullFeed.outstanding()).toBe(1);
     pullFeed.close();
     expect(conn.unsubscribed()).toBe(true);
+  });
+
+  it('cancels its requests by moving to a new inbox and draining the old one', () => {
+    const { conn, pullFeed } = feed();
+    pullFeed.pull(8);
+    pullFeed.cancel();
+    expect(pullFeed.outstanding()).toBe(0);
+    expect(pullFeed.probing()).toBe(false);
+    expect(conn.inboxes.map((inbox) => inbox.state)).toEqual(['draining', 'open']);
+    pullFeed.pull(2);
+    expect(conn.published.at(-1)!.reply).toBe(conn.inboxes[1]!.subject);
+    expect(conn.published.at(-1)!.reply).not.toBe(INBOX);
+  });
+
+  it('after a cancel, still hands on what the old inbox receives, without counting it against the new credit', () => {
+    const { conn, pullFeed, messages, changes } = feed();
+    pullFeed.pull(8);
+    pullFeed.cancel();
+    pullFeed.pull(3);
+    conn.message(5, 0, 1, 0);
+    expect(messages.map(([message]) => message.streamSequence)).toEqual([5]);
+    expect(pullFeed.outstanding()).toBe(3);
+    // The old request's expiry speaks of credit that no longer counts.
+    conn.status(408, 'Request Timeout', 7, 0);
+    expect(pullFeed.outstanding()).toBe(3);
+    expect(changes()).toBe(0);
+    conn.message(6, 0, 1);
+    expect(pullFeed.outstanding()).toBe(2);
+  });
+
+  it('cancels even with nothing counted outstanding: a request presumed lost may still wait on the server', () => {
+    const { conn, pullFeed, messages } = feed();
+    pullFeed.pull(4);
+    pullFeed.reset();
+    pullFeed.cancel();
+    expect(conn.inboxes.map((inbox) => inbox.state)).toEqual(['draining', 'open']);
+    // What the surviving request still sent is handed on, and counts against nothing.
+    conn.message(9, 0, 1, 0);
+    expect(messages).toHaveLength(1);
+    expect(pullFeed.outstanding()).toBe(0);
   });
 });

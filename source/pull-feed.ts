@@ -22,6 +22,15 @@
 // reconnected, the feed forgets the outstanding credit (`reset`) so the dispatcher pulls again.
 // A request that survived after all then delivers more than asked for; the dispatcher holds the
 // surplus (bounded by the credit given twice).
+//
+// Cancelling (a paused queue, source/pause-gate.ts): JetStream has no call that withdraws a pull
+// request, but the server drops a waiting request whose reply subject has lost its interest
+// instead of delivering on it (nats-server checks before each delivery; 2.9 does). So the feed
+// moves to a fresh inbox and drains the old subscription: whatever the server sent before it saw
+// the unsubscribe still arrives and is handed on (the dispatcher holds it), statuses of the old
+// inbox no longer count, and nothing more is sent. A message the server routed at the very
+// moment the unsubscribe landed would go nowhere and come again after AckWait: at least once,
+// as everything else.
 import type { ConsumerSpec } from '../shared/contract';
 import { parseAckSubject, type AckInfo } from './pull';
 
@@ -44,9 +53,12 @@ export type FeedMsg = {
   readonly headers?: { readonly code: number; readonly description: string; get(name: string): string } | undefined;
 };
 
+/** The part of a NATS subscription the feed uses. */
+export type FeedSubscription = { unsubscribe(): void; drain(): Promise<void> };
+
 /** The part of a NATS connection the feed uses (a fake in unit tests). */
 export type FeedConnection = {
-  subscribe(subject: string, options: { callback: (error: Error | null, msg: FeedMsg) => void }): { unsubscribe(): void };
+  subscribe(subject: string, options: { callback: (error: Error | null, msg: FeedMsg) => void }): FeedSubscription;
   publish(subject: string, payload: string, options: { reply: string }): void;
 };
 
@@ -60,7 +72,8 @@ export type FeedEvents = {
 };
 
 export type PullFeedOptions = {
-  inbox: string;
+  /** A new inbox subject: one to start with, another each time the feed cancels its requests. */
+  inbox: () => string;
   /** How long a request waits on the server. */
   expiresMs: number;
   /** Heartbeat interval the server keeps a waiting request alive with (at most expires / 2). */
@@ -77,6 +90,8 @@ export type PullFeed = {
   pull(count: number, mode?: 'standing' | 'probe'): void;
   /** Forgets the outstanding credit (its requests are presumed lost). */
   reset(): void;
+  /** Withdraws every outstanding request (see the top of this file): outstanding() is 0 after. */
+  cancel(): void;
   /** Checks the heartbeat; call it every heartbeat interval. True when it reset the feed. */
   checkAlive(): boolean;
   close(): void;
@@ -110,12 +125,17 @@ export function createPullFeed(
   let outstanding = 0;
   let probing = false;
   let lastHeardMs = options.now();
+  /** Forgets every request: expired, lost with a server, or withdrawn. */
+  const forget = () => {
+    outstanding = 0;
+    probing = false;
+  };
 
   const standing = (count: number) => {
     if (count <= 0) return;
     if (outstanding === 0) lastHeardMs = options.now();
     outstanding += count;
-    nc.publish(subject, toStandingPull(count, options), { reply: options.inbox });
+    nc.publish(subject, toStandingPull(count, options), { reply: inbox.subject });
   };
 
   const onStatus = (msg: FeedMsg) => {
@@ -140,41 +160,38 @@ export function createPullFeed(
     events.creditChanged();
   };
 
-  const onMessage = (msg: FeedMsg) => {
-    if (!msg.reply || !msg.reply.startsWith('$JS.ACK.')) {
-      events.problem(`pull from ${consumer.stream}/${consumer.durable}: a message without an ack subject was dropped`);
-      return;
+  /** `counted`: it came on the current inbox, so it uses up outstanding credit. */
+  const onMessage = (msg: FeedMsg, counted: boolean) => {
+    const pulled = toPulledMessage(msg, consumer, priority, events);
+    if (!pulled) return;
+    if (counted) {
+      outstanding = Math.max(0, outstanding - 1);
+      if (outstanding === 0) probing = false;
     }
-    let info: AckInfo;
-    try {
-      info = parseAckSubject(msg.reply);
-    } catch (error) {
-      events.problem((error as Error).message);
-      return;
-    }
-    outstanding = Math.max(0, outstanding - 1);
-    if (outstanding === 0) probing = false;
-    events.message({
-      consumer,
-      priority,
-      data: msg.data,
-      ackSubject: msg.reply,
-      deliveryCount: info.deliveryCount,
-      streamSequence: info.streamSequence,
-    }, info.pending);
+    events.message(pulled.message, pulled.pending);
   };
 
-  const subscription = nc.subscribe(options.inbox, {
-    callback: (error, msg) => {
-      if (error) {
-        events.problem(`inbox of ${consumer.durable}: ${error.message}`);
-        return;
-      }
-      lastHeardMs = options.now();
-      if (msg.subject === options.inbox) onStatus(msg);
-      else onMessage(msg);
-    },
-  });
+  const open = (): { subject: string; subscription: FeedSubscription } => {
+    const own = options.inbox();
+    const subscription = nc.subscribe(own, {
+      callback: (error, msg) => {
+        if (error) {
+          events.problem(`inbox of ${consumer.durable}: ${error.message}`);
+          return;
+        }
+        const current = inbox.subject === own;
+        if (current) lastHeardMs = options.now();
+        // Statuses of a withdrawn inbox speak of requests that no longer count.
+        if (msg.subject === own) {
+          if (current) onStatus(msg);
+        } else {
+          onMessage(msg, current);
+        }
+      },
+    });
+    return { subject: own, subscription };
+  };
+  let inbox = open();
 
   return {
     outstanding: () => outstanding,
@@ -189,20 +206,54 @@ export function createPullFeed(
       probing = true;
       lastHeardMs = options.now();
       outstanding = count;
-      nc.publish(subject, toProbe(count), { reply: options.inbox });
+      nc.publish(subject, toProbe(count), { reply: inbox.subject });
     },
-    reset() {
-      outstanding = 0;
-      probing = false;
+    reset: forget,
+    cancel() {
+      // Even with nothing counted: a request presumed lost (reset) may still wait on the server.
+      const old = inbox.subscription;
+      forget();
+      inbox = open();
+      // Drained, not cut: what the server sent before it saw the unsubscribe still comes in.
+      old.drain().catch(() => old.unsubscribe());
     },
     checkAlive() {
       // Two heartbeats of silence while credit is outstanding: the requests died with a server.
       if (outstanding === 0 || options.now() - lastHeardMs <= 2 * options.heartbeatMs + 1_000) return false;
-      outstanding = 0;
-      probing = false;
+      forget();
       lastHeardMs = options.now();
       return true;
     },
-    close: () => subscription.unsubscribe(),
+    close: () => inbox.subscription.unsubscribe(),
   };
+}
+
+/** The pulled message a delivery on the inbox carries, or undefined (reported) when it has no
+ * usable ack subject. */
+function toPulledMessage(
+  msg: FeedMsg,
+  consumer: ConsumerSpec,
+  priority: number,
+  events: Pick<FeedEvents, 'problem'>,
+): { message: PulledMessage; pending: number } | undefined {
+  if (!msg.reply || !msg.reply.startsWith('$JS.ACK.')) {
+    events.problem(`pull from ${consumer.stream}/${consumer.durable}: a message without an ack subject was dropped`);
+    return undefined;
+  }
+  let info: AckInfo;
+  try {
+    info = parseAckSubject(msg.reply);
+  } catch (error) {
+    events.problem((error as Error).message);
+    return undefined;
+  }
+  const message: PulledMessage = {
+    consumer,
+    priority,
+    data: msg.data,
+    ackSubject: msg.reply,
+    deliveryCount: info.deliveryCount,
+    streamSequence: info.streamSequence,
+  };
+  return { message, pending: info.pending };
 }

@@ -1,9 +1,7 @@
 // The JetStream source (docs/design.md §6) wired together: NATS connection, one standing pull
-// feed per consumer, plain-publish acks, the HTTP poster, the deliverer, the dispatcher, /healthz
-// + /metrics, the consumer-lag refresher and drain.
+// feed per consumer, plain-publish acks, the HTTP poster, the deliverer, the dispatcher, the
+// pause gate of its queues, /healthz + /metrics, the consumer-lag refresher and drain.
 // The entry file (index.ts) owns process concerns; this module returns a `stop`.
-import { createServer, type Server } from 'node:http';
-import { once } from 'node:events';
 import { jetstreamManager, JetStreamApiError, type JetStreamManager } from '@nats-io/jetstream';
 import type { ConsumerSpec } from '../shared/contract';
 import { describeError } from '../shared/errors';
@@ -16,9 +14,12 @@ import { createBatchPoster, type BatchPoster } from './batch-poster';
 import { createDeliverer, type Deliverer } from './delivery';
 import { createDispatcher, type Dispatcher } from './dispatcher';
 import { createPoster, type Poster } from '../shared/http-poster';
-import { createSourceMetrics, renderMetrics, type MetricsSnapshot, type SourceMetrics } from './metrics';
+import { createSourceMetrics, type MetricsSnapshot, type SourceMetrics } from './metrics';
+import { createQueuePauses, type QueuePauses } from '../shared/queue-pauses';
+import { startPauseGate } from './pause-gate';
 import { createPullFeed, type FeedConnection, type PulledMessage, type PullFeed } from './pull-feed';
 import { waitForSink } from './sink-ready';
+import { createStatusServer, listen, type SourceState } from './status-server';
 
 export type SourceDeps = {
   logger: Logger;
@@ -27,6 +28,8 @@ export type SourceDeps = {
   now?: () => number;
   /** How often consumer lag is refreshed for /metrics. */
   lagRefreshMs?: number;
+  /** Where the pause state of the queues comes from (shared/queue-pauses.ts on `nc` by default). */
+  pauses?: Pick<QueuePauses, 'watch'>;
 };
 
 export type RunningSource = {
@@ -61,13 +64,11 @@ async function assertConsumersExist(jsm: JetStreamManager, consumers: readonly C
   }
 }
 
-/** Flags the connection watcher, the health server, the dispatcher and stop share. */
-type SourceState = { connected: boolean; draining: boolean };
-
 export async function startSource(config: SourceConfig, deps: SourceDeps): Promise<RunningSource> {
   const { logger } = deps;
   const { nc, jsm } = await connectToConsumers(config, logger);
-  const state: SourceState = { connected: true, draining: false };
+  // Nothing is pulled before the pause state of the source's queues is known (pause-gate.ts).
+  const state: SourceState = { connected: true, draining: false, pausesKnown: false };
   const metrics = createSourceMetrics(config.consumers);
   const acks = createAcks((subject, payload) => nc.publish(subject, payload));
   const poster = deps.poster ?? createPoster(config.sink, { maxSockets: config.maxInFlight });
@@ -91,15 +92,30 @@ export async function startSource(config: SourceConfig, deps: SourceDeps): Promi
     if (feeds.map((feed) => feed.checkAlive()).some(Boolean)) dispatcher.refill();
   }, heartbeatMs);
   watchConnection(nc, state, feeds, dispatcher);
+  const pauses = startPauseGate({
+    watch: (deps.pauses ?? createQueuePauses(nc, { logger })).watch,
+    consumers: config.consumers,
+    dispatcher,
+    setKnown: (known) => (state.pausesKnown = known),
+  });
   const lagTimer = startLagRefresh(jsm, config.consumers, metrics, logger, deps.lagRefreshMs ?? 5_000);
 
-  const server = createStatusServer(config.functionName, { nc, state, metrics, dispatcher });
+  const server = createStatusServer({
+    functionName: config.functionName,
+    consumers: config.consumers,
+    nc,
+    state,
+    metrics,
+    dispatcher,
+    credit: (index) => feeds[index]?.outstanding() ?? 0,
+  });
   let port: number;
   try {
     port = await listen(server, config.port, config.host);
   } catch (error) {
     clearInterval(lagTimer);
     clearInterval(aliveTimer);
+    pauses.stop();
     await nc.close().catch(() => undefined);
     throw error;
   }
@@ -127,6 +143,7 @@ export async function startSource(config: SourceConfig, deps: SourceDeps): Promi
         const settled = await dispatcher.stop(config.shutdownGraceMs);
         clearInterval(lagTimer);
         clearInterval(aliveTimer);
+        pauses.stop();
         for (const feed of feeds) feed.close();
         poster.close();
         server.close();
@@ -188,6 +205,7 @@ function createFeedsAndDispatcher(config: SourceConfig, parts: FeedParts): { fee
       outstanding: (index) => feeds[index]?.outstanding() ?? 0,
       probing: (index) => feeds[index]?.probing() ?? false,
       pull: (index, count, mode) => feeds[index]?.pull(count, mode),
+      cancel: (index) => feeds[index]?.cancel(),
       deliver: (message, abandon) => deliverer.deliver(message, abandon),
       working: (message) => acks.working(message),
       release: (message) => acks.nak(message, 0),
@@ -196,14 +214,14 @@ function createFeedsAndDispatcher(config: SourceConfig, parts: FeedParts): { fee
       maxInFlight: config.maxInFlight,
       workingIntervalMs: Math.max(100, Math.floor(config.flow.ackWaitMs / 3)),
       logger,
-      canPull: () => state.connected && !state.draining,
+      canPull: () => state.connected && !state.draining && state.pausesKnown,
     },
   );
   const inboxPrefix = toInboxPrefix(config.nats.auth);
-  const feedOptions = { expiresMs: config.pollExpiresMs, heartbeatMs: parts.heartbeatMs, now: Date.now };
+  const feedOptions = { inbox: () => createInbox(inboxPrefix), expiresMs: config.pollExpiresMs, heartbeatMs: parts.heartbeatMs, now: Date.now };
   consumers.forEach((consumer, index) => {
     feeds.push(
-      createPullFeed(nc as unknown as FeedConnection, consumer, index, { inbox: createInbox(inboxPrefix), ...feedOptions }, {
+      createPullFeed(nc as unknown as FeedConnection, consumer, index, feedOptions, {
         message: (message, pendingAfter) => dispatcher.accept(index, message, pendingAfter),
         creditChanged: () => dispatcher.refill(),
         problem: (description) => {
@@ -251,36 +269,4 @@ function startLagRefresh(
   };
   void refreshLag();
   return setInterval(() => void refreshLag(), intervalMs);
-}
-
-type StatusParts = { nc: NatsConnection; state: SourceState; metrics: SourceMetrics; dispatcher: Dispatcher<PulledMessage> };
-
-/** GET /healthz and GET /metrics. */
-function createStatusServer(functionName: string, { nc, state, metrics, dispatcher }: StatusParts): Server {
-  return createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    const { connected, draining } = state;
-    if (req.method === 'GET' && path === '/healthz') {
-      const healthy = connected && !draining && !nc.isClosed();
-      res.writeHead(healthy ? 200 : 503, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ status: healthy ? 'ok' : 'unavailable', connected, draining }));
-      return;
-    }
-    if (req.method === 'GET' && path === '/metrics') {
-      const text = renderMetrics(functionName, metrics.snapshot(), { inFlight: dispatcher.inFlight(), held: dispatcher.held(), connected, draining });
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
-      res.end(text);
-      return;
-    }
-    res.writeHead(404, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ error: 'NOT_FOUND', message: `no route ${req.method} ${path}` }));
-  });
-}
-
-/** Listens and returns the bound port (`port` 0 picks a free one). */
-async function listen(server: Server, port: number, host: string): Promise<number> {
-  server.listen(port, host);
-  await once(server, 'listening');
-  const address = server.address();
-  return typeof address === 'object' && address ? address.port : port;
 }

@@ -8,8 +8,9 @@ import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { NATS_MAX_PAYLOAD_BYTES } from '../../gateway/config';
 import { toLocalStack } from '../../scripts/local-stack';
-import { ALL_CONSUMERS, CONSUMERS, SUBJECTS, STREAM_TASKS } from '../../shared/contract';
+import { ALL_CONSUMERS, CONSUMERS, SUBJECTS, STREAM_TASKS, toPauseSubject } from '../../shared/contract';
 import { toNatsAuthorizationBlock, toNatsUsers, toPasswordVariable, type NatsUser } from '../../shared/nats-permissions';
+import { QUEUE_NAMES, queueOf } from '../../shared/queues';
 import { FUNCTIONS, type FunctionName, type FunctionSpec } from '../../shared/topology';
 import { ConfVariable, parseNatsConf, toBytes, type ConfMap, type ConfValue } from '../helpers/nats-conf';
 
@@ -119,8 +120,16 @@ describe('configs/nats/nats.conf', () => {
     const user = (name: string) => shipped.find((candidate) => candidate.user === name)!;
     expect(user('worker').publish).toContain(SUBJECTS.results);
     expect(user('worker').publish).not.toContain(SUBJECTS.ingest);
-    // The gateway: its two outputs, and the TASKS fill level for admission control.
-    expect(user('gateway').publish.sort()).toEqual([SUBJECTS.audit, SUBJECTS.ingest, '$JS.API.STREAM.INFO.TASKS'].sort());
+    // The gateway: its two outputs, the TASKS fill level for admission control, and the queues'
+    // pause state (write every queue's record, read them back).
+    const pauseRecords = QUEUE_NAMES.map(toPauseSubject);
+    expect(user('gateway').publish.sort()).toEqual(
+      [SUBJECTS.audit, SUBJECTS.ingest, '$JS.API.STREAM.INFO.TASKS', ...pauseRecords, '$JS.API.STREAM.MSG.GET.PAUSES'].sort(),
+    );
+    // Only the gateway may pause or resume a queue.
+    for (const subject of pauseRecords) {
+      expect(shipped.filter((candidate) => candidate.publish.includes(subject)).map((candidate) => candidate.user), subject).toEqual(['gateway']);
+    }
     for (const name of ['notifier', 'audit', 'deadletter', 'deadletter-source'] as const) {
       const publishes = user(name).publish.filter((subject) => !subject.startsWith('$JS.'));
       expect(publishes, name).toEqual([]);
@@ -137,8 +146,12 @@ describe('configs/nats/nats.conf', () => {
     const admins = shipped.filter((candidate) => candidate.publish.some((subject) => /\.(CREATE|UPDATE|DELETE)\./.test(subject)));
     expect(admins.map((candidate) => candidate.user)).toEqual(['setup']);
     // Nobody subscribes to anything but its own inboxes: all work arrives through pull requests.
+    // A source also follows the pause records of its own queues (a record, not work).
     for (const candidate of shipped) {
-      expect(candidate.subscribe.every((subject) => subject === `_INBOX.${candidate.user}.>`), candidate.user).toBe(true);
+      const fn = FUNCTIONS.find((spec) => `${spec.name}-source` === candidate.user);
+      const allowed = [`_INBOX.${candidate.user}.>`, ...(fn ? [...new Set(fn.consumers.map(queueOf))].map(toPauseSubject) : [])];
+      expect(candidate.subscribe.filter((subject) => !allowed.includes(subject)), candidate.user).toEqual([]);
+      if (fn) expect(candidate.subscribe.sort(), candidate.user).toEqual(allowed.sort());
     }
   });
 

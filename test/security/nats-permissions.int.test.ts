@@ -14,12 +14,13 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTaskManagerClient, type TaskManagerClient } from '../../client/client';
-import { EVENT_TYPES, KEYS, STREAM_TASKS, SUBJECTS } from '../../shared/contract';
+import { EVENT_TYPES, KEYS, STREAM_TASKS, SUBJECTS, toPauseSubject } from '../../shared/contract';
 import { ConfigError } from '../../shared/errors';
 import { createEvent } from '../../shared/events';
 import { createLogger } from '../../shared/logger';
 import { connectNats, toInboxPrefix } from '../../shared/nats';
 import { toNatsUsers } from '../../shared/nats-permissions';
+import { createQueuePauses } from '../../shared/queue-pauses';
 import { Secret } from '../../shared/secret';
 import { waitFor } from '../helpers/ports';
 import { startConfiguredNatsServer } from '../helpers/servers';
@@ -204,6 +205,31 @@ describe('the stack on the shipped NATS config, one user per component', () => {
       return fromSource.some((letter) => letter.taskId === 'unknown') && fromSource.some((letter) => letter.taskId === taskId);
     });
     await waitFor('the FAILED status reported by the source', async () => (await stack.redis.hget(KEYS.status(taskId), 'state')) === 'FAILED');
+    expect(violations(stack)).toEqual([]);
+  });
+
+  it('the gateway may pause and resume a queue, its source follows with its own user, and nobody else may write a pause', async () => {
+    const pauses = createQueuePauses(await connectAs('gateway'), { logger });
+    const lowPaused = async () => {
+      const health = (await (await fetch(`http://127.0.0.1:${stack.ports['worker-source']}/healthz`)).json()) as {
+        consumers: Record<string, { paused: boolean }>;
+      };
+      return health.consumers['worker-low']!.paused;
+    };
+    await pauses.pause('worker.low', 'ops');
+    try {
+      expect([...(await pauses.paused()).keys()]).toEqual(['worker.low']);
+      await waitFor('the worker source to pause worker-low', lowPaused);
+    } finally {
+      await pauses.resume('worker.low');
+    }
+    await waitFor('the worker source to resume worker-low', async () => !(await lowPaused()));
+    for (const user of ['worker', 'worker-source']) {
+      const nc = await connectAs(user);
+      await expect(nc.request(toPauseSubject('worker.low'), '{"paused":true}', { timeout: 2_000 }), user).rejects.toThrow(
+        /Permissions Violation for Publish to "pauses.worker.low"/,
+      );
+    }
     expect(violations(stack)).toEqual([]);
   });
 });
