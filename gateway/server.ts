@@ -10,6 +10,8 @@ import type { ReflectionService } from '@grpc/reflection';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { STREAM_TASKS } from '../shared/contract';
 import { createDeadLetterIndex } from '../shared/dead-letters';
+import { createQueuePauses } from '../shared/queue-pauses';
+import { createQueueStatsReader } from '../shared/queue-stats';
 import { createAuditTrail } from '../shared/task-audit';
 import { createTaskIndex } from '../shared/task-index';
 import { describeError } from '../shared/errors';
@@ -158,6 +160,9 @@ export async function createGatewayServer(config: GatewayConfig, deps: GatewayDe
     ListDeadLetters: unary('ListDeadLetters', service.listDeadLetters),
     ReplayDeadLetters: unary('ReplayDeadLetters', service.replayDeadLetters),
     ListAuditEvents: unary('ListAuditEvents', service.listAuditEvents),
+    GetQueueStats: unary('GetQueueStats', service.getQueueStats),
+    PauseQueue: unary('PauseQueue', service.pauseQueue),
+    ResumeQueue: unary('ResumeQueue', service.resumeQueue),
     StreamStatus: streamStatus,
   });
 
@@ -284,6 +289,11 @@ export async function startGateway(
     now: overrides.now ?? Date.now,
     newId: overrides.newId ?? randomUUID,
     logger,
+    queues: {
+      stats: createQueueStatsReader({ nc: nats, redis, now: Date.now, ...config.queueStats }),
+      pauses: createQueuePauses(nats, { logger }),
+      operatorTenants: config.operatorTenants,
+    },
     backlog: createBacklogGuard({
       readFill: () => readTasksFill(nats),
       reservePercent: config.backlogReservePercent,

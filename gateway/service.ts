@@ -24,6 +24,7 @@ import type { BacklogGuard } from './backlog';
 import { FailedPreconditionError } from './errors';
 import { listDeadLetters } from './list-dead-letters';
 import { listAuditEvents } from './list-audit-events';
+import { getQueueStats, pauseQueue, resumeQueue, type QueueAdmin } from './queue-admin';
 import { listTasks } from './list-tasks';
 import { replayDeadLetters } from './replay-dead-letters';
 import { toProtoTask, toStatusMessage } from './to-proto';
@@ -35,6 +36,9 @@ import type {
   ReplayDeadLettersResponse,
   ListAuditEventsRequest,
   ListAuditEventsResponse,
+  QueueRequest,
+  QueueResponse,
+  QueueStats,
   ListTasksRequest,
   ListTasksResponse,
   ListTaskTypesResponse,
@@ -96,6 +100,8 @@ export type ServiceDeps = {
   logger: Logger;
   /** Refuses new work while the TASKS stream is near full (backlog.ts); absent = the publish decides. */
   backlog?: BacklogGuard;
+  /** Queue stats and pauses (queue-admin.ts). */
+  queues: Omit<QueueAdmin, 'logger'>;
 };
 
 /** What the RPCs that write read: the deps and the service's event emitter (built once). */
@@ -114,6 +120,9 @@ export type TaskManagerService = {
   listDeadLetters(request: ListDeadLettersRequest, caller: Caller): Promise<ListDeadLettersResponse>;
   replayDeadLetters(request: ReplayDeadLettersRequest, caller: Caller): Promise<ReplayDeadLettersResponse>;
   listAuditEvents(request: ListAuditEventsRequest, caller: Caller): Promise<ListAuditEventsResponse>;
+  getQueueStats(request: unknown, caller: Caller): Promise<QueueStats>;
+  pauseQueue(request: QueueRequest, caller: Caller): Promise<QueueResponse>;
+  resumeQueue(request: QueueRequest, caller: Caller): Promise<QueueResponse>;
 };
 
 /** A task type as ListTaskTypes shows it: what a client needs to submit one, not where its
@@ -149,6 +158,7 @@ export function createTaskManagerService(deps: ServiceDeps): TaskManagerService 
   // Built once per service and handed to each RPC: the RPCs are module functions, so each can be
   // read on its own, and a call builds nothing but what its RPC needs.
   const context: ServiceContext = { deps, emitter: createEmitter(deps.publisher, STAGE, deps.now) };
+  const admin: QueueAdmin = { ...deps.queues, logger: deps.logger };
   return {
     submitTask: (request, caller) =>
       withSpan('SubmitTask', SpanKind.SERVER, { 'rpc.method': 'SubmitTask', 'taskmanager.task.type': String(request.type) }, () =>
@@ -165,6 +175,9 @@ export function createTaskManagerService(deps: ServiceDeps): TaskManagerService 
     replayDeadLetters: (request, caller) => replayDeadLetters(context, request, caller),
     listAuditEvents: (request, { tenant }) =>
       listAuditEvents(deps.stores.audit, (taskId) => assertVisibleTo(deps.stores.tasks, taskId, tenant), request),
+    getQueueStats: (_request, { tenant }) => getQueueStats(admin, tenant),
+    pauseQueue: (request, { tenant }) => pauseQueue(admin, request, tenant),
+    resumeQueue: (request, { tenant }) => resumeQueue(admin, request, tenant),
   };
 }
 

@@ -21,7 +21,8 @@
 //   `CONSUMER.CREATE.<s>.<d>.<filter>`);
 // - the gateway: tasks.ingest and the cancel audit record (PUBLISHES),
 //   `$JS.API.STREAM.INFO.TASKS` for its admission control (gateway/backlog.ts; no $JS.API.INFO),
-//   and the pause state: publishing `pauses.<queue>` of every queue, reading with STREAM.MSG.GET.
+//   the pause state: publishing `pauses.<queue>` of every queue, reading with STREAM.MSG.GET; and
+//   for GetQueueStats every consumer's INFO and STREAM.MSG.GET of the TASKS and EVENTS streams.
 import {
   ALL_CONSUMERS,
   PUBLISHES,
@@ -101,6 +102,12 @@ function functionPermissions(fn: FunctionSpec): NatsPermissions {
   return withInbox(fn.name, [...publishes, ...reads]);
 }
 
+/** GetQueueStats (shared/queue-stats.ts): every consumer's INFO, and the oldest message each holds. */
+function queueStatsReads(): string[] {
+  const streams = [...new Set(ALL_CONSUMERS.map((spec) => spec.stream))];
+  return [...ALL_CONSUMERS.map(consumerInfo), ...streams.map((stream) => `$JS.API.STREAM.MSG.GET.${stream}`)];
+}
+
 /** Functions that read a consumer run on the common runtime, which connects to NATS; the
  * enricher is plain HTTP and has no NATS user. */
 function connectsToNats(fn: FunctionSpec): boolean {
@@ -120,7 +127,7 @@ export function toNatsUsers(functions: readonly FunctionSpec[] = FUNCTIONS): Nat
     users.push(user(`${fn.name}-source`, sourcePermissions(fn)));
   }
   const pauses = [...QUEUE_NAMES.map(toPauseSubject), PAUSES_MSG_GET];
-  users.push(user('gateway', withInbox('gateway', [...PUBLISHES.gateway, `$JS.API.STREAM.INFO.${STREAM_TASKS}`, ...pauses])));
+  users.push(user('gateway', withInbox('gateway', [...PUBLISHES.gateway, `$JS.API.STREAM.INFO.${STREAM_TASKS}`, ...pauses, ...queueStatsReads()])));
   return users;
 }
 
