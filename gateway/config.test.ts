@@ -66,4 +66,12 @@ describe('loadGatewayConfig', () => {
     expect(problemsOf({}, nowhere)).toEqual(['taskmanager.proto not found in /app/dist/proto or /repo/proto: set TM_PROTO_DIR']);
     expect(problemsOf({ TM_PROTO_DIR: '/nope' }, nowhere)).toEqual(['TM_PROTO_DIR: /nope/taskmanager.proto does not exist']);
   });
+
+  it('names the operator tenants: default while authentication is off, only those listed once it is on', () => {
+    const keys = 'acme:0123456789abcdef0123,globex:fedcba9876543210fedc';
+    expect([...loadGatewayConfig({}, everywhere).operatorTenants]).toEqual(['default']);
+    expect([...loadGatewayConfig({ TM_API_KEYS: keys }, everywhere).operatorTenants]).toEqual([]);
+    expect([...loadGatewayConfig({ TM_API_KEYS: keys, TM_OPERATOR_TENANTS: 'acme, ops' }, everywhere).operatorTenants]).toEqual(['acme', 'ops']);
+    expect(problemsOf({ TM_OPERATOR_TENANTS: 'acme,Not A Tenant' }).join('\n')).toMatch(/TM_OPERATOR_TENANTS: "Not A Tenant" is not a tenant name/);
+  });
 });
