@@ -120,11 +120,13 @@ describe('configs/nats/nats.conf', () => {
     const user = (name: string) => shipped.find((candidate) => candidate.user === name)!;
     expect(user('worker').publish).toContain(SUBJECTS.results);
     expect(user('worker').publish).not.toContain(SUBJECTS.ingest);
-    // The gateway: its two outputs, the TASKS fill level for admission control, and the queues'
-    // pause state (write every queue's record, read them back).
+    // The gateway: its two outputs, the TASKS fill level for admission control, the queues'
+    // pause state (write every queue's record, read them back), and for GetQueueStats every
+    // consumer's INFO and the oldest message each holds (read only).
     const pauseRecords = QUEUE_NAMES.map(toPauseSubject);
+    const queueStats = [...ALL_CONSUMERS.map((spec) => `$JS.API.CONSUMER.INFO.${spec.stream}.${spec.durable}`), '$JS.API.STREAM.MSG.GET.TASKS', '$JS.API.STREAM.MSG.GET.EVENTS'];
     expect(user('gateway').publish.sort()).toEqual(
-      [SUBJECTS.audit, SUBJECTS.ingest, '$JS.API.STREAM.INFO.TASKS', ...pauseRecords, '$JS.API.STREAM.MSG.GET.PAUSES'].sort(),
+      [SUBJECTS.audit, SUBJECTS.ingest, '$JS.API.STREAM.INFO.TASKS', ...pauseRecords, '$JS.API.STREAM.MSG.GET.PAUSES', ...queueStats].sort(),
     );
     // Only the gateway may pause or resume a queue.
     for (const subject of pauseRecords) {

@@ -91,7 +91,7 @@ describe('the stack on the shipped NATS config, one user per component', () => {
       },
       natsCredentials: Object.fromEntries(USERS.map((user) => [user.user, { user: user.user, password: passwords[user.user]! }])),
       natsClient: { user: 'setup', pass: passwords.setup!, inboxPrefix: '_INBOX.setup' },
-      processEnv: { gateway: { TM_API_KEYS: `ops:${API_KEY}` } },
+      processEnv: { gateway: { TM_API_KEYS: `ops:${API_KEY}`, TM_OPERATOR_TENANTS: 'ops' } },
     });
     client = createTaskManagerClient({ address: stack.gatewayAddress, token: API_KEY });
   }, 150_000);
@@ -209,6 +209,14 @@ describe('the stack on the shipped NATS config, one user per component', () => {
   });
 
   it('the gateway may pause and resume a queue, its source follows with its own user, and nobody else may write a pause', async () => {
+    // Through the gateway's RPCs first: pausing, and GetQueueStats reading every consumer.
+    await client.pauseQueue('worker.low');
+    const stats = await client.getQueueStats();
+    expect(stats.queues.map((queue) => queue.queue)).toEqual(['ingest', 'schedule', 'worker.high', 'worker.medium', 'worker.low', 'results', 'status', 'audit', 'deadletter']);
+    expect(stats.queues.filter((queue) => queue.paused).map((queue) => queue.queue)).toEqual(['worker.low']);
+    await client.resumeQueue('worker.low');
+    expect(violations(stack)).toEqual([]);
+
     const pauses = createQueuePauses(await connectAs('gateway'), { logger });
     const lowPaused = async () => {
       const health = (await (await fetch(`http://127.0.0.1:${stack.ports['worker-source']}/healthz`)).json()) as {
