@@ -1,6 +1,6 @@
 // PauseQueue, ResumeQueue and GetQueueStats end to end on the process stack (real NATS, Redis,
 // gRPC, sources and functions): pausing worker.medium under load stops medium tasks from starting
-// while high ones run, across a SIGKILL of the worker's source; the queue stats match JetStream's
+// while high ones run, across a SIGKILL of the worker's source and of the gateway; the queue stats match JetStream's
 // own consumer state; after resuming every medium task runs once. Only operator tenants may.
 import { randomBytes } from 'node:crypto';
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -52,7 +52,7 @@ describe('pausing a queue on the running stack', () => {
     expect((await ops.getQueueStats()).queues.every((queue) => !queue.paused)).toBe(true);
   });
 
-  it('no medium task starts while worker.medium is paused, high ones run, in-flight work finishes, a source restart keeps the pause, resume runs each once', async () => {
+  it('no medium task starts while worker.medium is paused, high ones run, in-flight work finishes, source and gateway restarts keep the pause, resume runs each once', async () => {
     // In flight when the pause comes: these finish.
     const running = await Promise.all(Array.from({ length: 4 }, () => ops.submit({ type: 'sleep', payload: '{"ms":1500}' }).then((r) => r.taskId)));
     await waitFor('the first medium tasks to run', async () => ((await started(running)) === running.length) || undefined, 30_000);
@@ -89,6 +89,14 @@ describe('pausing a queue on the running stack', () => {
       const health = await workerSource().catch(() => undefined);
       return (health?.pausesKnown && health.consumers['worker-medium']?.paused) || undefined;
     }, 20_000);
+    // The gateway keeps no pause state of its own: restarted, it reads the same.
+    const gatewayBefore = stack.supervisor.pid('gateway');
+    stack.supervisor.kill('gateway', 'SIGKILL');
+    const afterRestart = await waitFor('the gateway to answer again', async () => {
+      if (stack.supervisor.pid('gateway') === gatewayBefore) return undefined;
+      return ops.getQueueStats().catch(() => undefined);
+    }, 30_000);
+    expect(afterRestart.queues.filter((queue) => queue.paused).map((queue) => queue.queue)).toEqual(['worker.medium']);
     const later = await Promise.all(Array.from({ length: 5 }, () => ops.submit({ type: 'echo', payload: '{}', priority: 'high' }).then((r) => r.taskId)));
     await waitForTerminal(stack.redis, later, 30_000);
     expect(await started(medium)).toBe(0);
