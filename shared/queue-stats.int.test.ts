@@ -1,6 +1,7 @@
 // The queue stats of GetQueueStats against a real nats-server (streams and consumers as the setup
 // job makes them) and a real redis-server: what each consumer holds, the delayed tasks, the
 // tenant's dead letters, and the cache in front of the JetStream reads.
+import { readFileSync } from 'node:fs';
 import { jetstream, jetstreamManager, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { Redis } from 'ioredis';
@@ -10,6 +11,7 @@ import { createDeadLetterStore } from './dead-letters';
 import { DependencyUnavailableError } from './errors';
 import { createLogger } from './logger';
 import { setupFlow } from './nats';
+import { waitFor } from '../test/helpers/ports';
 import { QUEUE_NAMES, type QueueName } from './queues';
 import { createQueueStatsReader, type QueueStats, type QueueStatsDeps, type QueueStatsSnapshot } from './queue-stats';
 import { connectRedis } from './redis';
@@ -192,6 +194,8 @@ describe('queue stats: unreachable dependencies', () => {
   it('when NATS does not answer, fails with DependencyUnavailableError naming the consumer', async () => {
     natsServer.kill('SIGSTOP');
     try {
+      // Stopped for sure before the read (the state letter of /proc/<pid>/stat is T).
+      await waitFor('nats-server to be stopped', async () => readFileSync(`/proc/${natsServer.pid()}/stat`, 'utf8').split(') ')[1]?.startsWith('T') || undefined, 5_000);
       const failure = reader({ timeoutMs: 300 }).read('acme');
       await expect(failure).rejects.toBeInstanceOf(DependencyUnavailableError);
       await expect(failure).rejects.toThrow(/nats unavailable while reading what \S+ holds/);
