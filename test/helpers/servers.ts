@@ -2,7 +2,7 @@
 // temporary data directories, so tests never touch the developer's running servers and fault
 // tests can kill and restart them.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getFreePort, waitForPort } from './ports';
@@ -28,6 +28,54 @@ function assertBinary(binary: string, packages: string): void {
   }
 }
 
+/** The inodes of the sockets listening on `port` (IPv4 and IPv6), from /proc/net. */
+function listeningInodes(port: number): Set<string> {
+  const inodes = new Set<string>();
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(table, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      // local_address is HEXIP:HEXPORT, st 0A is LISTEN, the inode is the tenth field.
+      if (fields[1]?.endsWith(`:${hexPort}`) && fields[3] === '0A' && fields[9]) inodes.add(fields[9]);
+    }
+  }
+  return inodes;
+}
+
+function ownsListener(pid: number, port: number): boolean {
+  const inodes = listeningInodes(port);
+  if (inodes.size === 0) return false;
+  let fds: string[];
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return false;
+  }
+  return fds.some((fd) => {
+    try {
+      return inodes.has(/^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1] ?? '');
+    } catch {
+      return false;
+    }
+  });
+}
+
+async function waitForOwnListener(proc: ChildProcess, port: number, timeoutMs: number): Promise<void> {
+  // Without /proc (not Linux) there is nothing to check against.
+  if (proc.pid === undefined || !existsSync('/proc/net/tcp')) return;
+  const deadline = Date.now() + timeoutMs;
+  while (!ownsListener(proc.pid, port)) {
+    if (Date.now() > deadline) throw new Error(`port ${port} is open, but not by the server started on it (pid ${proc.pid})`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 async function launch(
   binary: string,
   packages: string,
@@ -36,7 +84,7 @@ async function launch(
   env?: Record<string, string>,
 ): Promise<TestServer> {
   assertBinary(binary, packages);
-  const port = await getFreePort();
+  let port = await getFreePort();
   const dataDir = mkdtempSync(join(tmpdir(), prefix));
   let child: ChildProcess | undefined;
 
@@ -54,6 +102,10 @@ async function launch(
       proc.once('exit', (code) => reject(new Error(`${binary} exited with ${code} on start: ${stderr}`))),
     );
     await Promise.race([waitForPort(port, 15_000), exited]);
+    // Test files run in parallel workers, each handing out its own ports: another file's server
+    // may hold this one, and then ours exits on the failed bind while the port looks open.
+    // Started means: the listening socket is our process's.
+    await Promise.race([waitForOwnListener(proc, port, 15_000), exited]);
   };
 
   const stopChild = async (signal: NodeJS.Signals) => {
@@ -64,7 +116,16 @@ async function launch(
     await exited;
   };
 
-  await start();
+  // A port another test file's server took meanwhile: ours exits on the bind; try another port.
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      await start();
+      break;
+    } catch (error) {
+      if (attempt === 3 || child?.exitCode === null) throw error;
+      port = await getFreePort();
+    }
+  }
   return {
     url: '',
     port,
