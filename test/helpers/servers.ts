@@ -48,7 +48,8 @@ function listeningInodes(port: number): Set<string> {
   return inodes;
 }
 
-function ownsListener(pid: number, port: number): boolean {
+/** Whether process `pid` holds the socket listening on `port`. */
+export function ownsListener(pid: number, port: number): boolean {
   const inodes = listeningInodes(port);
   if (inodes.size === 0) return false;
   let fds: string[];
