@@ -9,6 +9,22 @@ export default tseslint.config(
   ...tseslint.configs.recommended,
   { languageOptions: { globals: globals.node } },
   {
+    // The dashboard's page runs in the browser. Data goes into the page as text only
+    // (dashboard/web/dom.ts): payloads and messages are user data.
+    files: ['dashboard/web/**/*.ts'],
+    ignores: ['**/*.test.ts'],
+    languageOptions: { globals: globals.browser },
+    rules: {
+      'no-restricted-properties': [
+        'error',
+        { property: 'innerHTML', message: 'user data goes in as text: use dom.ts h()/textContent' },
+        { property: 'outerHTML', message: 'user data goes in as text: use dom.ts h()/textContent' },
+        { property: 'insertAdjacentHTML', message: 'user data goes in as text: use dom.ts h()/textContent' },
+      ],
+      'no-restricted-globals': ['error', { name: 'alert', message: 'no native dialogs' }, { name: 'confirm', message: 'use confirmAction (the page dialog)' }],
+    },
+  },
+  {
     rules: {
       '@typescript-eslint/no-unused-vars': [
         'error',

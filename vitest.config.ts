@@ -3,7 +3,9 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['**/*.test.ts'],
-    exclude: ['node_modules/**', 'dist/**', 'client/dist/**'],
+    // The browser tests (a real Chromium against a running stack) have their own run:
+    // `npm run test:browser` (vitest.browser.config.ts).
+    exclude: ['node_modules/**', 'dist/**', 'client/dist/**', 'test/browser/**'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // Integration files start their own servers and process stacks; two cores, so keep the

@@ -25,3 +25,15 @@ describe('toLocalStack and HOST', () => {
     expect(byName(specs, 'worker-source').K_SINK).toBe('http://127.0.0.1:8103/');
   });
 });
+
+describe('the dashboard in the local stack', () => {
+  it('reaches the gateway through the dial host, and gets no NATS or Redis address', () => {
+    const specs = toLocalStack({ ...BASE, host: '0.0.0.0', ports: { gateway: 51051, dashboard: 9090 } });
+    const dashboard = specs.find((spec) => spec.name === 'dashboard')!;
+    expect(dashboard.args.at(-1)).toBe('/dist/dashboard.cjs');
+    expect(dashboard.env).toMatchObject({ PORT: '9090', TM_GATEWAY_ADDRESS: '127.0.0.1:51051', HOST: '0.0.0.0', TM_COMPONENT: 'dashboard' });
+    expect(dashboard.env.NATS_URL).toBeUndefined();
+    expect(dashboard.env.REDIS_URL).toBeUndefined();
+    expect(byName(toLocalStack(BASE), 'dashboard')).toMatchObject({ PORT: '8090', TM_GATEWAY_ADDRESS: '127.0.0.1:50051' });
+  });
+});

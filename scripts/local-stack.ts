@@ -2,7 +2,7 @@
 // processes run, with which command and environment. `npm start` and the end-to-end tests run
 // exactly these; docker-compose.yml and the manifests are checked against the same topology.
 import { join } from 'node:path';
-import { FUNCTIONS, GATEWAY_PORT, NODE_MEMORY_OPTIONS, type FunctionSpec } from '../shared/topology';
+import { DASHBOARD_PORT, FUNCTIONS, GATEWAY_PORT, NODE_MEMORY_OPTIONS, type FunctionSpec } from '../shared/topology';
 
 /** NODE_OPTIONS of every process: the heap settings, then any given (e.g. --enable-source-maps). */
 export function toNodeOptions(given: string | undefined): string {
@@ -116,5 +116,20 @@ export function toLocalStack(options: LocalStackOptions): ProcessSpec[] {
     args: bundleArgs(options.distDir, 'gateway.cjs'),
     env: withName('gateway', { PORT: String(port('gateway', GATEWAY_PORT)) }),
   });
+  specs.push(toDashboardSpec(options, withName, `${dialHost}:${port('gateway', GATEWAY_PORT)}`));
   return specs;
+}
+
+/** The dashboard talks to the gateway only (gRPC, with each caller's key): no NATS or Redis
+ * address, and no credentials of its own. */
+function toDashboardSpec(
+  options: LocalStackOptions,
+  withName: (name: string, env: Record<string, string>) => Record<string, string>,
+  gatewayAddress: string,
+): ProcessSpec {
+  const { NATS_URL: _nats, REDIS_URL: _redis, ...env } = withName('dashboard', {
+    PORT: String(options.ports?.dashboard ?? DASHBOARD_PORT),
+    TM_GATEWAY_ADDRESS: gatewayAddress,
+  });
+  return { name: 'dashboard', args: bundleArgs(options.distDir, 'dashboard.cjs'), env };
 }

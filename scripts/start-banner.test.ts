@@ -51,4 +51,14 @@ describe('the npm start banner', () => {
       'Taskmanager is up: gRPC on localhost:51051. Try: npx tm demo --address localhost:51051',
     );
   });
+
+  it('says where the dashboard is, and whether it needs a key', () => {
+    expect(texts({ ...LOCAL, dashboardUrl: 'http://localhost:8090/' })[1]).toBe(
+      'Dashboard: http://localhost:8090/ (in a browser; it calls the gateway with the key you type in, none needed while authentication is off).',
+    );
+    expect(texts({ ...LOCAL, dashboardUrl: 'http://localhost:8090/', gatewayEnv: { TM_API_KEYS: 'acme:0123456789abcdef' } })[1]).toBe(
+      'Dashboard: http://localhost:8090/ (in a browser; it calls the gateway with the key you type in).',
+    );
+    expect(texts(LOCAL).some((line) => line.startsWith('Dashboard:'))).toBe(false);
+  });
 });

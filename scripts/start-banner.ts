@@ -12,6 +12,8 @@ export type BannerInput = Readonly<{
   customAddress: boolean;
   /** The environment the gateway runs with. */
   gatewayEnv: Readonly<Record<string, string | undefined>>;
+  /** Where a browser on this machine opens the web dashboard, e.g. http://localhost:8090/. */
+  dashboardUrl?: string;
 }>;
 
 /** The gateway turns authentication on when either variable holds something (gateway/config.ts). */
@@ -31,6 +33,12 @@ export function toBanner(input: BannerInput): BannerLine[] {
   const local = isLoopback(input.host);
   const auth = isAuthConfigured(input.gatewayEnv);
   const lines: BannerLine[] = [{ text: `Taskmanager is up: gRPC on ${input.gatewayAddress}. Try: ${demo}`, alert: false }];
+  if (input.dashboardUrl) {
+    lines.push({
+      text: `Dashboard: ${input.dashboardUrl} (in a browser; it calls the gateway with the key you type in${auth ? '' : ', none needed while authentication is off'}).`,
+      alert: false,
+    });
+  }
   const unguarded = 'the functions take events and serve /results/:id without authentication';
   lines.push({
     text: local

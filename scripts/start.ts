@@ -12,7 +12,7 @@ import { mkdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
 import { createEnvReader, readListenHost } from '../shared/config';
-import { FUNCTIONS, GATEWAY_PORT } from '../shared/topology';
+import { DASHBOARD_PORT, FUNCTIONS, GATEWAY_PORT } from '../shared/topology';
 import { isAnyAddress, sourceName, toDialHost, toLocalStack, toNodeOptions } from './local-stack';
 import { chooseLogFormat, formatLogLine } from './log-format';
 import { isLoopback, toBanner } from './start-banner';
@@ -73,11 +73,11 @@ function readHost(): string {
   return host;
 }
 
-/** Every function answers its readiness probe and the gateway accepts connections. */
+/** Every function and the dashboard answer their readiness probes and the gateway accepts connections. */
 async function waitReady(ports: Record<string, number>, dialHost: string): Promise<void> {
   // Generous: seventeen processes start at once, and a busy two-core machine is slow to load them.
   const deadline = Date.now() + 150_000;
-  const urls = FUNCTIONS.map((fn) => `http://${dialHost}:${ports[fn.name]}/health/readiness`);
+  const urls = [...FUNCTIONS.map((fn) => ports[fn.name]), ports.dashboard].map((port) => `http://${dialHost}:${port}/health/readiness`);
   for (;;) {
     const ready = await Promise.all(urls.map((url) => fetch(url).then((r) => r.ok, () => false)));
     if (ready.every(Boolean) && (await isOpen(ports.gateway!, dialHost))) return;
@@ -104,7 +104,7 @@ async function main(): Promise<void> {
   ]);
   if (nats) servers.push(nats);
 
-  const ports: Record<string, number> = { gateway: GATEWAY_PORT + offset };
+  const ports: Record<string, number> = { gateway: GATEWAY_PORT + offset, dashboard: DASHBOARD_PORT + offset };
   for (const fn of FUNCTIONS) {
     ports[fn.name] = fn.port + offset;
     if (fn.sourcePort) ports[sourceName(fn)] = fn.sourcePort + offset;
@@ -148,6 +148,7 @@ async function main(): Promise<void> {
     gatewayAddress: `${isLoopback(host) || isAnyAddress(host) ? 'localhost' : dialHost}:${ports.gateway}`,
     customAddress: offset !== 0 || !(isLoopback(host) || isAnyAddress(host)),
     gatewayEnv: { ...env, ...gateway?.env },
+    dashboardUrl: `http://${isLoopback(host) || isAnyAddress(host) ? 'localhost' : dialHost}:${ports.dashboard}/`,
   });
   for (const line of banner) {
     log(`[start] ${line.alert && logFormat.color ? `\u001b[1;33m${line.text}\u001b[0m` : line.text}`);

@@ -58,6 +58,8 @@ export const NODE_MEMORY_OPTIONS = '--max-semi-space-size=2 --max-old-space-size
 
 export const GATEWAY_PORT = 50051;
 export const GATEWAY_HEALTH_PORT = 8080;
+/** The web dashboard (dashboard/): HTTP, a client of the gateway's public API, no NATS or Redis. */
+export const DASHBOARD_PORT = 8090;
 
 export const FUNCTIONS: readonly FunctionSpec[] = [
   {

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import type { ProcessSpec } from '../../scripts/local-stack';
-import { FUNCTIONS, GATEWAY_PORT, type FunctionSpec } from '../../shared/topology';
+import { DASHBOARD_PORT, FUNCTIONS, GATEWAY_PORT, type FunctionSpec } from '../../shared/topology';
 
 export const APP_IMAGE = 'taskmanager:local';
 
@@ -66,6 +66,7 @@ export const EXAMPLE_IMAGES: readonly string[] = ['taskmanager-word-stats:local'
 function hostFor(spec: ProcessSpec, key: string): string | undefined {
   if (key === 'K_SINK') return spec.env.TM_SOURCE_FUNCTION;
   if (key === 'ENRICHER_URL') return 'enricher';
+  if (key === 'TM_GATEWAY_ADDRESS') return 'gateway';
   return undefined;
 }
 
@@ -87,7 +88,7 @@ export function toComposeEnv(spec: ProcessSpec): { env: Record<string, string>; 
 
 /** The port each long-running process listens on, from the topology. */
 export function topologyPorts(functions: readonly FunctionSpec[] = FUNCTIONS): Record<string, number> {
-  const ports: Record<string, number> = { gateway: GATEWAY_PORT };
+  const ports: Record<string, number> = { gateway: GATEWAY_PORT, dashboard: DASHBOARD_PORT };
   for (const fn of functions) {
     ports[fn.name] = fn.port;
     if (fn.consumers.length > 0) ports[`${fn.name}-source`] = fn.sourcePort;

@@ -172,13 +172,15 @@ describe('start-up order, health and restarts', () => {
     }
   });
 
-  it('starts a source after its function is healthy, ingest after the enricher, Envoy after the gateway', () => {
+  it('starts a source after its function is healthy, ingest after the enricher, the dashboard after the gateway, Envoy after both', () => {
     for (const [name, s] of appServices) {
       const fn = toEnvironment(s).TM_SOURCE_FUNCTION;
       if (fn) expect(dependsOn(s)[fn]?.condition, name).toBe('service_healthy');
     }
     expect(dependsOn(service(compose, 'ingest')).enricher?.condition).toBe('service_healthy');
     expect(dependsOn(service(compose, 'envoy')).gateway?.condition).toBe('service_healthy');
+    expect(dependsOn(service(compose, 'envoy')).dashboard?.condition).toBe('service_healthy');
+    expect(dependsOn(service(compose, 'dashboard')).gateway?.condition).toBe('service_healthy');
   });
 
   it('waits only on services that exist, and for health only on services with a healthcheck', () => {
@@ -199,6 +201,7 @@ describe('start-up order, health and restarts', () => {
       if (fn.consumers.length > 0) expect(probe(`${fn.name}-source`).join(' ')).toContain('/healthz');
     }
     expect(probe('gateway').join(' ')).toContain('/grpc.health.v1.Health/Check');
+    expect(probe('dashboard').join(' ')).toContain('/health/readiness');
     // Every probe runs in the image as it is: Node only (no shell, curl or wget).
     for (const [name] of appServices.filter(([name]) => name !== 'setup')) expect(probe(name).slice(0, 3), name).toEqual(['CMD', 'node', '-e']);
   });
@@ -244,13 +247,18 @@ describe('NATS, Redis and the environment from one place', () => {
     expect((redis.volumes ?? []).map(volumeTarget)).toContain('/data');
   });
 
-  it('sends every process to the same NATS, Redis and OpenTelemetry Collector', () => {
+  it('sends every process to the same NATS, Redis and OpenTelemetry Collector (the dashboard to the gateway only)', () => {
     const collector = parse(readFileSync(resolve('configs/otel-collector/config.yaml'), 'utf8'));
     const httpEndpoint = String(collector.receivers.otlp.protocols.http.endpoint);
     for (const [name, s] of appServices) {
       const env = toEnvironment(s);
-      expect(env.NATS_URL, name).toBe(COMPOSE_HOSTS.natsUrl);
-      expect(env.REDIS_URL, name).toBe(COMPOSE_HOSTS.redisUrl);
+      if (name === 'dashboard') {
+        expect([env.NATS_URL, env.REDIS_URL, env.NATS_USER]).toEqual([undefined, undefined, undefined]);
+        expect(env.TM_GATEWAY_ADDRESS).toBe('gateway:50051');
+      } else {
+        expect(env.NATS_URL, name).toBe(COMPOSE_HOSTS.natsUrl);
+        expect(env.REDIS_URL, name).toBe(COMPOSE_HOSTS.redisUrl);
+      }
       expect(env.OTEL_EXPORTER_OTLP_ENDPOINT, name).toBe(`http://otel-collector:${httpEndpoint.split(':').at(-1)}`);
     }
     expect(compose.services['otel-collector']).toBeDefined();
@@ -343,11 +351,12 @@ describe('everything docker-compose.yml names exists', () => {
     }
   });
 
-  it('publishes Envoy on 50051 and Grafana on 3000 with the Tempo and Loki datasources', () => {
-    expect(service(compose, 'envoy').ports).toEqual(['127.0.0.1:50051:50051']);
+  it('publishes Envoy on 50051 (gRPC) and 8090 (the dashboard), and Grafana on 3000 with the Tempo and Loki datasources', () => {
+    expect(service(compose, 'envoy').ports).toEqual(['127.0.0.1:50051:50051', '127.0.0.1:8090:8090']);
     expect(bindMounts(service(compose, 'envoy'))).toEqual([{ source: './configs/envoy/envoy.yaml', target: '/etc/envoy/envoy.yaml' }]);
     expect(service(compose, 'envoy').command).toEqual(['envoy', '-c', '/etc/envoy/envoy.yaml']);
     expect(service(compose, 'grafana').ports).toEqual(['127.0.0.1:3000:3000']);
     expect(service(compose, 'gateway').ports).toBeUndefined(); // only through Envoy
+    expect(service(compose, 'dashboard').ports).toBeUndefined(); // only through Envoy
   });
 });

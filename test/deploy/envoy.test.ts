@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { GATEWAY_PORT } from '../../shared/topology';
+import { DASHBOARD_PORT, GATEWAY_PORT } from '../../shared/topology';
 import { TASK_TYPES } from '../../shared/task-types';
 import { checkEnvoyConfig, durationSeconds, loadEnvoyRoot } from './envoy-descriptor';
 
@@ -140,5 +140,27 @@ describe('Envoy routing in front of the gateway', () => {
       .map((e) => e.endpoint.address.socket_address);
     expect(addresses).toEqual([{ address: 'gateway', port_value: GATEWAY_PORT }]);
     expect(cluster.health_checks[0].grpc_health_check).toBeDefined();
+  });
+});
+
+describe('Envoy in front of the web dashboard', () => {
+  const config = load();
+  const listener = (config.static_resources.listeners as Obj[]).find((l) => l.address?.socket_address?.port_value === DASHBOARD_PORT);
+  const hcm = (listener?.filter_chains as Obj[] | undefined)?.flatMap((chain) => chain.filters as Obj[]).find((f) => typeOf(f.typed_config) === HCM)?.typed_config as Obj;
+
+  it('routes everything on its own listener to the dashboard cluster, with no timeout for the status streams', () => {
+    expect(hcm).toBeDefined();
+    const routes = (hcm.route_config.virtual_hosts as Obj[]).flatMap((vh) => vh.routes as Obj[]);
+    expect(routes.map((r) => [r.match.prefix, r.route.cluster, r.route.timeout])).toEqual([['/', 'dashboard', '0s']]);
+    expect(hcm.request_timeout === undefined || durationSeconds(hcm.request_timeout) === 0).toBe(true);
+    // The dashboard sends a comment line every 15 s on a stream: the idle timeout only ends dead ones.
+    expect(durationSeconds(hcm.stream_idle_timeout)).toBeGreaterThan(15);
+  });
+
+  it('reaches the dashboard at dashboard:8090, checking its readiness', () => {
+    const cluster = (config.static_resources.clusters as Obj[]).find((c) => c.name === 'dashboard')!;
+    const addresses = (cluster.load_assignment.endpoints as Obj[]).flatMap((e) => e.lb_endpoints as Obj[]).map((e) => e.endpoint.address.socket_address);
+    expect(addresses).toEqual([{ address: 'dashboard', port_value: DASHBOARD_PORT }]);
+    expect(cluster.health_checks[0].http_health_check.path).toBe('/health/readiness');
   });
 });

@@ -15,7 +15,7 @@ import { loadCompose, toEnvironment, type ComposeService } from './compose-drift
 import { createImageLayout, readImagePlan, toImageEnv, type ImageLayout } from './image-layout';
 
 const compose = loadCompose(resolve('docker-compose.yml'));
-const RUNNING = ['enricher', 'worker', 'worker-source', 'gateway'] as const;
+const RUNNING = ['enricher', 'worker', 'worker-source', 'gateway', 'dashboard'] as const;
 /** What the image's ENV gives every container (NODE_ENV, HOST=0.0.0.0). */
 const IMAGE_ENV = toImageEnv(readImagePlan().finalStage);
 
@@ -67,6 +67,7 @@ describe('the image layout runs the compose services and passes their healthchec
     if (ports[name]) env.PORT = String(ports[name]);
     // A file the container gets from a bind mount: the repository's file behind the mount.
     if (env.TM_TASK_TYPES_FILE) env.TM_TASK_TYPES_FILE = boundSource(service(name), env.TM_TASK_TYPES_FILE);
+    if (env.TM_GATEWAY_ADDRESS) env.TM_GATEWAY_ADDRESS = `127.0.0.1:${ports.gateway}`;
     if (env.K_SINK) {
       const sink = new URL(env.K_SINK);
       env.K_SINK = `http://127.0.0.1:${ports[sink.hostname]}${sink.pathname}`;
@@ -130,7 +131,7 @@ describe('the image layout runs the compose services and passes their healthchec
     expect(code, output.join('')).toBe(0);
   });
 
-  it('starts the enricher, a stage, its source and the gateway, each healthy by its compose probe', async () => {
+  it('starts the enricher, a stage, its source, the gateway and the dashboard, each healthy by its compose probe', async () => {
     for (const name of RUNNING) start(name);
     for (const name of RUNNING) {
       await waitFor(`${name} healthy`, async () => (await probe(name, ports[name]!)) === 0, 90_000, 250).catch((error: Error) => {
@@ -139,6 +140,15 @@ describe('the image layout runs the compose services and passes their healthchec
     }
     expect(children.filter((c) => c.exitCode !== null).length).toBe(1); // only setup has ended
   }, 180_000);
+
+  it('serves the dashboard page from the image, and its API reaches the gateway with the pruned node_modules', async () => {
+    const page = await fetch(`http://127.0.0.1:${ports.dashboard}/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-security-policy')).toContain("default-src 'self'");
+    expect((await fetch(`http://127.0.0.1:${ports.dashboard}/app.js`)).status).toBe(200);
+    const types = await fetch(`http://127.0.0.1:${ports.dashboard}/api/types`);
+    expect(types.status, output.join('')).toBe(200);
+  });
 
   it('listens on every interface as the image runs it (HOST=0.0.0.0), not on loopback only', async (ctx) => {
     const addresses = nonLoopbackAddresses().filter((address) => address.family === 'IPv4');

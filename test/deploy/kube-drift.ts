@@ -12,7 +12,9 @@
 //   not in its env), a source is a ContainerSource whose sink is that Service (Knative injects
 //   K_SINK); one source feeds every pod, so it keeps max-scale x target deliveries in flight;
 // - deployment-only variables: NATS credentials (user = process name, password from the
-//   nats-credentials Secret), the Collector's OTLP endpoint, the gateway's API keys file.
+//   nats-credentials Secret), the Collector's OTLP endpoint, the gateway's API keys file;
+// - the dashboard (a client of the gateway, no NATS or Redis) is the same Deployment and Service
+//   in both, reaching the gateway Service by name.
 import { sourceName, toLocalStack, type ProcessSpec } from '../../scripts/local-stack';
 import { TASK_TYPES } from '../../shared/task-types';
 import { FUNCTIONS, type FunctionSpec } from '../../shared/topology';
@@ -69,6 +71,7 @@ type Role =
   | { kind: 'source'; fn: FunctionSpec }
   | { kind: 'setup' }
   | { kind: 'gateway' }
+  | { kind: 'dashboard' }
   | { kind: 'other' };
 
 function roleOf(process: ProcessSpec, topology: Topology): Role {
@@ -78,6 +81,7 @@ function roleOf(process: ProcessSpec, topology: Topology): Role {
   if (fed) return { kind: 'source', fn: fed };
   if (process.name === 'setup') return { kind: 'setup' };
   if (process.name === 'gateway') return { kind: 'gateway' };
+  if (process.name === 'dashboard') return { kind: 'dashboard' };
   return { kind: 'other' };
 }
 
@@ -109,7 +113,12 @@ function toClusterUrl(value: string, flavour: Flavour, topology: Topology): stri
 }
 
 function connectsToNats(role: Role): boolean {
-  return !(role.kind === 'function' && role.fn.consumers.length === 0);
+  return !(role.kind === 'function' && role.fn.consumers.length === 0) && role.kind !== 'dashboard';
+}
+
+/** The gateway's gRPC address of the local stack (127.0.0.1:<port>) → the gateway Service's. */
+function toClusterAddress(value: string): string {
+  return value.replace(/^127\.0\.0\.1:/, 'gateway:');
 }
 
 export function expectedEnv(process: ProcessSpec, role: Role, flavour: Flavour, topology: Topology): Map<string, ExpectedEnv> {
@@ -121,7 +130,7 @@ export function expectedEnv(process: ProcessSpec, role: Role, flavour: Flavour, 
       if (flavour === 'k8s') env.set(name, { value });
       continue;
     }
-    env.set(name, { value: toClusterUrl(value, flavour, topology) });
+    env.set(name, { value: name === 'TM_GATEWAY_ADDRESS' ? toClusterAddress(value) : toClusterUrl(value, flavour, topology) });
   }
   if (connectsToNats(role)) {
     env.set('NATS_USER', { value: process.name });
@@ -196,6 +205,12 @@ function checkProbes(where: string, container: Container, process: ProcessSpec, 
     return [
       ...checkHttpProbe(where, 'readinessProbe', container, '/healthz', port, flavour, role),
       ...checkHttpProbe(where, 'livenessProbe', container, '/healthz', port, flavour, role),
+    ];
+  }
+  if (role.kind === 'dashboard') {
+    return [
+      ...checkHttpProbe(where, 'readinessProbe', container, '/health/readiness', port, flavour, role),
+      ...checkHttpProbe(where, 'livenessProbe', container, '/health/liveness', port, flavour, role),
     ];
   }
   if (role.kind === 'gateway') {
@@ -362,6 +377,7 @@ export function findDrift(objects: readonly KubeObject[], flavour: Flavour, topo
     }
     problems.push(...checkContainer(entry.owner, entry.container, process, role, flavour, topology));
 
+    if (role.kind === 'dashboard') problems.push(...checkServicePort(objects, 'dashboard', Number(process.env.PORT), entry.template, `${process.name} PORT`));
     if (flavour === 'k8s' && (role.kind === 'function' || role.kind === 'source' || role.kind === 'gateway')) {
       const service = role.kind === 'gateway' ? 'gateway' : role.fn.name;
       problems.push(...checkServicePort(objects, service, Number(process.env.PORT), entry.template, `${process.name} PORT`));

@@ -1,6 +1,6 @@
 // `npm start` as a user runs it (the npm script itself, so a wrong script name fails here): it starts its own Redis and NATS from PATH when none answer,
-// says in its banner where it listens and that authentication is off, listens on 127.0.0.1 only,
-// the demo completes against it, and Ctrl-C (SIGINT to the whole process group, as a terminal
+// says in its banner where it listens, where the dashboard is and that authentication is off,
+// listens on 127.0.0.1 only, serves the dashboard's page, the demo completes against it, and Ctrl-C (SIGINT to the whole process group, as a terminal
 // sends it) stops everything, leaving no process behind.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -8,7 +8,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FUNCTIONS, GATEWAY_PORT } from '../../shared/topology';
+import { DASHBOARD_PORT, FUNCTIONS, GATEWAY_PORT } from '../../shared/topology';
 import { toLocalStack } from '../../scripts/local-stack';
 import { isLoopbackAddress, listenEverywhere, listeningSockets, nonLoopbackAddresses, tryConnect } from '../helpers/listeners';
 import { getFreePort, waitFor } from '../helpers/ports';
@@ -23,7 +23,7 @@ function isFree(port: number): Promise<boolean> {
 
 /** An offset that moves every topology port onto a free one. */
 async function findPortOffset(): Promise<number> {
-  const base = [GATEWAY_PORT, ...FUNCTIONS.flatMap((fn) => [fn.port, fn.sourcePort].filter(Boolean))];
+  const base = [GATEWAY_PORT, DASHBOARD_PORT, ...FUNCTIONS.flatMap((fn) => [fn.port, fn.sourcePort].filter(Boolean))];
   for (let attempt = 0; attempt < 50; attempt += 1) {
     const offset = 1000 + Math.floor(Math.random() * 5000);
     const free = await Promise.all(base.map((port) => isFree(port + offset)));
@@ -97,6 +97,16 @@ describe('npm start', () => {
     const banner = output.slice(output.indexOf('Taskmanager is up'));
     expect(banner).toMatch(/\[start\] Listeners: on 127\.0\.0\.1 only/);
     expect(banner).toMatch(/\[start\] Authentication: OFF: .*TM_API_KEYS=<tenant>:<key.*TM_API_KEYS_FILE.*TM_TOKEN/);
+    expect(banner).toContain(`[start] Dashboard: http://localhost:${DASHBOARD_PORT + offset}/ (in a browser`);
+  });
+
+  it('serves the dashboard at the address its banner gives, and its API reaches the gateway', async () => {
+    const page = await fetch(`http://localhost:${DASHBOARD_PORT + offset}/`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<script src="/app.js" defer></script>');
+    const types = await fetch(`http://127.0.0.1:${DASHBOARD_PORT + offset}/api/types`);
+    expect(types.status).toBe(200);
+    expect(((await types.json()) as { types: { name: string }[] }).types.map((type) => type.name)).toContain('echo');
   });
 
   it('writes the processes\' own JSON lines, prefixed with their names, when its output is not a terminal', () => {
@@ -104,10 +114,10 @@ describe('npm start', () => {
     expect(output).toMatch(/^\[gateway\] \{"level":40,.*authentication is OFF/m);
   });
 
-  it('listens on 127.0.0.1 only: every function, source and the gateway answer there and on no other address of this machine', async (ctx) => {
+  it('listens on 127.0.0.1 only: every function, source, the gateway and the dashboard answer there and on no other address of this machine', async (ctx) => {
     const listeners = stackPorts(offset);
-    expect(listeners.map((l) => l.name)).toEqual(expect.arrayContaining(['gateway', 'enricher', 'worker', 'worker-source']));
-    expect(listeners).toHaveLength(FUNCTIONS.length + FUNCTIONS.filter((fn) => fn.consumers.length > 0).length + 1);
+    expect(listeners.map((l) => l.name)).toEqual(expect.arrayContaining(['gateway', 'dashboard', 'enricher', 'worker', 'worker-source']));
+    expect(listeners).toHaveLength(FUNCTIONS.length + FUNCTIONS.filter((fn) => fn.consumers.length > 0).length + 2);
     for (const { name, port } of listeners) expect(await tryConnect('127.0.0.1', port), `${name} on 127.0.0.1:${port}`).toBe('connected');
 
     // What the kernel lists: every one of these ports is held by a loopback socket only.

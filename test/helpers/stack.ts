@@ -13,6 +13,8 @@ import { startNatsServer, startRedisServer, type RedisServerOptions, type TestSe
 
 export type TestStack = {
   gatewayAddress: string;
+  /** The web dashboard's page, e.g. http://127.0.0.1:41234/. */
+  dashboardUrl: string;
   nats: TestServer;
   redisServer: TestServer;
   /** A plain Redis client for assertions, with the processes' key prefix (TM_REDIS_PREFIX): it
@@ -85,7 +87,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
   if (!existsSync(resolve(distDir, 'gateway.cjs'))) throw new Error('dist/ is missing: run `npm run build` first');
   const nats = await (options.startNats ?? startNatsServer)();
   const redisServer = await startRedisServer(options.redis);
-  const ports: Record<string, number> = { gateway: await getFreePort() };
+  const ports: Record<string, number> = { gateway: await getFreePort(), dashboard: await getFreePort() };
   for (const fn of FUNCTIONS) {
     ports[fn.name] = await getFreePort();
     if (fn.sourcePort) ports[sourceName(fn)] = await getFreePort();
@@ -142,6 +144,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
   const gatewayAddress = `127.0.0.1:${ports.gateway}`;
   const stack: TestStack = {
     gatewayAddress,
+    dashboardUrl: `http://127.0.0.1:${ports.dashboard}/`,
     nats,
     redisServer,
     redis,
@@ -166,9 +169,9 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
   return stack;
 }
 
-/** Every function answers its readiness probe and every source its /healthz. */
+/** Every function and the dashboard answer their readiness probes and every source its /healthz. */
 async function waitForHealthy(ports: Record<string, number>, replicas: readonly { fn: FunctionName; index: number }[] = []): Promise<void> {
-  const urls: string[] = [];
+  const urls: string[] = [`http://127.0.0.1:${ports.dashboard}/health/readiness`];
   for (const fn of FUNCTIONS) {
     urls.push(`http://127.0.0.1:${ports[fn.name]}/health/readiness`);
     if (fn.sourcePort) urls.push(`http://127.0.0.1:${ports[sourceName(fn)]}/healthz`);
