@@ -58,6 +58,9 @@ export const NODE_MEMORY_OPTIONS = '--max-semi-space-size=2 --max-old-space-size
 
 export const GATEWAY_PORT = 50051;
 export const GATEWAY_HEALTH_PORT = 8080;
+/** Where the gateway serves GET /metrics with TM_METRICS=prometheus (TM_METRICS_PORT); every
+ * other process serves it on its own port (docs/decisions/0018-metrics.md). */
+export const GATEWAY_METRICS_PORT = 9464;
 
 export const FUNCTIONS: readonly FunctionSpec[] = [
   {
