@@ -128,6 +128,8 @@ export function expectedEnv(process: ProcessSpec, role: Role, flavour: Flavour, 
     env.set('NATS_PASSWORD', { secret: { name: NATS_SECRET, key: process.name } });
   }
   env.set('OTEL_EXPORTER_OTLP_ENDPOINT', { value: OTLP_ENDPOINT });
+  // Prometheus scrapes every pod (k8s/base/observability/prometheus.yaml).
+  env.set('TM_METRICS', { value: 'prometheus' });
   if (role.kind === 'gateway') env.set('TM_API_KEYS_FILE', { value: API_KEYS_FILE });
   if (TASK_TYPE_READERS.includes(process.name)) env.set('TM_TASK_TYPES_FILE', { value: TASK_TYPES_FILE });
   if (flavour === 'knative' && role.kind === 'source') {
