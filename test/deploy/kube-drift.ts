@@ -46,7 +46,7 @@ export const KEDA_MONITORING_ENDPOINT = `nats.${NAMESPACE}.svc:8222`;
 /** The account of users defined in nats.conf's `authorization` block (no `accounts`). */
 export const KEDA_ACCOUNT = '$G';
 /** Third-party workloads beside the processes of the local stack. */
-export const INFRA_CONTAINERS = ['nats', 'redis', 'envoy', 'otel-collector', 'tempo', 'loki', 'grafana'];
+export const INFRA_CONTAINERS = ['nats', 'redis', 'envoy', 'otel-collector', 'tempo', 'loki', 'grafana', 'prometheus'];
 
 const KEDA_TRIGGER_KEYS = ['natsServerMonitoringEndpoint', 'account', 'stream', 'consumer', 'lagThreshold', 'activationLagThreshold', 'useHttps'];
 const KNATIVE_ANNOTATIONS = [
