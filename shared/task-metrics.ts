@@ -5,7 +5,7 @@
 // Names: `taskmanager.*` for what is the task manager's own (OpenTelemetry has no convention for
 // tasks or queues); attributes `taskmanager.task.type`, `taskmanager.task.priority`,
 // `taskmanager.task.outcome`. Durations are histograms in seconds. The Prometheus names are these
-// with dots as underscores, `_total` on counters (docs/observability.md).
+// with dots as underscores, `_total` on counters (docs/decisions/0018-metrics.md lists them).
 import type { Attributes, Meter } from '@opentelemetry/api';
 import { DURATION_BUCKETS_S } from './metrics';
 
@@ -106,7 +106,8 @@ export function observeQueues(meter: Meter | undefined, read: () => Promise<read
   const oldest = meter.createObservableGauge('taskmanager.queue.oldest_pending.age', { unit: 's', description: 'Age of the oldest message the queue holds; 0 when empty.' });
   meter.addBatchObservableCallback(
     async (result) => {
-      // A failed read reports nothing this scrape (the series go stale) rather than zeros.
+      // A failed read observes nothing rather than zeros; the SDK then serves the last figures
+      // it has (an observable's series stay until the process ends).
       const figures = await read().catch(() => []);
       for (const figure of figures) {
         const attributes = { 'taskmanager.queue': figure.queue };
