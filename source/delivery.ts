@@ -217,7 +217,6 @@ async function deliver(ctx: DeliveryContext, message: PulledMessage, abandon: Ab
   });
   const otel = deps.otel;
   const startedAt = otel ? performance.now() : 0;
-  otel?.consumed(message.consumer);
   let outcome: OutcomeKind;
   try {
     outcome = await handle(ctx, message, abandon, logger);

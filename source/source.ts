@@ -85,7 +85,7 @@ export async function startSource(config: SourceConfig, deps: SourceDeps): Promi
     now: deps.now ?? Date.now,
     logger,
     metrics,
-    otel: createSourceOtelMetrics(getMeter(), config.consumers),
+    otel: createSourceOtelMetrics(getMeter(), config.consumers, () => metrics.snapshot().outcomes),
     batch: createBatchPosterFor(config, poster),
   });
   const heartbeatMs = Math.min(PULL_HEARTBEAT_MS, Math.floor(config.pollExpiresMs / 3));
