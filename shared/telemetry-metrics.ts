@@ -35,7 +35,7 @@ observeProcess(provider.getMeter('taskmanager.process'));
 
 const serializer = new PrometheusSerializer(undefined, false, SERVICE_LABEL, false, true);
 
-/** The exposition text of everything recorded so far (shared/metrics.ts renderMetrics). */
+/** The exposition text of everything recorded so far (shared/metrics.ts appendMetrics calls it). */
 async function render(): Promise<string> {
   const { resourceMetrics } = await exporter.collect();
   return serializer.serialize(resourceMetrics);
