@@ -18,6 +18,7 @@ export type BurstOptions = {
   clients: number;
   maxSeconds: number;
   profileDir: string | undefined;
+  metrics: boolean;
   log: (line: string) => void;
 };
 
@@ -170,7 +171,7 @@ async function runBurst(stack: TestStack, options: BurstOptions): Promise<{ burs
 /** The burst's figures, and its window on the CPU profiles' clock (first submit → drained). */
 export function benchBurst(options: BurstOptions): Promise<{ burst: BurstResult; window: TimeWindow }> {
   return withResource(
-    () => startBenchStack('burst', options.profileDir),
+    () => startBenchStack('burst', options.profileDir, options.metrics),
     async (stack) => {
       const unclean = await stopBenchStack(stack);
       if (unclean.length > 0) options.log(`bench: did not exit cleanly (no CPU profile from them): ${unclean.join(', ')}`);

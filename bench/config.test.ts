@@ -19,4 +19,11 @@ describe('bench configuration', () => {
       /BENCH_PHASES: unknown phase\(s\) speed[\s\S]*BENCH_TASKS must be an integer ≥ 1[\s\S]*BENCH_CONCURRENCY must be an integer ≥ 1/,
     );
   });
+
+  it('runs with metrics off unless BENCH_METRICS says 1, and names a value it does not know', () => {
+    expect(loadBenchConfig({}).metrics).toBe(false);
+    expect(loadBenchConfig({ BENCH_METRICS: '0' }).metrics).toBe(false);
+    expect(loadBenchConfig({ BENCH_METRICS: '1' }).metrics).toBe(true);
+    expect(() => loadBenchConfig({ BENCH_METRICS: 'yes' })).toThrow(/BENCH_METRICS must be 1 or 0 \(got "yes"\)/);
+  });
 });

@@ -30,6 +30,9 @@ export type BenchConfig = {
   readonly profileDir: string | undefined;
   /** Functions listed per process in the profile summary. */
   readonly profileTop: number;
+  /** BENCH_METRICS: every process of the stacks records metrics (TM_METRICS=prometheus) and is
+   * scraped as Prometheus would, to compare with a run without. */
+  readonly metrics: boolean;
 };
 
 export type BenchEnv = Readonly<Record<string, string | undefined>>;
@@ -62,9 +65,18 @@ export function loadBenchConfig(env: BenchEnv): BenchConfig {
     burstMaxSeconds: int('BENCH_BURST_MAX_SECONDS', 600, 1),
     profileDir: env.BENCH_PROFILE?.trim() ? env.BENCH_PROFILE.trim() : undefined,
     profileTop: int('BENCH_PROFILE_TOP', 8, 1),
+    metrics: toFlag('BENCH_METRICS', env.BENCH_METRICS, problems),
   };
   if (problems.length > 0) throw new Error(`bench: bad environment:\n  ${problems.join('\n  ')}`);
   return Object.freeze(config);
+}
+
+function toFlag(name: string, raw: string | undefined, problems: string[]): boolean {
+  const value = raw?.trim().toLowerCase() ?? '';
+  if (value === '' || value === '0' || value === 'false') return false;
+  if (value === '1' || value === 'true') return true;
+  problems.push(`${name} must be 1 or 0 (got ${JSON.stringify(raw)})`);
+  return false;
 }
 
 function toPhases(raw: string | undefined, problems: string[]): ReadonlySet<Phase> {

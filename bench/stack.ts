@@ -4,6 +4,9 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { ALL_CONSUMERS } from '../shared/contract';
+import { FUNCTIONS } from '../shared/topology';
+import { sourceName } from '../scripts/local-stack';
+import { getFreePort } from '../test/helpers/ports';
 import { startTestStack, type TestStack } from '../test/helpers/stack';
 import type { WatchedProcess } from './cpu';
 import { toProfileArgs } from './profiles';
@@ -11,8 +14,42 @@ import { toProfileArgs } from './profiles';
 /** Environment of every process of a bench stack: per-event logging would be measured too. */
 export const BENCH_ENV = { LOG_LEVEL: 'error' } as const;
 
-export function startBenchStack(phase: string, profileDir: string | undefined): Promise<TestStack> {
-  return startTestStack({ env: { ...BENCH_ENV }, nodeArgs: (spec) => toProfileArgs(profileDir, phase, spec.name) });
+/** How often a stack with metrics on is scraped: Prometheus's interval in the deployments. */
+export const SCRAPE_INTERVAL_MS = 15_000;
+
+const scrapers = new WeakMap<TestStack, () => void>();
+
+/** A stack for one phase; with `metrics`, every process records metrics (TM_METRICS=prometheus)
+ * and is scraped every SCRAPE_INTERVAL_MS while the stack runs, as Prometheus would. */
+export async function startBenchStack(phase: string, profileDir: string | undefined, metrics = false): Promise<TestStack> {
+  const gatewayMetricsPort = metrics ? await getFreePort() : 0;
+  const stack = await startTestStack({
+    env: { ...BENCH_ENV, ...(metrics ? { TM_METRICS: 'prometheus' } : {}) },
+    ...(metrics ? { processEnv: { gateway: { TM_METRICS_PORT: String(gatewayMetricsPort) } } } : {}),
+    nodeArgs: (spec) => toProfileArgs(profileDir, phase, spec.name),
+  });
+  if (metrics) scrapers.set(stack, startScraper(metricsUrls(stack, gatewayMetricsPort)));
+  return stack;
+}
+
+function metricsUrls(stack: TestStack, gatewayMetricsPort: number): string[] {
+  const ports = [gatewayMetricsPort];
+  for (const fn of FUNCTIONS) {
+    ports.push(stack.ports[fn.name]!);
+    if (fn.sourcePort) ports.push(stack.ports[sourceName(fn)]!);
+  }
+  return ports.map((port) => `http://127.0.0.1:${port}/metrics`);
+}
+
+/** Scrapes every URL now and every SCRAPE_INTERVAL_MS; returns the stop. A failed scrape is
+ * ignored: the bench measures its cost, not its answers. */
+function startScraper(urls: readonly string[]): () => void {
+  const scrape = () => {
+    for (const url of urls) void fetch(url).then((response) => response.text(), () => undefined);
+  };
+  scrape();
+  const timer = setInterval(scrape, SCRAPE_INTERVAL_MS);
+  return () => clearInterval(timer);
 }
 
 /** Every long-lived process of the stack (setup excluded: it has exited), nats-server and redis-server. */
@@ -42,6 +79,7 @@ export function unexpectedExits(stack: TestStack): ProcessExit[] {
 /** Stops the stack (SIGTERM, drain, exit: what writes a CPU profile); returns the processes that
  * did not exit with 0, e.g. killed at the end of the grace period. */
 export async function stopBenchStack(stack: TestStack): Promise<string[]> {
+  scrapers.get(stack)?.();
   const exits = await stack.supervisor.stop(15_000);
   await stack.stop();
   return exits.filter((exit) => exit.code !== 0).map((exit) => `${exit.name} (${exit.signal ?? `exit ${exit.code}`})`);

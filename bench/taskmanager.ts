@@ -26,12 +26,12 @@ export function createTaskmanagerSystem(stack: TestStack, client: TaskManagerCli
   };
 }
 
-export type StackRunOptions = ClosedLoopOptions & { phase: string; profileDir: string | undefined; log: (line: string) => void };
+export type StackRunOptions = ClosedLoopOptions & { phase: string; profileDir: string | undefined; metrics: boolean; log: (line: string) => void };
 
 /** A closed-loop run against a fresh stack, stopped afterwards (which writes its profiles). */
 export function benchTaskmanager(options: StackRunOptions): Promise<ClosedLoopResult> {
   return withResource(
-    () => startBenchStack(options.phase, options.profileDir),
+    () => startBenchStack(options.phase, options.profileDir, options.metrics),
     async (stack) => {
       const unclean = await stopBenchStack(stack);
       if (unclean.length > 0) options.log(`bench: did not exit cleanly (no CPU profile from them): ${unclean.join(', ')}`);

@@ -9,6 +9,7 @@ import { createTaskManagerClient } from '../client/client';
 import type { Logger } from '../shared/logger';
 import { createDrainableServer } from '../shared/runtime/drainable-server';
 import { createRouter, type Router } from '../shared/runtime/http-router';
+import { addMetricsRoute } from '../shared/runtime/metrics-route';
 import { addApiRoutes } from './api';
 import { addAssetRoutes, setSecurityHeaders } from './assets';
 import type { DashboardConfig } from './config';
@@ -38,6 +39,8 @@ export async function startDashboard(config: DashboardConfig, deps: DashboardDep
   const router = createRouter();
   const open = new Map<AbortController, Promise<void>>();
   server.addHealthRoutes(router);
+  // Process metrics, as every process serves them (TM_METRICS=prometheus; none otherwise).
+  addMetricsRoute(router);
   addAssetRoutes(router, deps.assetsDir);
   addApiRoutes(router, {
     clients,

@@ -7,7 +7,7 @@ import { describeError } from '../shared/errors';
 import { readQueueStatsSettings, type QueueStatsSettings } from '../shared/queue-stats';
 import { readTaskTypes } from '../shared/task-registry';
 import type { TaskTypeSpec } from '../shared/task-types';
-import { GATEWAY_PORT } from '../shared/topology';
+import { GATEWAY_METRICS_PORT, GATEWAY_PORT } from '../shared/topology';
 import { DEFAULT_TENANT, parseApiKeys, TENANT_PATTERN, type ApiKey, type KeySource } from './auth';
 import { PROTO_FILE } from './proto';
 import type { GatewayTls } from './tls';
@@ -17,6 +17,8 @@ export const NATS_MAX_PAYLOAD_BYTES = 1024 * 1024;
 
 export type GatewayConfig = {
   readonly port: number;
+  /** GET /metrics, with TM_METRICS=prometheus (metrics-server.ts); read either way. */
+  readonly metricsPort: number;
   /** Address the gRPC server binds (HOST; loopback by default). */
   readonly host: string;
   readonly natsUrl: string;
@@ -106,6 +108,7 @@ export function loadGatewayConfig(env: Env, paths: PathContext): GatewayConfig {
   const reader = createEnvReader(env);
   const exists = paths.exists ?? existsSync;
   const port = reader.int('PORT', GATEWAY_PORT, { min: 0, max: 65_535 });
+  const metricsPort = reader.int('TM_METRICS_PORT', GATEWAY_METRICS_PORT, { min: 0, max: 65_535 });
   const host = readListenHost(reader);
   const connections = readConnectionSettings(reader);
   const grpcMaxReceiveBytes = reader.int('TM_GRPC_MAX_RECEIVE_BYTES', NATS_MAX_PAYLOAD_BYTES, {
@@ -148,6 +151,7 @@ export function loadGatewayConfig(env: Env, paths: PathContext): GatewayConfig {
 
   return Object.freeze({
     port,
+    metricsPort,
     host,
     natsUrl: connections.natsUrl,
     redisUrl: connections.redisUrl,

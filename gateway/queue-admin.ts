@@ -12,7 +12,7 @@ import type { QueueRequest, QueueResponse, QueueStats } from './proto';
 import { invalid } from './validation';
 
 export type QueueAdmin = {
-  stats: QueueStatsReader;
+  stats: Pick<QueueStatsReader, 'read'>;
   pauses: Pick<QueuePauses, 'pause' | 'resume' | 'paused'>;
   operatorTenants: ReadonlySet<string>;
   logger: Logger;

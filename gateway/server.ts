@@ -11,7 +11,10 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { STREAM_TASKS } from '../shared/contract';
 import { createDeadLetterIndex } from '../shared/dead-letters';
 import { createQueuePauses } from '../shared/queue-pauses';
+import { getMeter } from '../shared/metrics';
+import { startMetricsServer } from './metrics-server';
 import { createQueueStatsReader } from '../shared/queue-stats';
+import { createSubmitMetrics, observeQueues } from '../shared/task-metrics';
 import { createAuditTrail } from '../shared/task-audit';
 import { createTaskIndex } from '../shared/task-index';
 import { describeError } from '../shared/errors';
@@ -273,6 +276,10 @@ export async function startGateway(
   });
   const connections = watchConnections(nats, [redis, subscriber]);
   const hub = createStatusHub(subscriber, logger.child({ module: 'status-hub' }));
+  const stats = createQueueStatsReader({ nc: nats, redis, now: Date.now, ...config.queueStats });
+  // The queue gauges come from here, once for the deployment (shared/task-metrics.ts).
+  const meter = getMeter();
+  observeQueues(meter, stats.queues);
   const gateway = await createGatewayServer(config, {
     stores: {
       tasks: createTaskStore(redis),
@@ -289,8 +296,9 @@ export async function startGateway(
     now: overrides.now ?? Date.now,
     newId: overrides.newId ?? randomUUID,
     logger,
+    metrics: createSubmitMetrics(meter, config.taskTypes.map((spec) => spec.type)),
     queues: {
-      stats: createQueueStatsReader({ nc: nats, redis, now: Date.now, ...config.queueStats }),
+      stats,
       pauses: createQueuePauses(nats, { logger }),
       operatorTenants: config.operatorTenants,
     },
@@ -304,6 +312,8 @@ export async function startGateway(
   });
   const port = await bind(gateway.server, config.host, config.port, credentials);
   logger.info({ host: config.host, port, tls: config.tls !== undefined }, 'gateway listening');
+  const metricsServer = meter ? await startMetricsServer(config.host, config.metricsPort) : undefined;
+  if (metricsServer) logger.info({ host: config.host, port: metricsServer.port }, 'metrics on GET /metrics');
 
   let stopped: Promise<void> | undefined;
   return {
@@ -316,6 +326,7 @@ export async function startGateway(
         gateway.setServing(false);
         gateway.endStreams('gateway is shutting down; reconnect and resume with after_seq');
         await shutDown(gateway.server, config.shutdownGraceMs);
+        await metricsServer?.close();
         subscriber.disconnect();
         await redis.quit().catch((error: unknown) => {
           logger.debug({ err: describeError(error) }, 'redis quit failed');

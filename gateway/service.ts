@@ -9,6 +9,8 @@
 // Every call comes with the caller's tenant (its API key's, docs/security.md). A task belongs to
 // the tenant that submitted it: for any other tenant it does not exist (the same NOT_FOUND as an
 // unknown id, so ids reveal nothing), and idempotency keys are scoped per tenant.
+import { toEnvelope } from '../shared/task-record';
+import type { SubmitMetrics } from '../shared/task-metrics';
 import { isTerminal, type TaskStateName } from '../shared/contract';
 import { createEmitter, type Emitter } from '../shared/emit';
 import { NotFoundError, describeError } from '../shared/errors';
@@ -102,6 +104,8 @@ export type ServiceDeps = {
   backlog?: BacklogGuard;
   /** Queue stats and pauses (queue-admin.ts). */
   queues: Omit<QueueAdmin, 'logger'>;
+  /** Tasks submitted; absent when metrics are off (shared/metrics.ts). */
+  metrics?: SubmitMetrics | undefined;
 };
 
 /** What the RPCs that write read: the deps and the service's event emitter (built once). */
@@ -234,6 +238,14 @@ async function getResult({ tasks, status: statuses, results }: GatewayStores, re
   };
 }
 
+/** Only with metrics on: the task's type, priority and age, for `taskmanager.tasks.finished`. */
+async function countCancelled(deps: ServiceDeps, taskId: string): Promise<void> {
+  const fields = await deps.stores.tasks.read(taskId).catch(() => undefined);
+  if (!fields?.task_id) return;
+  const task = toEnvelope(fields);
+  deps.metrics?.finished(task, 'cancelled', (deps.now() - task.createdAtMs) / 1000);
+}
+
 async function cancelTask({ deps, emitter }: ServiceContext, request: TaskIdRequest, { tenant }: Caller): Promise<CancelTaskResponse> {
   const { stores, logger } = deps;
   const taskId = orThrow(validateTaskId(request.task_id));
@@ -257,6 +269,7 @@ async function cancelTask({ deps, emitter }: ServiceContext, request: TaskIdRequ
   await emitter.audit(taskId, 'task.cancelled', { attempt, detail: 'cancelled by client' }).catch((error: unknown) => {
     logger.warn({ taskId, err: describeError(error) }, 'could not publish the cancel audit event');
   });
+  if (deps.metrics) await countCancelled(deps, taskId);
   logger.info({ taskId }, 'task cancelled');
   return { task_id: taskId, state: 'CANCELLED' };
 }

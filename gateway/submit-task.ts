@@ -57,6 +57,7 @@ export async function submitChecked(ctx: ServiceContext, input: NormalizedSubmit
     throw error;
   }
   await markPublished(ctx, taskId);
+  deps.metrics?.submitted(envelope);
   deps.logger.info({ taskId, tenant, type: envelope.type, priority: envelope.priority }, 'task submitted');
   return { task_id: taskId, state: 'QUEUED', duplicate: false };
 }

@@ -11,6 +11,7 @@ const FUNCTIONS = readdirSync('functions', { withFileTypes: true })
 const entries = {
   telemetry: 'shared/telemetry-bootstrap.ts',
   'telemetry-sdk': 'shared/telemetry-sdk.ts',
+  'telemetry-metrics': 'shared/telemetry-metrics.ts',
   setup: 'scripts/setup.ts',
   start: 'scripts/start.ts',
   source: 'source/index.ts',

@@ -12,7 +12,7 @@ import { mkdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
 import { createEnvReader, readListenHost } from '../shared/config';
-import { DASHBOARD_PORT, FUNCTIONS, GATEWAY_PORT } from '../shared/topology';
+import { DASHBOARD_PORT, FUNCTIONS, GATEWAY_METRICS_PORT, GATEWAY_PORT } from '../shared/topology';
 import { isAnyAddress, sourceName, toDialHost, toLocalStack, toNodeOptions } from './local-stack';
 import { chooseLogFormat, formatLogLine } from './log-format';
 import { isLoopback, toBanner } from './start-banner';
@@ -117,6 +117,8 @@ async function main(): Promise<void> {
     ports,
     // The heap settings, and any NODE_OPTIONS given (e.g. --enable-source-maps for debugging).
     nodeOptions: toNodeOptions(env.NODE_OPTIONS),
+    // The gateway's /metrics port (TM_METRICS=prometheus) moves with the others.
+    ...(offset !== 0 ? { processEnv: { gateway: { TM_METRICS_PORT: String(GATEWAY_METRICS_PORT + offset) } } } : {}),
   });
   const supervisor = createSupervisor({ specs, log, format: (name, line) => formatLogLine(name, line, logFormat) });
 

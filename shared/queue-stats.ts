@@ -112,6 +112,8 @@ export type QueueStatsDeps = {
 export type QueueStatsReader = {
   /** The stats as `tenant` sees them. DependencyUnavailableError when NATS or Redis fails. */
   read(tenant: string): Promise<QueueStatsSnapshot>;
+  /** The JetStream part alone, of every tenant (the metrics' queue gauges), from the same cache. */
+  queues(): Promise<QueueStats[]>;
 };
 
 export function createQueueStatsReader(deps: QueueStatsDeps): QueueStatsReader {
@@ -125,6 +127,9 @@ export function createQueueStatsReader(deps: QueueStatsDeps): QueueStatsReader {
       ]);
       // Copies: the cached sample is shared by every caller until it is refreshed.
       return { queues: queues.queues.map((stats) => ({ ...stats })), sampledAtMs: queues.sampledAtMs, ...counts, deadLetterCap: deps.deadLetterCap };
+    },
+    async queues() {
+      return (await sample()).queues.map((stats) => ({ ...stats }));
     },
   };
 }

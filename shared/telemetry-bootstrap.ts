@@ -5,13 +5,18 @@
 //   from their own bundle (dist/telemetry-sdk.cjs), as before;
 // - otherwise nothing of the SDK loads: trace context still propagates through events and log
 //   lines (telemetry-light.ts), but no span is recorded and nothing is instrumented.
+// - TM_METRICS=prometheus (and OTEL_SDK_DISABLED not true): the metrics SDK loads from its own
+//   bundle (dist/telemetry-metrics.cjs); otherwise none of it does, and the app records nothing
+//   (docs/decisions/0018-metrics.md).
 // This file stays tiny: it is on every process's start path (docs/decisions/0004).
 import { createRequire } from 'node:module';
-import { isExportConfigured, registerPropagationOnly } from './telemetry-light';
+import { isExportConfigured, isMetricsConfigured, registerPropagationOnly } from './telemetry-light';
 
+// Beside this file in dist/; resolved at run time, not bundled in.
+const load = createRequire(__filename);
 if (isExportConfigured(process.env)) {
-  // Beside this file in dist/; resolved at run time, not bundled in.
-  createRequire(__filename)('./telemetry-sdk.cjs');
+  load('./telemetry-sdk.cjs');
 } else {
   registerPropagationOnly();
 }
+if (isMetricsConfigured(process.env)) load('./telemetry-metrics.cjs');

@@ -2,7 +2,7 @@
 import { trace } from '@opentelemetry/api';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createIdGenerator, isExportConfigured, registerPropagationOnly, unregisterPropagationOnly } from './telemetry-light';
+import { createIdGenerator, isExportConfigured, isMetricsConfigured, registerPropagationOnly, unregisterPropagationOnly } from './telemetry-light';
 import { currentTraceId, extractTraceContext, injectTraceContext, SpanKind, withSpan } from './tracing';
 
 const TRACE_ID = '0af7651916cd43dd8448eb211c80319c';
@@ -95,5 +95,22 @@ describe('isExportConfigured', () => {
     [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318', OTEL_SDK_DISABLED: 'false' }, true],
   ])('%j → %s', (env, expected) => {
     expect(isExportConfigured(env)).toBe(expected);
+  });
+});
+
+describe('isMetricsConfigured', () => {
+  it.each([
+    [{}, false],
+    [{ TM_METRICS: '' }, false],
+    [{ TM_METRICS: 'off' }, false],
+    [{ TM_METRICS: 'prometheus' }, true],
+    [{ TM_METRICS: ' Prometheus ' }, true],
+    [{ TM_METRICS: 'prometheus', OTEL_SDK_DISABLED: 'true' }, false],
+  ])('%j: %s', (env, on) => {
+    expect(isMetricsConfigured(env)).toBe(on);
+  });
+
+  it('stops the start on a value it does not know, naming it', () => {
+    expect(() => isMetricsConfigured({ TM_METRICS: 'otlp' })).toThrow(/TM_METRICS must be "prometheus" or "off", got "otlp"/);
   });
 });

@@ -166,3 +166,12 @@ export function unregisterPropagationOnly(): void {
   propagation.disable();
   context.disable();
 }
+
+/** Whether this process records metrics: TM_METRICS=prometheus (unset, empty or `off`: none of
+ * the metrics SDK loads), and OTEL_SDK_DISABLED is not true. Any other value stops the start. */
+export function isMetricsConfigured(env: Readonly<Record<string, string | undefined>>): boolean {
+  const value = env.TM_METRICS?.trim().toLowerCase() ?? '';
+  if (value === '' || value === 'off') return false;
+  if (value !== 'prometheus') throw new Error(`TM_METRICS must be "prometheus" or "off", got ${JSON.stringify(env.TM_METRICS)}`);
+  return env.OTEL_SDK_DISABLED?.trim().toLowerCase() !== 'true';
+}

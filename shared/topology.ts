@@ -60,6 +60,9 @@ export const GATEWAY_PORT = 50051;
 export const GATEWAY_HEALTH_PORT = 8080;
 /** The web dashboard (dashboard/): HTTP, a client of the gateway's public API, no NATS or Redis. */
 export const DASHBOARD_PORT = 8090;
+/** Where the gateway serves GET /metrics with TM_METRICS=prometheus (TM_METRICS_PORT); every
+ * other process serves it on its own port (docs/decisions/0018-metrics.md). */
+export const GATEWAY_METRICS_PORT = 9464;
 
 export const FUNCTIONS: readonly FunctionSpec[] = [
   {

@@ -26,6 +26,7 @@ import type { BatchPoster } from './batch-poster';
 import { giveUp, type GiveUpDeps } from './give-up';
 import type { Poster } from '../shared/http-poster';
 import type { OutcomeKind, SourceMetrics } from './metrics';
+import type { SourceOtelMetrics } from './otel-metrics';
 import type { PulledMessage } from './pull-feed';
 
 export type Verdict = 'ack' | 'retry' | 'deadletter';
@@ -170,6 +171,8 @@ export type DelivererDeps = {
   now: () => number;
   logger: Logger;
   metrics: Pick<SourceMetrics, 'recordDelivery' | 'recordOutcome'>;
+  /** OpenTelemetry's messaging metrics; absent when metrics are off (shared/metrics.ts). */
+  otel?: SourceOtelMetrics | undefined;
   /** First pause between attempts to publish a dead letter while NATS is unavailable. */
   publishRetryMs?: number;
   /** Batch mode: events go to the sink in shared CloudEvents batch requests. */
@@ -212,6 +215,8 @@ async function deliver(ctx: DeliveryContext, message: PulledMessage, abandon: Ab
     streamSeq: message.streamSequence,
     attempt: message.deliveryCount,
   });
+  const otel = deps.otel;
+  const startedAt = otel ? performance.now() : 0;
   let outcome: OutcomeKind;
   try {
     outcome = await handle(ctx, message, abandon, logger);
@@ -221,6 +226,7 @@ async function deliver(ctx: DeliveryContext, message: PulledMessage, abandon: Ab
     outcome = 'abandoned';
   }
   deps.metrics.recordOutcome(message.consumer, outcome);
+  otel?.processed(message.consumer, outcome, (performance.now() - startedAt) / 1000);
   return outcome;
 }
 

@@ -14,6 +14,8 @@ import { createBatchPoster, type BatchPoster } from './batch-poster';
 import { createDeliverer, type Deliverer } from './delivery';
 import { createDispatcher, type Dispatcher } from './dispatcher';
 import { createPoster, type Poster } from '../shared/http-poster';
+import { getMeter } from '../shared/metrics';
+import { createSourceOtelMetrics } from './otel-metrics';
 import { createSourceMetrics, type MetricsSnapshot, type SourceMetrics } from './metrics';
 import { createQueuePauses, type QueuePauses } from '../shared/queue-pauses';
 import { startPauseGate } from './pause-gate';
@@ -83,6 +85,7 @@ export async function startSource(config: SourceConfig, deps: SourceDeps): Promi
     now: deps.now ?? Date.now,
     logger,
     metrics,
+    otel: createSourceOtelMetrics(getMeter(), config.consumers, () => metrics.snapshot().outcomes),
     batch: createBatchPosterFor(config, poster),
   });
   const heartbeatMs = Math.min(PULL_HEARTBEAT_MS, Math.floor(config.pollExpiresMs / 3));

@@ -6,6 +6,7 @@ import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
 import type { ConsumerSpec } from '../shared/contract';
 import type { NatsConnection } from '../shared/nats';
+import { appendMetrics, PROMETHEUS_CONTENT_TYPE } from '../shared/metrics';
 import { queueOf } from '../shared/queues';
 import type { Dispatcher } from './dispatcher';
 import { renderMetrics, type ConsumerGauges, type SourceMetrics } from './metrics';
@@ -61,8 +62,17 @@ export function createStatusServer(parts: StatusParts): Server {
         pausesKnown: state.pausesKnown,
         consumers: toConsumerReport(parts),
       });
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
-      res.end(text);
+      // With metrics on, the OpenTelemetry series follow the source's own (shared/metrics.ts).
+      appendMetrics(text).then(
+        (all) => {
+          res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE });
+          res.end(all);
+        },
+        (error: unknown) => {
+          res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
+          res.end(`metrics collection failed: ${(error as Error).message}\n`);
+        },
+      );
       return;
     }
     res.writeHead(404, { 'content-type': 'application/json' });

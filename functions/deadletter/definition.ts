@@ -1,6 +1,8 @@
 // The deadletter function: its handler wired to Redis (shared/dead-letters.ts).
 import type { EnvReader } from '../../shared/config';
 import { createDeadLetterStore, readDeadLetterCap } from '../../shared/dead-letters';
+import { getMeter } from '../../shared/metrics';
+import { createDeadLetterMetrics } from '../../shared/task-metrics';
 import type { FunctionDefinition } from '../../shared/runtime/start-function';
 import { createHandler } from './handler';
 
@@ -22,5 +24,8 @@ export const definition: FunctionDefinition<DeadLetterConfig> = {
     listCap: reader.int('TM_DEADLETTER_LIST_MAX', 100_000, { min: 1, max: 100_000_000 }),
   }),
   createHandler: (deps, config) =>
-    createHandler({ store: createDeadLetterStore(deps.redis, { markerTtlSeconds: config.markerTtlSeconds, cap: config.cap, listCap: config.listCap }) }),
+    createHandler({
+      store: createDeadLetterStore(deps.redis, { markerTtlSeconds: config.markerTtlSeconds, cap: config.cap, listCap: config.listCap }),
+      metrics: createDeadLetterMetrics(getMeter()),
+    }),
 };

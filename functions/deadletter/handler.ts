@@ -11,10 +11,13 @@ import { ValidationError } from '../../shared/errors';
 import type { WireEvent } from '../../shared/events';
 import type { DeadLetterStore } from '../../shared/ports';
 import type { EventHandler } from '../../shared/runtime/function-app';
+import type { DeadLetterMetrics } from '../../shared/task-metrics';
 
 export type DeadLetterDeps = {
   /** Each event id once (shared/dead-letters.ts). */
   store: DeadLetterStore;
+  /** Dead letters stored; absent when metrics are off. */
+  metrics?: DeadLetterMetrics | undefined;
 };
 
 function invalid(field: string, expected: string, value: unknown): ValidationError {
@@ -63,6 +66,7 @@ export function createHandler(deps: DeadLetterDeps): EventHandler {
       const letter = toDeadLetterData(event);
       const appended = await deps.store.store(event.id, letter);
       if (appended) {
+        deps.metrics?.deadLettered(letter.stage);
         ctx.logger.warn({ stage: letter.stage, reason: letter.reason, attempts: letter.attempts }, 'dead letter stored');
       } else {
         ctx.logger.debug({ stage: letter.stage }, 'dead letter repeat ignored');

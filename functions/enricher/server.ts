@@ -3,6 +3,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createEnvReader, readListenHost, type Env, type EnvReader } from '../../shared/config';
 import { createLogger } from '../../shared/logger';
+import { addMetricsRoute } from '../../shared/runtime/metrics-route';
 import { findFunction } from '../../shared/topology';
 import { createEnricherApp } from './app';
 import { createHandler, type EnricherConfig, type EnricherDeps } from './handler';
@@ -45,6 +46,7 @@ export async function startEnricher(
     sleep: overrides.sleep ?? ((ms) => sleep(ms)),
   });
   const app = createEnricherApp({ handler, logger, bodyLimitBytes: settings.bodyLimitBytes });
+  addMetricsRoute(app.router);
   const server = await app.listen(settings.port, settings.host);
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : settings.port;

@@ -1,6 +1,8 @@
 // The ingest function: its settings and how its handler is wired to Redis, NATS and the enricher.
 import type { EnvReader } from '../../shared/config';
 import type { FunctionDefinition } from '../../shared/runtime/start-function';
+import { getMeter } from '../../shared/metrics';
+import { createFinishMetrics } from '../../shared/task-metrics';
 import { createStatusStore } from '../../shared/redis-stores';
 import { readTaskTypes } from '../../shared/task-registry';
 import { createPayloadValidator, type TaskTypeSpec } from '../../shared/task-types';
@@ -30,5 +32,6 @@ export const definition: FunctionDefinition<IngestConfig> = {
       enrich: createEnricherClient({ url: config.enricherUrl }),
       enricherTimeoutMs: config.enricherTimeoutMs,
       now: deps.now,
+      metrics: createFinishMetrics(getMeter(), config.taskTypes.map((spec) => spec.type)),
     }),
 };

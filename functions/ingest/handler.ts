@@ -11,6 +11,7 @@
 //   backwards, and a crash between them repeats both (deduplicated by id).
 // Retried (5xx → the source redelivers): Redis/NATS unavailable, the enricher failing or slow.
 // A malformed envelope is a ValidationError (400): the source dead-letters it.
+import type { FinishMetrics } from '../../shared/task-metrics';
 import { EVENT_TYPES, isTerminal, SUBJECTS, type TaskEnvelope } from '../../shared/contract';
 import { createEmitter, EVENT_IDS } from '../../shared/emit';
 import { toTaskEnvelope } from '../../shared/envelope';
@@ -29,6 +30,8 @@ export type IngestDeps = {
   enrich: EnrichFn;
   enricherTimeoutMs: number;
   now: () => number;
+  /** Tasks rejected (a terminal state); absent when metrics are off. */
+  metrics?: FinishMetrics | undefined;
 };
 
 /** Calls the enricher, giving up after `timeoutMs` even if the call ignores its signal. */
@@ -77,6 +80,7 @@ export function createHandler(deps: IngestDeps): EventHandler {
         ctx.logger.info({ reason: check.reason }, 'task rejected');
         await emit.deadLetter({ taskId, reason: check.reason, attempts: ctx.attempt, lastError: check.reason, event });
         await emit.step(taskId, [{ state: 'REJECTED', message: check.reason }], { action: 'rejected', detail: check.reason });
+        deps.metrics?.finished(envelope, 'rejected', (deps.now() - envelope.createdAtMs) / 1000);
         return;
       }
 

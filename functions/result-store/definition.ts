@@ -2,6 +2,8 @@
 // GET /results/:id route.
 import { readRetentionSeconds, type EnvReader } from '../../shared/config';
 import { createResultReader, createResultStore } from '../../shared/redis-stores';
+import { getMeter } from '../../shared/metrics';
+import { createFinishMetrics } from '../../shared/task-metrics';
 import type { FunctionDefinition } from '../../shared/runtime/start-function';
 import { createHandler } from './handler';
 import { registerResultRoute, toParsedReader } from './results-route';
@@ -26,6 +28,7 @@ export const definition: FunctionDefinition<ResultStoreConfig> = {
       publisher: deps.publisher,
       results: createResultStore(deps.redis, config.resultTtlSeconds),
       now: deps.now,
+      metrics: createFinishMetrics(getMeter()),
     }),
   routes: (app, deps) => registerResultRoute(app, toParsedReader(createResultReader(deps.redis)), deps.logger.child({ part: 'results' })),
 };

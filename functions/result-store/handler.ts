@@ -10,6 +10,7 @@ import { EVENT_TYPES, type FinishedData } from '../../shared/contract';
 import { createEmitter } from '../../shared/emit';
 import type { Publisher, ResultStore } from '../../shared/ports';
 import type { EventHandler } from '../../shared/runtime/function-app';
+import type { FinishMetrics, TaskEnd } from '../../shared/task-metrics';
 import { toFinishedData, toStoredResult } from './result';
 
 export const COMPONENT = 'result-store';
@@ -19,12 +20,18 @@ export type ResultStoreDeps = {
   /** Stores unless a result of a later attempt is there; true when stored. */
   results: ResultStore;
   now: () => number;
+  /** Tasks finished and their end-to-end time; absent when metrics are off. */
+  metrics?: FinishMetrics | undefined;
 };
 
 function toStatusMessage(data: FinishedData): string {
   if (data.state === 'FAILED') return data.error;
   if (data.state === 'CANCELLED') return data.error || 'cancelled while running';
   return '';
+}
+
+function toTaskEnd(state: FinishedData['state']): TaskEnd {
+  return state === 'SUCCEEDED' ? 'succeeded' : state === 'CANCELLED' ? 'cancelled' : 'failed';
 }
 
 export function createHandler(deps: ResultStoreDeps): EventHandler {
@@ -45,6 +52,8 @@ export function createHandler(deps: ResultStoreDeps): EventHandler {
         return;
       }
 
+      // A cancellation was counted by the gateway, where it became final.
+      if (data.state !== 'CANCELLED') deps.metrics?.finished(data.task, toTaskEnd(data.state), (deps.now() - data.task.createdAtMs) / 1000);
       await emit.step(
         taskId,
         [{ state: data.state, attempt: data.attempts, message: toStatusMessage(data), progress: data.state === 'SUCCEEDED' ? 100 : 0 }],

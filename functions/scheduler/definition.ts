@@ -14,6 +14,7 @@ import { COMPONENT, createHandler } from './handler';
 import { createPromoter } from './promoter';
 import { createReconciler, RECONCILER_STAGE, type ReconcilerSettings } from './reconciler';
 import { createLease, createReconcilerStore } from './reconciler-deps';
+import { appendMetrics, PROMETHEUS_CONTENT_TYPE } from '../../shared/metrics';
 import { createReconcilerCounters, type ReconcilerCounters } from './reconciler-metrics';
 
 export type SchedulerConfig = {
@@ -110,8 +111,8 @@ export const definition: FunctionDefinition<SchedulerConfig> = {
       now: deps.now,
     }),
   routes: (app, deps) => {
-    app.get('/metrics', (_req, res) => {
-      res.status(200).type('text/plain; version=0.0.4; charset=utf-8').send(counters(deps).render());
+    app.get('/metrics', async (_req, res) => {
+      res.status(200).type(PROMETHEUS_CONTENT_TYPE).send(await appendMetrics(counters(deps).render()));
     });
   },
   startBackground: (deps, config) => {

@@ -3,6 +3,8 @@
 import { ConfigError } from '../../shared/errors';
 import type { FunctionDefinition, CommonDeps } from '../../shared/runtime/start-function';
 import { createStatusStore } from '../../shared/redis-stores';
+import { getMeter } from '../../shared/metrics';
+import { createRunMetrics } from '../../shared/task-metrics';
 import { readTaskTypes } from '../../shared/task-registry';
 import type { TaskTypeSpec } from '../../shared/task-types';
 import { createRedisAttemptClaims, toRunLeaseMs } from './attempt-claims';
@@ -66,6 +68,7 @@ export const definition: FunctionDefinition<WorkerConfig> = {
       flow: deps.flow,
       now: deps.now,
       progressIntervalMs: PROGRESS_INTERVAL_MS,
+      metrics: createRunMetrics(getMeter()),
     });
   },
   startBackground: (deps) => async () => {

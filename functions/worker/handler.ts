@@ -21,6 +21,7 @@ import { toTaskEnvelope } from '../../shared/envelope';
 import { describeError, RetryableError, TaskCancelledError } from '../../shared/errors';
 import type { AttemptClaims, Publisher, StatusStore } from '../../shared/ports';
 import type { EventHandler } from '../../shared/runtime/function-app';
+import type { RunEnd, RunMetrics } from '../../shared/task-metrics';
 import type { TaskTypeSpec } from '../../shared/task-types';
 import type { CancelSource } from './cancel-source';
 import { createAttemptGate, type Delivery } from './gate';
@@ -46,6 +47,8 @@ export type WorkerDeps = {
   now: () => number;
   /** Minimum time between two progress statuses (100 % always goes out). */
   progressIntervalMs: number;
+  /** Queue wait, run times and retries; absent when metrics are off. */
+  metrics?: RunMetrics | undefined;
 };
 
 type Times = { startedAtMs: number; finishedAtMs: number };
@@ -86,6 +89,12 @@ async function publishDecision(d: Delivery, decision: Decision, times: Times): P
   }
 }
 
+function toRunEnd(decision: Decision): RunEnd {
+  if (decision.kind === 'retrying') return 'retrying';
+  if (decision.kind === 'failed') return 'failed';
+  return decision.state === 'SUCCEEDED' ? 'succeeded' : decision.state === 'CANCELLED' ? 'cancelled' : 'failed';
+}
+
 export function createHandler(deps: WorkerDeps): EventHandler {
   const emitter = createEmitter(deps.publisher, COMPONENT, deps.now);
   const registry = new Map(deps.handlers.map((handler) => [handler.type, handler]));
@@ -115,6 +124,8 @@ export function createHandler(deps: WorkerDeps): EventHandler {
       minIntervalMs: deps.progressIntervalMs,
     });
     const startedAtMs = deps.now();
+    // The wait of the task, not of a retry (whose delay is the schedule's, not the queue's).
+    if (d.attempt === 1) deps.metrics?.waited(d.task, (startedAtMs - Math.max(d.task.createdAtMs, d.task.notBeforeMs)) / 1000);
     const timeoutMs = toTimeoutMs(d.task, deps.taskTypes);
     const outcome = await runHandler(ready.handler, ready.payload, {
       attempt: d.attempt,
@@ -128,7 +139,10 @@ export function createHandler(deps: WorkerDeps): EventHandler {
     progress.close();
     const ownDelays = types.get(d.task.type)?.retryDelaysMs;
     const schedule = ownDelays ? { retryDelaysMs: ownDelays } : deps.flow;
-    return publishDecision(d, decide(outcome, d.attempt, d.last, schedule), { startedAtMs, finishedAtMs: deps.now() });
+    const decision = decide(outcome, d.attempt, d.last, schedule);
+    const finishedAtMs = deps.now();
+    deps.metrics?.ran(d.task, toRunEnd(decision), (finishedAtMs - startedAtMs) / 1000);
+    return publishDecision(d, decision, { startedAtMs, finishedAtMs });
   }
 
   return {

@@ -8,6 +8,7 @@ import { connectNats, createPublisher, toInboxPrefix, type NatsConnection, type 
 import { connectRedis, type Redis } from '../redis';
 import { findFunction, type FunctionName } from '../topology';
 import { createFunctionApp, type EventHandler } from './function-app';
+import { addMetricsRoute } from './metrics-route';
 import type { Router } from './http-router';
 import { runUntilSignalled } from './process-main';
 
@@ -79,6 +80,9 @@ export async function startFunction<C>(definition: FunctionDefinition<C>, env: E
     bodyLimitBytes,
     isReady: () => !nats.isClosed() && redis.status === 'ready',
   });
+  // With metrics on, GET /metrics serves them on the function's own port (a stage with series of
+  // its own, the scheduler, replaces the route and appends these: shared/metrics.ts).
+  addMetricsRoute(app.router);
   definition.routes?.(app.router, deps, stageConfig);
   const server = await app.listen(port, host);
   const address = server.address();

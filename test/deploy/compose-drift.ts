@@ -18,6 +18,7 @@ export const DEPLOYMENT_ONLY_ENV: Readonly<Record<string, string>> = {
   NATS_USER: 'the compose NATS server runs configs/nats/nats.conf with one user per process',
   NATS_PASSWORD: 'the password of that user',
   OTEL_EXPORTER_OTLP_ENDPOINT: 'traces go to the OpenTelemetry Collector',
+  TM_METRICS: 'Prometheus scrapes every process (configs/prometheus/prometheus.yaml)',
   TM_TASK_TYPES_FILE: 'the gateway, ingest and the worker read the task type registry mounted from configs/task-types/',
 };
 

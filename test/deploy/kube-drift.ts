@@ -48,7 +48,7 @@ export const KEDA_MONITORING_ENDPOINT = `nats.${NAMESPACE}.svc:8222`;
 /** The account of users defined in nats.conf's `authorization` block (no `accounts`). */
 export const KEDA_ACCOUNT = '$G';
 /** Third-party workloads beside the processes of the local stack. */
-export const INFRA_CONTAINERS = ['nats', 'redis', 'envoy', 'otel-collector', 'tempo', 'loki', 'grafana'];
+export const INFRA_CONTAINERS = ['nats', 'redis', 'envoy', 'otel-collector', 'tempo', 'loki', 'grafana', 'prometheus'];
 
 const KEDA_TRIGGER_KEYS = ['natsServerMonitoringEndpoint', 'account', 'stream', 'consumer', 'lagThreshold', 'activationLagThreshold', 'useHttps'];
 const KNATIVE_ANNOTATIONS = [
@@ -137,6 +137,8 @@ export function expectedEnv(process: ProcessSpec, role: Role, flavour: Flavour, 
     env.set('NATS_PASSWORD', { secret: { name: NATS_SECRET, key: process.name } });
   }
   env.set('OTEL_EXPORTER_OTLP_ENDPOINT', { value: OTLP_ENDPOINT });
+  // Prometheus scrapes every pod (k8s/base/observability/prometheus.yaml).
+  env.set('TM_METRICS', { value: 'prometheus' });
   if (role.kind === 'gateway') env.set('TM_API_KEYS_FILE', { value: API_KEYS_FILE });
   if (TASK_TYPE_READERS.includes(process.name)) env.set('TM_TASK_TYPES_FILE', { value: TASK_TYPES_FILE });
   if (flavour === 'knative' && role.kind === 'source') {
