@@ -77,7 +77,7 @@ export const describeSigterm: FaultScenario = (context) => {
       submitting = false;
       await submitter;
 
-      const names = ['gateway', ...FUNCTIONS.flatMap((fn) => (fn.sourcePort ? [fn.name, sourceName(fn)] : [fn.name]))].sort();
+      const names = ['gateway', 'dashboard', ...FUNCTIONS.flatMap((fn) => (fn.sourcePort ? [fn.name, sourceName(fn)] : [fn.name]))].sort();
       expect(exits.map((exit) => exit.name).sort()).toEqual(names);
       // Each process exited 0 of its own accord, within its own grace period (plus the margin).
       const graceOf = (name: string) => Number(stack.specs.find((spec) => spec.name === name)?.env.TM_SHUTDOWN_GRACE_MS);
