@@ -6,9 +6,13 @@
 # every command names a bundle this image contains.
 #
 #   docker build -t taskmanager:local .
+#
+# NODE_IMAGE: the official Node 24 image by default; a machine without a registry passes a
+# locally built one (`--build-arg NODE_IMAGE=…`, compose reads it from the environment).
+ARG NODE_IMAGE=node:24-slim
 
 # ---- build: the esbuild bundles and the runtime node_modules ----
-FROM node:24-slim AS build
+FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 # --ignore-scripts: the `node` devDependency's install script would download a second Node
 # binary; the image's own Node 24 runs the build. esbuild needs no script (its binary is an
@@ -24,7 +28,7 @@ RUN npm run build \
  && node scripts/runtime-deps.ts prune /app @grpc/grpc-js grpc-health-check @grpc/reflection
 
 # ---- runtime ----
-FROM node:24-slim
+FROM ${NODE_IMAGE}
 ENV NODE_ENV=production
 # Every process listens on all interfaces in a container: compose, Kubernetes probes and Services
 # reach it at the container's address. (Without HOST the code binds 127.0.0.1, for `npm start`.)

@@ -154,3 +154,9 @@ export function findComposeDrift(
   }
   return problems;
 }
+
+/** A compose value with each `${VAR:-default}` replaced by its default: what runs when the
+ * environment sets nothing (an image the environment may replace, e.g. NATS_IMAGE). */
+export function withDefaults(value: string): string {
+  return value.replace(/\$\{\w+:-([^}]*)\}/g, (_whole, fallback: string) => fallback);
+}

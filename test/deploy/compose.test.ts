@@ -17,11 +17,13 @@ import {
   isAppService,
   loadCompose,
   toEnvironment,
+  withDefaults,
   EXAMPLE_IMAGES,
   type ComposeFile,
   type ComposeService,
 } from './compose-drift';
 import { parseTaskRegistry } from '../../shared/task-registry';
+import { readImagePlan } from './image-layout';
 import { schemaFile } from './schema-files';
 
 const COMPOSE_FILE = resolve('docker-compose.yml');
@@ -147,7 +149,8 @@ describe('start-up order, health and restarts', () => {
     const setup = service(compose, 'setup');
     expect(setup.restart).toBe('on-failure');
     expect(dependsOn(setup)).toEqual({ nats: { condition: 'service_healthy' } });
-    expect(setup.build).toEqual({ context: '.', dockerfile: 'Dockerfile' });
+    // NODE_IMAGE: the Dockerfile's own default unless the environment names another image.
+    expect(setup.build).toEqual({ context: '.', dockerfile: 'Dockerfile', args: { NODE_IMAGE: `\${NODE_IMAGE:-${readImagePlan().buildStage.from}}` } });
     expect(setup.image).toBe(APP_IMAGE);
     expect(specs.find((s) => s.name === 'setup')?.oneShot).toBe(true);
     // One build for all: parallel builds of one tag can collide, and the others never pull it.
@@ -344,10 +347,21 @@ describe('everything docker-compose.yml names exists', () => {
     }
   });
 
+  it('names the project in .env, not with a top-level name: (docker-compose 1.29 refuses one)', () => {
+    expect(Object.keys(compose)).not.toContain('name');
+    const dotEnv = readFileSync(resolve('.env'), 'utf8');
+    expect(dotEnv).toMatch(/^COMPOSE_PROJECT_NAME=taskmanager$/m);
+    // Only settings: a password line in the shipped file would be a default secret.
+    expect(dotEnv.split('\n').filter((line) => line.trim() !== '' && !line.startsWith('#'))).toEqual(['COMPOSE_PROJECT_NAME=taskmanager']);
+  });
+
   it('pins every third-party image to a version', () => {
     for (const [name, s] of Object.entries(compose.services).filter(([, s]) => !isAppService(s) && !EXAMPLE_IMAGES.includes(String(s.image)))) {
-      expect(s.image, name).toMatch(/^[a-z0-9./-]+:[A-Za-z0-9._-]+$/);
-      expect(s.image, name).not.toMatch(/:latest$/);
+      // An image may be replaced through the environment (`${NATS_IMAGE:-nats:2.10-alpine}`):
+      // its default is the one pinned.
+      const image = withDefaults(String(s.image));
+      expect(image, name).toMatch(/^[a-z0-9./-]+:[A-Za-z0-9._-]+$/);
+      expect(image, name).not.toMatch(/:latest$/);
     }
   });
 

@@ -25,12 +25,19 @@ export function parseDockerfile(text: string): Stage[] {
     pending = '';
   }
   const stages: Stage[] = [];
+  // ARGs before the first FROM may name its image (`ARG NODE_IMAGE=node:24-slim`, then
+  // `FROM ${NODE_IMAGE}`): `from` is the image a build without --build-arg uses.
+  const globalArgs = new Map<string, string>();
   for (const line of lines) {
     const [keyword = '', ...rest] = line.split(/\s+/);
     const args = rest.join(' ');
-    if (keyword.toUpperCase() === 'FROM') {
+    if (keyword.toUpperCase() === 'ARG' && stages.length === 0) {
+      const [name = '', value = ''] = args.split('=');
+      globalArgs.set(name, value);
+    } else if (keyword.toUpperCase() === 'FROM') {
       const match = /^(\S+)(?:\s+AS\s+(\S+))?$/i.exec(args);
-      stages.push({ from: match?.[1] ?? args, ...(match?.[2] ? { name: match[2] } : {}), instructions: [] });
+      const image = (match?.[1] ?? args).replace(/\$\{(\w+)\}|\$(\w+)/g, (whole, braced?: string, bare?: string) => globalArgs.get(braced ?? bare ?? '') ?? whole);
+      stages.push({ from: image, ...(match?.[2] ? { name: match[2] } : {}), instructions: [] });
     } else if (stages.length > 0) {
       stages.at(-1)!.instructions.push({ keyword: keyword.toUpperCase(), args });
     }

@@ -9,6 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { withDefaults } from './compose-drift';
 import { loadGatewayConfig } from '../../gateway/config';
 import { createEnvReader } from '../../shared/config';
 import { readTaskTypes } from '../../shared/task-registry';
@@ -263,7 +264,9 @@ describe('third-party images', () => {
     for (const flavour of ['k8s', 'knative'] as const) {
       for (const { owner, container } of containersOf(rendered[flavour])) {
         if (!INFRA_CONTAINERS.includes(container.name)) continue;
-        const composeImage = services[container.name]?.image;
+        const declared = services[container.name]?.image;
+        // Compose may take another image from the environment (NATS_IMAGE); its default is the one compared.
+        const composeImage = declared === undefined ? undefined : withDefaults(declared);
         if (composeImage !== container.image) {
           mismatches.push(`${flavour} ${owner.kind}/${owner.metadata.name}: ${container.image}, compose service ${container.name}: ${String(composeImage)}`);
         }
