@@ -3,7 +3,8 @@
 import { readFileSync } from 'node:fs';
 import { createTaskManagerClient, type TaskManagerClient, type TlsOptions } from './client';
 import { isLoopbackAddress, parseCli, toCommandHelp, toUsageLine, USAGE, UsageError, type Command, type Invocation } from './cli-args';
-import { printAudit, printReplay, printStats, replayAll } from './cli-operate';
+import { printAudit, printReplay, printStats } from './cli-operate';
+import { replayEveryPage } from './replay-pages';
 import { runDemo, summarize, toStateCounts } from './demo';
 import { TaskManagerClientError } from './errors';
 import type { DeadLetter, ListDeadLettersQuery, ListTasksQuery, StatusUpdate, Task, TaskType } from './types';
@@ -221,7 +222,7 @@ async function run(client: TaskManagerClient, command: RunnableCommand, json: bo
     case 'dlq':
       return listDeadLetters(client, command.query, command.limit, json, io);
     case 'replay':
-      printReplay(await replayAll(client, command.query), command.query.dryRun === true, json, io.stdout);
+      printReplay(await replayEveryPage((query) => client.replayDeadLetters(query), command.query), command.query.dryRun === true, json, io.stdout);
       return EXIT.ok;
     case 'audit':
       await printAudit(client, command.taskId, json, io.stdout);

@@ -1,7 +1,7 @@
 // The operator's `tm` commands (docs/client.md): dlq replay, audit, stats, pause and resume.
 // Each prints one line per item, or with --json one JSON object per line.
 import type { TaskManagerClient } from './client';
-import type { AuditEvent, QueueStats, ReplayQuery, ReplayResult } from './types';
+import type { AuditEvent, QueueStats, ReplayResult } from './types';
 
 type Out = { write(chunk: string): unknown };
 
@@ -20,22 +20,6 @@ export async function printAudit(client: TaskManagerClient, taskId: string, json
     for (const event of page.events) out.write(json ? toJsonLine(event) : `${formatAuditEvent(event)}\n`);
     pageToken = page.nextPageToken;
   } while (pageToken);
-}
-
-/** `--all` goes page by page (each call replays at most 1000) until no page is left. */
-export async function replayAll(client: TaskManagerClient, query: ReplayQuery): Promise<ReplayResult> {
-  const total: ReplayResult = { replayed: 0, taskIds: [], alreadyReplayed: 0, wouldReplay: [], skipped: [], nextPageToken: undefined };
-  let pageToken: string | undefined;
-  do {
-    const result = await client.replayDeadLetters({ ...query, pageToken });
-    total.replayed += result.replayed;
-    total.taskIds.push(...result.taskIds);
-    total.alreadyReplayed += result.alreadyReplayed;
-    total.wouldReplay.push(...result.wouldReplay);
-    total.skipped.push(...result.skipped);
-    pageToken = result.nextPageToken;
-  } while (pageToken && query.ids === undefined);
-  return total;
 }
 
 export function printReplay(result: ReplayResult, dryRun: boolean, json: boolean, out: Out): void {

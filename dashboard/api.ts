@@ -7,7 +7,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Logger } from '../shared/logger';
 import { readBody } from '../shared/runtime/http-body';
 import type { RouteHandler, RouteRequest, RouteResponse, Router } from '../shared/runtime/http-router';
-import type { ReplayQuery, ReplayResult } from '../client/types';
+import { replayEveryPage } from '../client/replay-pages';
 import type { GatewayClients, GatewayPort } from './gateway-clients';
 import { toHttpError } from './http-errors';
 import { BadRequest, readBearerToken, toDeadLetterQuery, toJsonObject, toListTasksQuery, toReplayRequest, toSubmitInput } from './requests';
@@ -69,23 +69,6 @@ export function createApiRoute(deps: ApiDeps, run: (call: ApiCall) => Promise<un
   };
 }
 
-/** Every dead letter the filters match, page after page (each call replays at most 1000). */
-async function replayAll(gateway: GatewayPort, query: ReplayQuery): Promise<ReplayResult> {
-  const total: ReplayResult = { replayed: 0, taskIds: [], alreadyReplayed: 0, wouldReplay: [], skipped: [], nextPageToken: undefined };
-  let pageToken: string | undefined;
-  for (let page = 0; page < REPLAY_MAX_PAGES; page += 1) {
-    const result = await gateway.replayDeadLetters({ ...query, pageSize: 1000, ...(pageToken ? { pageToken } : {}) });
-    total.replayed += result.replayed;
-    total.taskIds.push(...result.taskIds);
-    total.alreadyReplayed += result.alreadyReplayed;
-    total.wouldReplay.push(...result.wouldReplay);
-    total.skipped.push(...result.skipped);
-    pageToken = result.nextPageToken;
-    if (!pageToken) break;
-  }
-  return total;
-}
-
 /** The caller's tasks created in the last minute, and how many of them have finished. */
 export async function readThroughput(gateway: GatewayPort, now: number) {
   let submitted = 0;
@@ -136,7 +119,7 @@ export function addApiRoutes(router: Router, deps: ApiDeps): void {
     '/api/dead-letters/replay',
     route(async ({ gateway, body }) => {
       const request = toReplayRequest(await body());
-      const result = request.kind === 'all' ? await replayAll(gateway, request.query) : await gateway.replayDeadLetters(request.query);
+      const result = request.kind === 'all' ? await replayEveryPage((query) => gateway.replayDeadLetters({ ...query, pageSize: 1000 }), request.query, REPLAY_MAX_PAGES) : await gateway.replayDeadLetters(request.query);
       return { ...result, nextPageToken: undefined };
     }),
   );
