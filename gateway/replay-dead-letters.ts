@@ -13,7 +13,7 @@ import type { TaskEnvelope } from '../shared/contract';
 import { deadLetterDigest, type DeadLetterRecord } from '../shared/dead-letters';
 import { describeError } from '../shared/errors';
 import { isTaskEnvelope } from '../shared/emit';
-import { MAX_PAGE_SIZE, decodePageToken, encodePageToken } from '../shared/task-listing';
+import { MAX_PAGE_SIZE, encodePageToken } from '../shared/task-listing';
 import { DEFAULT_TENANT, toEnvelope } from '../shared/task-record';
 import { toDeadLetterQuery } from './list-dead-letters';
 import type { ReplayDeadLettersRequest, ReplayDeadLettersResponse, SubmitTaskResponse } from './proto';
@@ -61,9 +61,8 @@ async function select(ctx: ServiceContext, request: ReplayDeadLettersRequest, te
     return { records: await index.read(tenant, ids), ids, nextPageToken: '' };
   }
   // By filter: the same checks and paging as ListDeadLetters, with a larger default page.
-  const query = toDeadLetterQuery({ ...request, page_size: request.page_size || MAX_PAGE_SIZE, page_token: '' }, tenant);
-  const after = request.page_token ? decodePageToken(request.page_token, deadLetterDigest(query)) : undefined;
-  const page = await index.list({ ...query, after });
+  const query = toDeadLetterQuery({ ...request, page_size: request.page_size || MAX_PAGE_SIZE }, tenant);
+  const page = await index.list(query);
   return {
     records: page.deadLetters,
     ids: page.deadLetters.map((letter) => letter.id),

@@ -33,6 +33,8 @@ export const STREAM_SUBJECTS: Record<string, readonly string[]> = {
  */
 export const STREAM_PAUSES = 'PAUSES';
 export const PAUSE_SUBJECTS = 'pauses.>';
+/** How the gateway and the sources read a pause record (and what their NATS users may publish). */
+export const PAUSES_MSG_GET = `$JS.API.STREAM.MSG.GET.${STREAM_PAUSES}`;
 
 /** The subject that holds the pause record of `queue` (a name of shared/queues.ts). */
 export function toPauseSubject(queue: string): string {

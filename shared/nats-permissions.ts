@@ -27,6 +27,7 @@ import {
   ALL_CONSUMERS,
   PUBLISHES,
   RECONCILER_WATCHES,
+  PAUSES_MSG_GET,
   STREAM_PAUSES,
   STREAM_SUBJECTS,
   STREAM_TASKS,
@@ -35,7 +36,7 @@ import {
   type ConsumedStage,
   type ConsumerSpec,
 } from './contract';
-import { QUEUE_NAMES, queueOf } from './queues';
+import { QUEUE_NAMES, queuesOf } from './queues';
 import { FUNCTIONS, type FunctionSpec } from './topology';
 
 /** The subjects a user's replies arrive on (connectNats sets the matching inbox prefix). */
@@ -59,8 +60,6 @@ export function toPasswordVariable(user: string): string {
 }
 
 const JS_API_INFO = '$JS.API.INFO';
-/** How sources and the gateway read the pause state (shared/queue-pauses.ts). */
-const PAUSES_MSG_GET = `$JS.API.STREAM.MSG.GET.${STREAM_PAUSES}`;
 
 function consumerInfo(spec: ConsumerSpec): string {
   return `$JS.API.CONSUMER.INFO.${spec.stream}.${spec.durable}`;
@@ -90,7 +89,7 @@ function sourcePermissions(fn: FunctionSpec): NatsPermissions {
   ]);
   const user = `${fn.name}-source`;
   const { publish, subscribe } = withInbox(user, [JS_API_INFO, ...consumers, ...toSourcePublishes(fn.name, fn.consumers), PAUSES_MSG_GET]);
-  const pauseSubjects = [...new Set(fn.consumers.map(queueOf))].map(toPauseSubject);
+  const pauseSubjects = queuesOf(fn.consumers).map(toPauseSubject);
   return { publish, subscribe: [...subscribe, ...pauseSubjects] };
 }
 

@@ -15,7 +15,7 @@
 import type { JetStreamManager, StreamConfig } from '@nats-io/jetstream';
 import { DiscardPolicy, JetStreamApiError, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { PAUSE_SUBJECTS, STREAM_PAUSES, toPauseSubject } from './contract';
+import { PAUSE_SUBJECTS, PAUSES_MSG_GET, STREAM_PAUSES, toPauseSubject } from './contract';
 import { DependencyUnavailableError, describeError, ValidationError } from './errors';
 import type { Logger } from './logger';
 import { toPubAck } from './pub-acks';
@@ -37,8 +37,6 @@ export type PauseRecord = Readonly<{ paused: boolean; by: string; atMs: number }
  * yet, or no PAUSES stream at all. */
 export type PauseReading = { kind: 'record'; seq: number; record: PauseRecord } | { kind: 'none' } | { kind: 'no-stream' };
 
-/** The `$JS.API.STREAM.MSG.GET` subject of the PAUSES stream (also in the NATS permissions). */
-export const PAUSES_MSG_GET = `$JS.API.STREAM.MSG.GET.${STREAM_PAUSES}`;
 
 /** `by` is whatever the gateway says (an API key's name); a record stays small. */
 const MAX_BY_LENGTH = 200;

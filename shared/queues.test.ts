@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ALL_CONSUMERS } from './contract';
-import { QUEUES, QUEUE_NAMES, isQueueName, queueOf } from './queues';
+import { ALL_CONSUMERS, CONSUMERS } from './contract';
+import { QUEUES, QUEUE_NAMES, isQueueName, queueOf, queuesOf } from './queues';
 
 describe('queues', () => {
   it('every consumer belongs to exactly one queue, and every queue has one', () => {
@@ -16,5 +16,11 @@ describe('queues', () => {
     expect(queueOf({ durable: 'audit-status' })).toBe('audit');
     expect(isQueueName('worker.low')).toBe(true);
     expect(isQueueName('worker')).toBe(false);
+  });
+
+  it('names the queues of some consumers, each once, in their order', () => {
+    expect(queuesOf(CONSUMERS.worker)).toEqual(['worker.high', 'worker.medium', 'worker.low']);
+    // The audit stage reads two consumers, both of the one queue `audit`.
+    expect(queuesOf(CONSUMERS.audit)).toEqual(['audit']);
   });
 });

@@ -36,3 +36,8 @@ export function queueOf(consumer: Pick<ConsumerSpec, 'durable'>): QueueName {
   if (!queue) throw new Error(`consumer ${consumer.durable} belongs to no queue`);
   return queue.name;
 }
+
+/** The queues of these consumers, each once, in the consumers' order. */
+export function queuesOf(consumers: readonly Pick<ConsumerSpec, 'durable'>[]): QueueName[] {
+  return [...new Set(consumers.map(queueOf))];
+}

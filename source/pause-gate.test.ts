@@ -2,17 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { CONSUMERS } from '../shared/contract';
 import type { PausedQueues, QueuePause } from '../shared/queue-pauses';
 import type { QueueName } from '../shared/queues';
-import { startPauseGate, toPausedConsumers, toWatchedQueues } from './pause-gate';
+import { startPauseGate, toPausedConsumers } from './pause-gate';
 
 const pause: QueuePause = { by: 'ops', sinceMs: 1 };
 
 describe('pause gate', () => {
-  it('watches the queue of each consumer once', () => {
-    expect(toWatchedQueues(CONSUMERS.worker)).toEqual(['worker.high', 'worker.medium', 'worker.low']);
-    // The audit stage reads two consumers, both of the one queue `audit`.
-    expect(toWatchedQueues(CONSUMERS.audit)).toEqual(['audit']);
-  });
-
   it('pauses exactly the consumers of paused queues', () => {
     expect(toPausedConsumers(CONSUMERS.worker, new Map([['worker.medium', pause]]))).toEqual([false, true, false]);
     expect(toPausedConsumers(CONSUMERS.audit, new Map([['audit', pause]]))).toEqual([true, true]);

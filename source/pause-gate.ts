@@ -7,13 +7,8 @@
 //   requests withdrawn, what arrives is held); a resumed one resumes them.
 import type { ConsumerSpec } from '../shared/contract';
 import type { PausedQueues, PauseWatch, QueuePauses } from '../shared/queue-pauses';
-import { queueOf, type QueueName } from '../shared/queues';
+import { queueOf, queuesOf } from '../shared/queues';
 import type { Dispatcher } from './dispatcher';
-
-/** The queues of these consumers, each once, in the consumers' order. */
-export function toWatchedQueues(consumers: readonly ConsumerSpec[]): QueueName[] {
-  return [...new Set(consumers.map(queueOf))];
-}
 
 /** For each consumer (by index), whether its queue is paused. */
 export function toPausedConsumers(consumers: readonly ConsumerSpec[], paused: PausedQueues): boolean[] {
@@ -33,7 +28,7 @@ export type PauseGate = Pick<PauseWatch, 'known' | 'paused' | 'stop'>;
 
 export function startPauseGate(deps: PauseGateDeps): PauseGate {
   const { consumers, dispatcher } = deps;
-  return deps.watch(toWatchedQueues(consumers), (paused, known) => {
+  return deps.watch(queuesOf(consumers), (paused, known) => {
     // Pauses first: the moment the state is known, a paused consumer must already be paused.
     toPausedConsumers(consumers, paused).forEach((isPaused, index) => {
       if (isPaused) dispatcher.pause(index);
