@@ -7,8 +7,8 @@
 // Pure but for readTaskTypes, which reads the file: text in, types or problems out.
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import { Ajv } from 'ajv';
-import { parse as parseYaml } from 'yaml';
+import type { Ajv } from 'ajv';
+import { createAjv, parseYaml } from './lazy-modules';
 import { MAX_DELAY_MS } from './contract';
 import { describeError } from './errors';
 import { MAX_TASK_TIMEOUT_MS, TASK_TYPE_PATTERN, TASK_TYPES, type HandlerRef, type TaskTypeSpec } from './task-types';
@@ -37,7 +37,7 @@ function show(value: unknown): string {
 /** The registry document: YAML (a superset of JSON, so a .json file parses too). */
 function parseDocument(text: string): { ok: true; value: unknown } | { ok: false; problem: string } {
   try {
-    return { ok: true, value: parseYaml(text, { uniqueKeys: true }) };
+    return { ok: true, value: parseYaml(text) };
   } catch (error) {
     return { ok: false, problem: `is neither valid YAML nor JSON: ${describeError(error).split('\n')[0]}` };
   }
@@ -181,7 +181,7 @@ export function parseTaskRegistry(text: string, baseDir: string): RegistryParse 
   const problems = Object.keys(root)
     .filter((key) => key !== 'task_types')
     .map((key) => `unknown top-level key ${key} (known: task_types)`);
-  const ajv = new Ajv({ allErrors: true, strict: false });
+  const ajv = createAjv();
   const types: TaskTypeSpec[] = [];
   const seen = new Map<string, number>();
   root.task_types.forEach((entry: unknown, index: number) => {

@@ -3,7 +3,8 @@
 // worker runs the handlers, the gateway lists the types. Users add their own types in a registry
 // file (TM_TASK_TYPES_FILE, task-registry.ts) without touching this list; a built-in = an entry
 // here + a handler file in functions/worker/handlers/ (a unit test checks that the two agree).
-import { Ajv, type ValidateFunction } from 'ajv';
+import type { ValidateFunction } from 'ajv';
+import { createAjv } from './lazy-modules';
 import { DEFAULT_MAX_ATTEMPTS } from './contract';
 
 /** The longest a single attempt may run: the cap on metadata.timeout_ms (checked by the gateway). */
@@ -96,15 +97,29 @@ export type PayloadCheck = { ok: true; value: unknown } | { ok: false; reason: s
 
 export type PayloadValidator = (type: string, payloadJson: string) => PayloadCheck;
 
-/** Compiles every schema once; the returned function explains the first problems it finds. */
+/**
+ * Compiles each type's schema on its first payload (start-up compiles nothing: cold start); the
+ * returned function explains the first problems it finds.
+ */
 export function createPayloadValidator(types: readonly TaskTypeSpec[] = TASK_TYPES): PayloadValidator {
-  const ajv = new Ajv({ allErrors: true, strict: false });
-  const compiled = new Map<string, ValidateFunction>(types.map((spec) => [spec.type, ajv.compile(spec.payloadSchema)]));
-  return (type, payloadJson) => {
-    const validate = compiled.get(type);
+  const specs = new Map(types.map((spec) => [spec.type, spec]));
+  const compiled = new Map<string, ValidateFunction>();
+  let ajv: ReturnType<typeof createAjv> | undefined;
+  const validatorOf = (spec: TaskTypeSpec): ValidateFunction => {
+    let validate = compiled.get(spec.type);
     if (!validate) {
+      ajv ??= createAjv();
+      validate = ajv.compile(spec.payloadSchema);
+      compiled.set(spec.type, validate);
+    }
+    return validate;
+  };
+  return (type, payloadJson) => {
+    const spec = specs.get(type);
+    if (!spec) {
       return { ok: false, reason: `unknown task type "${type}" (known: ${types.map((t) => t.type).join(', ')})` };
     }
+    const validate = validatorOf(spec);
     let value: unknown;
     try {
       value = JSON.parse(payloadJson);

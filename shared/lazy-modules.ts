@@ -1,0 +1,23 @@
+// Libraries loaded on first use, not at start. Loading ajv's module costs a process about 25 ms
+// and compiling a schema about 5 ms; yaml about 10 ms. They serve the task-type registry file and
+// payload checks: a stage's cold start (Knative's scale from zero) should not pay for them before
+// it needs them. esbuild bundles these require() calls like any import, but runs each module only
+// when it is first called.
+import type { Ajv } from 'ajv';
+
+let ajvModule: typeof import('ajv') | undefined;
+let yamlModule: typeof import('yaml') | undefined;
+
+/** A new validator instance (allErrors, not strict: schemas may carry annotations ajv does not know). */
+export function createAjv(): Ajv {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- deferred to first use (cold start)
+  ajvModule ??= require('ajv') as typeof import('ajv');
+  return new ajvModule.Ajv({ allErrors: true, strict: false });
+}
+
+/** yaml's `parse` with duplicate keys refused. */
+export function parseYaml(text: string): unknown {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- deferred to first use (cold start)
+  yamlModule ??= require('yaml') as typeof import('yaml');
+  return yamlModule.parse(text, { uniqueKeys: true });
+}
