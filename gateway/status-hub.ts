@@ -10,6 +10,7 @@
 import { Redis } from 'ioredis';
 import { toChannel, toUnavailable } from '../shared/redis';
 import type { Logger } from '../shared/logger';
+import { coalesceWrites } from '../shared/write-coalescing';
 
 export type StatusListener = {
   onMessage(message: string): void;
@@ -129,6 +130,7 @@ export async function connectStatusSubscriber(redis: Redis, name: string): Promi
   });
   // The main connection already logs Redis outages.
   subscriber.on('error', () => undefined);
+  subscriber.on('connect', () => coalesceWrites(subscriber.stream));
   await subscriber.connect();
   return subscriber;
 }

@@ -13,6 +13,7 @@ import type { Logger } from './logger';
 import { toRedactedUrl, type Secret } from './secret';
 import { defineSubmitTaskScript } from './submit-task-script';
 import { readTlsFile, type ReadFile } from './tls-files';
+import { coalesceWrites } from './write-coalescing';
 
 export type { Redis } from 'ioredis';
 
@@ -68,6 +69,8 @@ export async function connectRedis(options: RedisOptions): Promise<Redis> {
   redis.on('ready', () => {
     lastError = '';
   });
+  // Each reconnect makes a new socket.
+  redis.on('connect', () => coalesceWrites(redis.stream));
   await connectWithRetry(redis, options, () => authFailure);
   defineScripts(redis);
   return redis;
