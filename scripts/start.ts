@@ -12,7 +12,7 @@ import { mkdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
 import { createEnvReader, readListenHost } from '../shared/config';
-import { DASHBOARD_PORT, FUNCTIONS, GATEWAY_METRICS_PORT, GATEWAY_PORT } from '../shared/topology';
+import { DASHBOARD_PORT, FUNCTIONS, GATEWAY_METRICS_PORT, GATEWAY_PORT, NATS_SERVER_MEMORY_LIMIT } from '../shared/topology';
 import { isAnyAddress, sourceName, toDialHost, toLocalStack, toNodeOptions } from './local-stack';
 import { chooseLogFormat, formatLogLine } from './log-format';
 import { isLoopback, toBanner } from './start-banner';
@@ -51,7 +51,14 @@ function hasBinary(binary: string): boolean {
 }
 
 /** Reuses a server that answers on `port`, or starts one from PATH. */
-async function ensureServer(what: string, binary: string, pkg: string, port: number, args: string[]): Promise<ChildProcess | undefined> {
+async function ensureServer(
+  what: string,
+  binary: string,
+  pkg: string,
+  port: number,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<ChildProcess | undefined> {
   if (await isOpen(port)) {
     log(`[start] using the ${what} already running on 127.0.0.1:${port}`);
     return undefined;
@@ -59,7 +66,7 @@ async function ensureServer(what: string, binary: string, pkg: string, port: num
   if (!hasBinary(binary)) {
     throw new Error(`${binary} is not installed: install the "${pkg}" package (apt-get install ${pkg}, brew install ${pkg.replace('-server', '')})`);
   }
-  const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...env } });
   log(`[start] started ${binary} on 127.0.0.1:${port} (pid ${child.pid}, data in ${dataDir})`);
   await waitOpen(port, binary);
   return child;
@@ -101,7 +108,7 @@ async function main(): Promise<void> {
   if (redis) servers.push(redis);
   const nats = await ensureServer('NATS', 'nats-server', 'nats-server', natsPort, [
     '-a', '127.0.0.1', '-p', String(natsPort), '-js', '-sd', join(dataDir, 'nats'),
-  ]);
+  ], { GOMEMLIMIT: NATS_SERVER_MEMORY_LIMIT });
   if (nats) servers.push(nats);
 
   const ports: Record<string, number> = { gateway: GATEWAY_PORT + offset, dashboard: DASHBOARD_PORT + offset };

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { toLocalStack, type ProcessSpec } from '../../scripts/local-stack';
 import { toNatsUsers } from '../../shared/nats-permissions';
-import { FUNCTIONS } from '../../shared/topology';
+import { FUNCTIONS, NATS_SERVER_MEMORY_LIMIT } from '../../shared/topology';
 import {
   APP_IMAGE,
   COMPOSE_HOSTS,
@@ -227,7 +227,12 @@ describe('NATS, Redis and the environment from one place', () => {
       expect(password, user.user).toBe(natsEnv[user.passwordVariable]);
       expect(password, user.user).toMatch(new RegExp(`^\\$\\{${user.passwordVariable}:-[^}]+\\}$`));
     }
-    expect(Object.keys(natsEnv).sort()).toEqual(users.map((u) => u.passwordVariable).sort());
+    const { GOMEMLIMIT: _limit, ...passwords } = natsEnv;
+    expect(Object.keys(passwords).sort()).toEqual(users.map((u) => u.passwordVariable).sort());
+  });
+
+  it('gives the NATS server the Go heap soft limit the local stack uses', () => {
+    expect(natsEnv.GOMEMLIMIT).toBe(NATS_SERVER_MEMORY_LIMIT);
   });
 
   it('runs nats-server with configs/nats/nats.conf and keeps its JetStream store on a volume', () => {
