@@ -27,6 +27,8 @@ export async function startBenchStack(phase: string, profileDir: string | undefi
     env: { ...BENCH_ENV, ...(metrics ? { TM_METRICS: 'prometheus' } : {}) },
     ...(metrics ? { processEnv: { gateway: { TM_METRICS_PORT: String(gatewayMetricsPort) } } } : {}),
     nodeArgs: (spec) => toProfileArgs(profileDir, phase, spec.name),
+    // As `npm start` runs them.
+    hostSources: process.env.BENCH_SEPARATE_SOURCES !== '1',
   });
   if (metrics) scrapers.set(stack, startScraper(metricsUrls(stack, gatewayMetricsPort)));
   return stack;

@@ -1,6 +1,7 @@
 // The local stack's processes and where they listen (HOST) and reach each other.
 import { describe, expect, it } from 'vitest';
-import { toDialHost, toLocalStack, type ProcessSpec } from './local-stack';
+import { HOSTED_SOURCES_VARIABLE, loadHostedSourceConfigs } from '../source/host-config';
+import { SOURCE_HOST_NAME, toDialHost, toLocalStack, type ProcessSpec } from './local-stack';
 
 const BASE = { distDir: '/dist', natsUrl: 'nats://127.0.0.1:4222', redisUrl: 'redis://127.0.0.1:6379' };
 const byName = (specs: readonly ProcessSpec[], name: string) => specs.find((spec) => spec.name === name)!.env;
@@ -35,5 +36,37 @@ describe('the dashboard in the local stack', () => {
     expect(dashboard.env.NATS_URL).toBeUndefined();
     expect(dashboard.env.REDIS_URL).toBeUndefined();
     expect(byName(toLocalStack(BASE), 'dashboard')).toMatchObject({ PORT: '8090', TM_GATEWAY_ADDRESS: '127.0.0.1:50051' });
+  });
+});
+
+describe('every source in one process (hostSources)', () => {
+  it('runs one `sources` process with the sink, port and own variables of each source, and no per-source process', () => {
+    const specs = toLocalStack({
+      ...BASE,
+      hostSources: true,
+      ports: { 'worker-source': 9203 },
+      processEnv: { 'worker-source': { TM_SOURCE_MAX_IN_FLIGHT: '4' } },
+    });
+    expect(specs.filter((spec) => spec.name.endsWith('-source'))).toEqual([]);
+    const host = byName(specs, SOURCE_HOST_NAME);
+    expect(host.TM_SOURCE_FUNCTION).toBeUndefined();
+    const hosted = JSON.parse(host[HOSTED_SOURCES_VARIABLE]!) as Record<string, Record<string, string>>;
+    expect(Object.keys(hosted)).toEqual(['ingest', 'scheduler', 'worker', 'result-store', 'notifier', 'audit', 'deadletter']);
+    expect(hosted.worker).toEqual({ PORT: '9203', K_SINK: 'http://127.0.0.1:8103/', TM_SOURCE_MAX_IN_FLIGHT: '4' });
+    expect(hosted.ingest?.K_SINK).toBe('http://127.0.0.1:8101/');
+    // Every hosted source's config reads as a lone source's would.
+    const configs = loadHostedSourceConfigs(host);
+    expect(configs.map((config) => [config.functionName, config.port, config.sink, config.maxInFlight])).toContainEqual([
+      'worker',
+      9203,
+      'http://127.0.0.1:8103/',
+      4,
+    ]);
+  });
+
+  it('keeps one process per source when each has its own NATS user', () => {
+    const specs = toLocalStack({ ...BASE, hostSources: true, natsCredentials: { 'worker-source': { user: 'worker-source', password: 'p' } } });
+    expect(specs.some((spec) => spec.name === SOURCE_HOST_NAME)).toBe(false);
+    expect(byName(specs, 'worker-source').TM_SOURCE_FUNCTION).toBe('worker');
   });
 });

@@ -2,6 +2,7 @@
 // processes run, with which command and environment. `npm start` and the end-to-end tests run
 // exactly these; docker-compose.yml and the manifests are checked against the same topology.
 import { join } from 'node:path';
+import { HOSTED_SOURCES_VARIABLE, toHostedSourcesValue } from '../source/host-config';
 import { DASHBOARD_PORT, FUNCTIONS, GATEWAY_PORT, NODE_MEMORY_OPTIONS, type FunctionSpec } from '../shared/topology';
 
 /** NODE_OPTIONS of every process: the heap settings, then any given (e.g. --enable-source-maps). */
@@ -38,7 +39,14 @@ export type LocalStackOptions = {
   /** NATS user and password per process name, for a server run with configs/nats/nats.conf
    * (docs/security.md). Absent (the default, `npm start`): no credentials. */
   natsCredentials?: Readonly<Record<string, NatsCredentials>>;
+  /** Runs every source in one process, `sources`, over one NATS connection (source/host.ts), as
+   * `npm start` does; not with `natsCredentials`, whose users are one per source. Absent: one
+   * process per source, as in compose and on Kubernetes. */
+  hostSources?: boolean;
 };
+
+/** The process that hosts every source when `hostSources` is set. */
+export const SOURCE_HOST_NAME = 'sources';
 
 export type NatsCredentials = Readonly<{ user: string; password: string }>;
 
@@ -93,6 +101,8 @@ export function toLocalStack(options: LocalStackOptions): ProcessSpec[] {
   ];
   const enricher = FUNCTIONS.find((fn) => fn.name === 'enricher');
   const enricherUrl = `http://${dialHost}:${port('enricher', enricher?.port ?? 8100)}`;
+  const hosted: Record<string, Record<string, string>> = {};
+  const hostSources = options.hostSources === true && options.natsCredentials === undefined;
   for (const fn of FUNCTIONS) {
     const fnPort = port(fn.name, fn.port);
     specs.push({
@@ -101,14 +111,22 @@ export function toLocalStack(options: LocalStackOptions): ProcessSpec[] {
       env: withName(fn.name, { PORT: String(fnPort), ...(fn.name === 'ingest' ? { ENRICHER_URL: enricherUrl } : {}) }),
     });
     if (fn.consumers.length === 0) continue;
+    const sourceEnv = { PORT: String(port(sourceName(fn), fn.sourcePort)), K_SINK: `http://${dialHost}:${fnPort}/` };
+    if (hostSources) {
+      hosted[fn.name] = { ...sourceEnv, ...options.processEnv?.[sourceName(fn)] };
+      continue;
+    }
     specs.push({
       name: sourceName(fn),
       args: bundleArgs(options.distDir, 'source.cjs'),
-      env: withName(sourceName(fn), {
-        PORT: String(port(sourceName(fn), fn.sourcePort)),
-        K_SINK: `http://${dialHost}:${fnPort}/`,
-        TM_SOURCE_FUNCTION: fn.name,
-      }),
+      env: withName(sourceName(fn), { ...sourceEnv, TM_SOURCE_FUNCTION: fn.name }),
+    });
+  }
+  if (hostSources) {
+    specs.push({
+      name: SOURCE_HOST_NAME,
+      args: bundleArgs(options.distDir, 'source.cjs'),
+      env: withName(SOURCE_HOST_NAME, { [HOSTED_SOURCES_VARIABLE]: toHostedSourcesValue(hosted) }),
     });
   }
   specs.push({

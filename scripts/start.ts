@@ -124,6 +124,8 @@ async function main(): Promise<void> {
     ports,
     // The heap settings, and any NODE_OPTIONS given (e.g. --enable-source-maps for debugging).
     nodeOptions: toNodeOptions(env.NODE_OPTIONS),
+    // One process for every source, over one NATS connection: less memory and CPU on one machine.
+    hostSources: true,
     // The gateway's /metrics port (TM_METRICS=prometheus) moves with the others.
     ...(offset !== 0 ? { processEnv: { gateway: { TM_METRICS_PORT: String(GATEWAY_METRICS_PORT + offset) } } } : {}),
   });

@@ -32,7 +32,12 @@ export type SourceDeps = {
   lagRefreshMs?: number;
   /** Where the pause state of the queues comes from (shared/queue-pauses.ts on `nc` by default). */
   pauses?: Pick<QueuePauses, 'watch'>;
+  /** A NATS connection shared with other sources of the same process (host.ts), which owns it:
+   * this source then neither opens one nor drains it on stop. */
+  connection?: SharedConnection;
 };
+
+export type SharedConnection = { nc: NatsConnection; jsm: JetStreamManager };
 
 export type RunningSource = {
   /** Port of /healthz and /metrics. */
@@ -68,7 +73,8 @@ async function assertConsumersExist(jsm: JetStreamManager, consumers: readonly C
 
 export async function startSource(config: SourceConfig, deps: SourceDeps): Promise<RunningSource> {
   const { logger } = deps;
-  const { nc, jsm } = await connectToConsumers(config, logger);
+  const { nc, jsm } = await connectToConsumers(config, logger, deps.connection);
+  const ownsConnection = deps.connection === undefined;
   // Nothing is pulled before the pause state of the source's queues is known (pause-gate.ts).
   const state: SourceState = { connected: true, draining: false, pausesKnown: false };
   const metrics = createSourceMetrics(config.consumers);
@@ -119,7 +125,7 @@ export async function startSource(config: SourceConfig, deps: SourceDeps): Promi
     clearInterval(lagTimer);
     clearInterval(aliveTimer);
     pauses.stop();
-    await nc.close().catch(() => undefined);
+    if (ownsConnection) await nc.close().catch(() => undefined);
     throw error;
   }
 
@@ -151,7 +157,7 @@ export async function startSource(config: SourceConfig, deps: SourceDeps): Promi
         poster.close();
         server.close();
         server.closeAllConnections();
-        await nc.drain().catch(() => undefined);
+        if (ownsConnection) await nc.drain().catch(() => undefined);
         logger.info({ settled }, 'stopped');
       })();
       return stopping;
@@ -159,8 +165,12 @@ export async function startSource(config: SourceConfig, deps: SourceDeps): Promi
   };
 }
 
-/** The NATS connection, once every consumer of the config is known to exist. */
-async function connectToConsumers(config: SourceConfig, logger: Logger): Promise<{ nc: NatsConnection; jsm: JetStreamManager }> {
+/** The NATS connection (the shared one, or a new one), once every consumer of the config is known to exist. */
+async function connectToConsumers(config: SourceConfig, logger: Logger, shared: SharedConnection | undefined): Promise<SharedConnection> {
+  if (shared) {
+    await assertConsumersExist(shared.jsm, config.consumers);
+    return shared;
+  }
   const nc: NatsConnection = await connectNats({ ...config.nats, name: config.component, logger });
   try {
     const jsm = await jetstreamManager(nc);

@@ -61,7 +61,8 @@ describe('the pipeline end to end', () => {
   let client: TaskManagerClient;
 
   beforeAll(async () => {
-    stack = await startTestStack();
+    // Every source in one process, as `npm start` runs them.
+    stack = await startTestStack({ hostSources: true });
     client = createTaskManagerClient({ address: stack.gatewayAddress });
   }, 120_000);
 

@@ -56,6 +56,8 @@ export type TestStackOptions = {
   /** Extra arguments to `node` before the bundle of each long-lived process (not the setup step),
    * e.g. `--cpu-prof --cpu-prof-dir=<dir>/<name>` for the benchmark's profiles. */
   nodeArgs?: (spec: ProcessSpec) => readonly string[];
+  /** Every source in one process, as `npm start` runs them (scripts/local-stack.ts `hostSources`). */
+  hostSources?: boolean;
 };
 
 /** Name of replica `index` (1 = the topology's own process, 2.. = extras) of a process. */
@@ -112,6 +114,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     env: { ...FAST_FLOW_ENV, ...options.env },
     ...(options.processEnv ? { processEnv: options.processEnv } : {}),
     ...(options.natsCredentials ? { natsCredentials: options.natsCredentials } : {}),
+    ...(options.hostSources ? { hostSources: true } : {}),
   });
   const specs = [...baseSpecs, ...replicas.flatMap(({ fn, index }) => toReplicaSpecs(baseSpecs, fn, index, ports))].map((spec) =>
     options.nodeArgs && !spec.oneShot ? { ...spec, args: [...options.nodeArgs(spec), ...spec.args] } : spec,
