@@ -49,6 +49,8 @@ describe('every source in one process (hostSources)', () => {
     });
     expect(specs.filter((spec) => spec.name.endsWith('-source'))).toEqual([]);
     const host = byName(specs, SOURCE_HOST_NAME);
+    // A larger young generation than NODE_OPTIONS gives the others: it allocates for seven.
+    expect(specs.find((spec) => spec.name === SOURCE_HOST_NAME)!.args.slice(0, 2)).toEqual(['--max-semi-space-size=8', '--require']);
     expect(host.TM_SOURCE_FUNCTION).toBeUndefined();
     const hosted = JSON.parse(host[HOSTED_SOURCES_VARIABLE]!) as Record<string, Record<string, string>>;
     expect(Object.keys(hosted)).toEqual(['ingest', 'scheduler', 'worker', 'result-store', 'notifier', 'audit', 'deadletter']);

@@ -3,7 +3,7 @@
 // exactly these; docker-compose.yml and the manifests are checked against the same topology.
 import { join } from 'node:path';
 import { HOSTED_SOURCES_VARIABLE, toHostedSourcesValue } from '../source/host-config';
-import { DASHBOARD_PORT, FUNCTIONS, GATEWAY_PORT, NODE_MEMORY_OPTIONS, type FunctionSpec } from '../shared/topology';
+import { DASHBOARD_PORT, FUNCTIONS, GATEWAY_PORT, NODE_MEMORY_OPTIONS, SOURCE_HOST_NODE_ARGS, type FunctionSpec } from '../shared/topology';
 
 /** NODE_OPTIONS of every process: the heap settings, then any given (e.g. --enable-source-maps). */
 export function toNodeOptions(given: string | undefined): string {
@@ -125,7 +125,8 @@ export function toLocalStack(options: LocalStackOptions): ProcessSpec[] {
   if (hostSources) {
     specs.push({
       name: SOURCE_HOST_NAME,
-      args: bundleArgs(options.distDir, 'source.cjs'),
+      // Given on the command line, they win over the same flags in NODE_OPTIONS.
+      args: [...SOURCE_HOST_NODE_ARGS, ...bundleArgs(options.distDir, 'source.cjs')],
       env: withName(SOURCE_HOST_NAME, { [HOSTED_SOURCES_VARIABLE]: toHostedSourcesValue(hosted) }),
     });
   }
