@@ -123,12 +123,26 @@ describe('ingest handler', () => {
     expect(publisher.sent.map((s) => s.event.id)).toEqual(first);
   });
 
-  it('a cancelled task is skipped: only an audit record, no enrichment, nothing scheduled', async () => {
+  it('a cancelled task is skipped: only an audit record, nothing scheduled, even when its enrichment (made beside the status read) fails', async () => {
+    const cancelled: StoredStatus = {
+      taskId: 't-1', seq: 2, state: 'CANCELLED', stage: 'gateway', attempt: 0, message: '', progress: 0, updatedAtMs: NOW,
+    };
+    const { handler, publisher } = setup({
+      status: { read: async () => cancelled },
+      enrich: async () => {
+        throw new DependencyUnavailableError('enricher answered 503');
+      },
+    });
+    await handler.handle(submitted(envelope()), ctx());
+    expect(describeSent(publisher.sent)).toEqual(['audit skipped.cancelled']);
+  });
+
+  it('a cancelled task with a payload that breaks its schema is skipped, not rejected, and not enriched', async () => {
     const cancelled: StoredStatus = {
       taskId: 't-1', seq: 2, state: 'CANCELLED', stage: 'gateway', attempt: 0, message: '', progress: 0, updatedAtMs: NOW,
     };
     const { handler, publisher, enrich } = setup({ status: { read: async () => cancelled } });
-    await handler.handle(submitted(envelope()), ctx());
+    await handler.handle(submitted(envelope({ type: 'no-such-type' })), ctx());
     expect(describeSent(publisher.sent)).toEqual(['audit skipped.cancelled']);
     expect(enrich).not.toHaveBeenCalled();
   });

@@ -1,6 +1,7 @@
 // ingest: takes `submitted` (a TaskEnvelope), emits `accepted` on tasks.schedule.
 // - A task that is already terminal (cancelled by the gateway before we got to it) is acked and
-//   skipped: audit `skipped.<state>`, nothing else.
+//   skipped: audit `skipped.<state>`, nothing else. (A valid task's enricher call goes out beside
+//   that status read, so a skipped task's enrichment is made and dropped.)
 // - An unknown type or a payload that breaks its schema is REJECTED for good: dead letter, then
 //   one status event REJECTED with audit `rejected`, and the delivery is acked (never retried).
 //   The status goes last because it is what the terminal check above reads back: if we crash
@@ -68,6 +69,11 @@ export function createHandler(deps: IngestDeps): EventHandler {
       const { taskId } = envelope;
       const emit = emitter.causedBy(event);
 
+      const check = deps.validatePayload(envelope.type, envelope.payload);
+      // A valid task's enrichment starts beside the status read: one round trip less on every
+      // task's path. A task found terminal drops it (and an enricher failure with it).
+      const enriching = check.ok ? enrichWithTimeout(deps, envelope) : undefined;
+      enriching?.catch(() => undefined);
       const current = await deps.status.read(taskId);
       if (current && isTerminal(current.state)) {
         ctx.logger.info({ state: current.state }, 'task already terminal: skipped');
@@ -75,7 +81,6 @@ export function createHandler(deps: IngestDeps): EventHandler {
         return;
       }
 
-      const check = deps.validatePayload(envelope.type, envelope.payload);
       if (!check.ok) {
         ctx.logger.info({ reason: check.reason }, 'task rejected');
         await emit.deadLetter({ taskId, reason: check.reason, attempts: ctx.attempt, lastError: check.reason, event });
@@ -84,7 +89,7 @@ export function createHandler(deps: IngestDeps): EventHandler {
         return;
       }
 
-      const enrichment = await enrichWithTimeout(deps, envelope);
+      const enrichment = await enriching!;
       const accepted: TaskEnvelope = { ...envelope, enrichment };
       await Promise.all([
         emit.step(taskId, [{ state: 'VALIDATED' }, { state: 'ENRICHED' }], { action: 'accepted', detail: `type ${envelope.type}, priority ${envelope.priority}` }),

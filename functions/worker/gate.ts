@@ -49,10 +49,13 @@ export function createAttemptGate(deps: GateDeps): AttemptGate {
   const { claims } = deps;
   const pollMs = Math.max(50, Math.min(1_000, Math.floor(claims.leaseMs / 3)));
 
-  /** Takes the task, or waits while another run holds it and follows its outcome. */
-  async function acquire(d: Delivery, token: string): Promise<Admission> {
-    for (;;) {
-      if (await claims.take(d.event.id, d.attempt, token)) return { kind: 'run', token };
+  /**
+   * Takes the task, or waits while another run holds it and follows its outcome. `firstTake` is
+   * the outcome of a take already made (admit makes it beside the status read).
+   */
+  async function acquire(d: Delivery, token: string, firstTake: boolean): Promise<Admission> {
+    for (let taken = firstTake; ; taken = await claims.take(d.event.id, d.attempt, token)) {
+      if (taken) return { kind: 'run', token };
       let state = await claims.read(d.event.id, d.attempt);
       while (state === 'running') {
         await pause(pollMs);
@@ -72,14 +75,22 @@ export function createAttemptGate(deps: GateDeps): AttemptGate {
 
   return {
     async admit(d) {
-      const current = await deps.status.read(d.task.taskId);
+      // The status read and the first take go out together (one round trip, not two, on every
+      // task's path); a take that turns out to be for a terminal task is let go again.
+      const token = deps.newToken();
+      const within = d.attempt <= d.last;
+      const [current, taken] = await Promise.all([
+        deps.status.read(d.task.taskId),
+        within ? claims.take(d.event.id, d.attempt, token) : Promise.resolve(false),
+      ]);
       if (current && isTerminal(current.state)) {
+        if (taken) await claims.release(d.event.id, d.attempt, token);
         d.logger.info({ state: current.state }, 'task already terminal: skipped');
         await d.emit.audit(d.task.taskId, `skipped.${current.state.toLowerCase()}`, { attempt: d.attempt, detail: `task is ${current.state}` });
         return { kind: 'skip' };
       }
-      if (d.attempt > d.last) return { kind: 'exhausted' };
-      return acquire(d, deps.newToken());
+      if (!within) return { kind: 'exhausted' };
+      return acquire(d, token, taken);
     },
 
     async hold<T extends { outcome: AttemptOutcome }>(d: Delivery, token: string, work: () => Promise<T>): Promise<T> {

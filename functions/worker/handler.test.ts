@@ -187,6 +187,41 @@ describe('worker handler', () => {
     } satisfies FinishedData);
   });
 
+  it("runs the handler without waiting for RUNNING's PubAck, and answers only once it has it", async () => {
+    const publisher = fakePublisher();
+    let ackRunning!: () => void;
+    const runningAcked = new Promise<void>((resolve) => (ackRunning = resolve));
+    const slowRunning: Publisher = {
+      publish: async (subject, event) => {
+        await publisher.publish(subject, event);
+        if (subject === SUBJECTS.status) await runningAcked;
+      },
+    };
+    const runs: number[] = [];
+    const { handler } = setup({ publisher: slowRunning, handlers: [{ type: 'hash', run: async (_payload, run) => (runs.push(run.attempt), 'digest') }] });
+    let answered = false;
+    const handled = handler.handle(scheduled(envelope()), ctx(1)).then(() => (answered = true));
+    await vi.waitFor(() => expect(describeSent(publisher.sent)).toEqual(['status RUNNING#1 audit handler.started #1', 'finished SUCCEEDED #1']));
+    expect(runs).toEqual([1]);
+    expect(answered).toBe(false);
+    ackRunning();
+    await handled;
+  });
+
+  it('a RUNNING that cannot be published fails the delivery (retried), though the handler ran', async () => {
+    const publisher = fakePublisher();
+    const failingRunning: Publisher = {
+      publish: async (subject, event) => {
+        if (subject === SUBJECTS.status) throw new DependencyUnavailableError('nats unavailable while publishing: timeout');
+        await publisher.publish(subject, event);
+      },
+    };
+    const { handler, claims } = setup({ publisher: failingRunning, handlers: [{ type: 'hash', run: async () => 'digest' }] });
+    await expect(handler.handle(scheduled(envelope()), ctx(1))).rejects.toThrow(/nats unavailable/);
+    // Let go, not settled: the redelivery runs the attempt again.
+    expect(claims.state(1)).toBeUndefined();
+  });
+
   it('runs the real registry: hash returns the sha256 of data as JSON text', async () => {
     const { handler, publisher } = setup();
     await handler.handle(scheduled(envelope()), ctx(1));
@@ -359,7 +394,7 @@ describe('worker handler', () => {
 
   it('skips a task that is already terminal without running it', async () => {
     const spy = hangingHandler('hash');
-    const { handler, publisher, readStatus } = setup({ handlers: [spy] });
+    const { handler, publisher, readStatus, claims } = setup({ handlers: [spy] });
     readStatus.mockResolvedValue({
       taskId: 't-1',
       seq: 3,
@@ -373,6 +408,8 @@ describe('worker handler', () => {
     await handler.handle(scheduled(envelope()), ctx(2));
     expect(spy.runs).toBe(0);
     expect(describeSent(publisher.sent)).toEqual(['audit skipped.cancelled #2']);
+    // The claim taken beside the status read is let go again: nothing holds the task.
+    expect(claims.state(2)).toBeUndefined();
   });
 
   // A copy of the event comes as the same attempt; a redelivery after a source crash as any.

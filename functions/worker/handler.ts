@@ -3,8 +3,8 @@
 // persisted the result (docs/design.md §5.5).
 // - The attempt gate (gate.ts) says whether this delivery runs: not for a terminal task or an
 //   attempt another delivery handles; one run at a time, holding the task with a lease.
-// - Each run: one status event (RUNNING, attempt n, with audit `handler.started`), then the run
-//   step (run-step.ts) runs the handler with an AbortSignal that fires on timeout
+// - Each run: one status event (RUNNING, attempt n, with audit `handler.started`), sent as the run
+//   step (run-step.ts) starts, its PubAck awaited with the outcome's. The run step runs the handler with an AbortSignal that fires on timeout
 //   (metadata.timeout_ms, else the type's default) or on cancel. Progress goes out as throttled
 //   RUNNING statuses.
 // - Success → `finished` SUCCEEDED. Cancelled → `finished` CANCELLED.
@@ -111,11 +111,16 @@ export function createHandler(deps: WorkerDeps): EventHandler {
       return { outcome: 'ended' };
     }
     const started = `attempt ${d.attempt} of ${d.last}`;
-    await d.emit.step(taskId, [{ state: 'RUNNING', attempt: d.attempt, message: started }], {
+    // RUNNING goes out as the handler starts, not before: its PubAck is awaited with the
+    // outcome's, which JetStream stores after it (one connection keeps the order). A RUNNING that
+    // fails to publish fails the delivery, whose retry runs the attempt again (at least once).
+    const running = d.emit.step(taskId, [{ state: 'RUNNING', attempt: d.attempt, message: started }], {
       action: 'handler.started',
       attempt: d.attempt,
       detail: `type ${d.task.type}, ${started}`,
     });
+    // Awaited below; a rejection meanwhile must not count as unhandled.
+    running.catch(() => undefined);
     const progress = createProgressReporter({
       publish: (percent, message) =>
         d.emit.status(taskId, 'RUNNING', { attempt: d.attempt, progress: percent, message: message === undefined ? started : `${started}: ${message}` }),
@@ -142,7 +147,8 @@ export function createHandler(deps: WorkerDeps): EventHandler {
     const decision = decide(outcome, d.attempt, d.last, schedule);
     const finishedAtMs = deps.now();
     deps.metrics?.ran(d.task, toRunEnd(decision), (finishedAtMs - startedAtMs) / 1000);
-    return publishDecision(d, decision, { startedAtMs, finishedAtMs });
+    const [, result] = await Promise.all([running, publishDecision(d, decision, { startedAtMs, finishedAtMs })]);
+    return result;
   }
 
   return {
