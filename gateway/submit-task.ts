@@ -28,6 +28,8 @@ export const STAGE = 'gateway';
 
 /** Room for the CloudEvent attributes the publisher adds (traceparent, tracestate). */
 const EVENT_HEADROOM_BYTES = 1024;
+/** More than an event's attributes and the envelope's own fields take, headroom included. */
+const EVENT_FIXED_BYTES = 4096;
 
 export async function submitTask(ctx: ServiceContext, request: SubmitTaskRequest, caller: Caller): Promise<SubmitTaskResponse> {
   return submitChecked(ctx, orThrow(validateSubmit(request, ctx.deps.limits)), caller);
@@ -81,10 +83,23 @@ function toEnvelopeOf(input: NormalizedSubmit, taskId: string, createdAtMs: numb
   };
 }
 
-function assertEventFits(envelope: TaskEnvelope, maxEventBytes: number): void {
+/**
+ * The bytes of the task's event when they could exceed `maxEventBytes`, else undefined. Most
+ * tasks are far below the limit: a bound that needs no serialising (JSON escapes one UTF-16 unit
+ * into at most 6 bytes) clears them, and only the rest pay for building the event to measure it.
+ */
+export function findEventOverflow(envelope: TaskEnvelope, maxEventBytes: number): number | undefined {
+  let units = envelope.payload.length + envelope.type.length + envelope.tenant.length;
+  for (const [key, value] of Object.entries(envelope.metadata)) units += key.length + value.length;
+  if (6 * units + EVENT_FIXED_BYTES <= maxEventBytes) return undefined;
   const event = createEvent({ id: EVENT_IDS.submitted(envelope.taskId), component: STAGE, type: EVENT_TYPES.submitted, taskId: envelope.taskId, data: envelope });
   const bytes = Buffer.byteLength(JSON.stringify(event), 'utf8') + EVENT_HEADROOM_BYTES;
-  if (bytes > maxEventBytes) {
+  return bytes > maxEventBytes ? bytes : undefined;
+}
+
+function assertEventFits(envelope: TaskEnvelope, maxEventBytes: number): void {
+  const bytes = findEventOverflow(envelope, maxEventBytes);
+  if (bytes !== undefined) {
     throw new ValidationError(
       `payload: the task event would be ${bytes} bytes, over the message limit of ${maxEventBytes} bytes ` +
         '(payload and metadata are JSON-escaped inside the event)',
