@@ -28,7 +28,10 @@ export async function startSourceHost(configs: readonly SourceConfig[], deps: So
   const sources: RunningSource[] = [];
   try {
     const connection: SharedConnection = { nc, jsm: await jetstreamManager(nc) };
-    for (const config of configs) sources.push(await startSource(config, { logger: deps.loggerFor(config), connection }));
+    for (const [index, config] of configs.entries()) {
+      // The process's OpenTelemetry series once, on the first source's /metrics, not seven times.
+      sources.push(await startSource(config, { logger: deps.loggerFor(config), connection, processSeries: index === 0 }));
+    }
   } catch (error) {
     deps.logger.error({ err: describeError(error), started: sources.length }, 'source host failed to start');
     await Promise.allSettled(sources.map((source) => source.stop()));

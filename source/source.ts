@@ -35,6 +35,9 @@ export type SourceDeps = {
   /** A NATS connection shared with other sources of the same process (host.ts), which owns it:
    * this source then neither opens one nor drains it on stop. */
   connection?: SharedConnection;
+  /** Whether its /metrics serves the process's OpenTelemetry series too (default true; of several
+   * hosted sources, only the first). */
+  processSeries?: boolean;
 };
 
 export type SharedConnection = { nc: NatsConnection; jsm: JetStreamManager };
@@ -117,6 +120,7 @@ export async function startSource(config: SourceConfig, deps: SourceDeps): Promi
     metrics,
     dispatcher,
     credit: (index) => feeds[index]?.outstanding() ?? 0,
+    processSeries: deps.processSeries ?? true,
   });
   let port: number;
   try {

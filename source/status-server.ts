@@ -23,6 +23,9 @@ export type StatusParts = {
   dispatcher: Pick<Dispatcher<unknown>, 'inFlight' | 'held' | 'consumer'>;
   /** Messages asked of consumer `index` and not arrived yet. */
   credit(index: number): number;
+  /** Whether /metrics also serves the process's OpenTelemetry series. Those cover every source of
+   * the process, so of several hosted sources only one serves them (host.ts). */
+  processSeries: boolean;
 };
 
 /** Per consumer (by durable): its queue, whether that is paused, in flight, held and credit. */
@@ -63,7 +66,7 @@ export function createStatusServer(parts: StatusParts): Server {
         consumers: toConsumerReport(parts),
       });
       // With metrics on, the OpenTelemetry series follow the source's own (shared/metrics.ts).
-      appendMetrics(text).then(
+      (parts.processSeries ? appendMetrics(text) : Promise.resolve(text)).then(
         (all) => {
           res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE });
           res.end(all);

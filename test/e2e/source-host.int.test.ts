@@ -33,7 +33,7 @@ describe('every source in one process', () => {
   let client: TaskManagerClient;
 
   beforeAll(async () => {
-    stack = await startTestStack({ hostSources: true });
+    stack = await startTestStack({ hostSources: true, env: { TM_METRICS: 'prometheus' } });
     client = createTaskManagerClient({ address: stack.gatewayAddress });
   }, 120_000);
 
@@ -51,6 +51,20 @@ describe('every source in one process', () => {
       expect(health.status, fn.name).toBe(200);
       expect(JSON.stringify(health.body), fn.name).toContain(fn.consumers[0]!.durable);
     }
+  });
+
+  it("serves the process's OpenTelemetry series once, on the first source's /metrics, and each source's own series on its port", async () => {
+    const client2 = createTaskManagerClient({ address: stack.gatewayAddress });
+    const { taskId } = await client2.submit({ type: 'echo', payload: { metrics: true } });
+    await waitForTerminal(stack.redis, [taskId], 30_000);
+    client2.close();
+    const sourced = FUNCTIONS.filter((f) => f.consumers.length > 0);
+    const texts = await Promise.all(sourced.map(async (fn) => (await fetch(`http://127.0.0.1:${stack.ports[sourceName(fn)]}/metrics`)).text()));
+    const withProcessSeries = sourced.filter((_, i) => texts[i]!.includes('messaging_process_duration_bucket')).map((fn) => fn.name);
+    expect(withProcessSeries).toEqual([sourced[0]!.name]);
+    // The first one's cover every hosted source: the worker's consumer is there too.
+    expect(texts[0]).toMatch(/messaging_client_consumed_messages_total\{[^}]*messaging_consumer_group_name="worker-medium"/);
+    sourced.forEach((fn, i) => expect(texts[i], fn.name).toContain(`tm_source_deliveries_total{function="${fn.name}"`));
   });
 
   it(`SIGKILLed during a ${TASKS}-task run, it is restarted and every task ends in its right state`, async () => {
