@@ -66,7 +66,7 @@ export const SOURCE_HOST_NODE_ARGS: readonly string[] = ['--max-semi-space-size=
 /**
  * GOMEMLIMIT of the nats-server the local stack runs (`npm start`, the tests, compose). Go's
  * collector otherwise lets the heap double before it runs: under a 10,000-task burst nats-server
- * reached 110 MiB, mostly garbage; with this soft limit it stays under 75 MiB. A soft limit: a
+ * reached 110 MiB, mostly garbage; with this soft limit it peaks at 71–79 MiB. A soft limit: a
  * server that needs more live memory takes it (and collects more often), it is not killed. On
  * Kubernetes the StatefulSet sets it to 90% of the container's memory limit instead.
  */
