@@ -2,6 +2,7 @@
 // all seven, each still with its own consumers, sink and /healthz. The process SIGKILLed in the
 // middle of a run takes every source down at once; the supervisor restarts it and every task
 // still ends in its one right terminal state, with one dead letter for each that failed for good.
+// On SIGTERM it drains every source, then the connection, and exits 0.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTaskManagerClient, type SubmitInput, type TaskManagerClient } from '../../client/client';
 import { SOURCE_HOST_NAME } from '../../scripts/local-stack';
@@ -91,4 +92,13 @@ describe('every source in one process', () => {
     expect(lettered.sort()).toEqual([...mustFail].sort());
     expect(stack.supervisor.restarts(SOURCE_HOST_NAME)).toBe(1);
   }, 180_000);
+
+  it('on SIGTERM drains every hosted source, closes the shared connection and exits 0 (last: it stops the stack)', async () => {
+    // Work in flight at every stage when the stop comes.
+    await mapLimit(Array.from({ length: 40 }, (_, i) => i), 16, (i) => client.submit({ type: 'sleep', payload: { ms: 200 + i } }));
+    const exits = await stack.supervisor.stop(20_000);
+    const host = exits.find((exit) => exit.name === SOURCE_HOST_NAME);
+    expect(host).toMatchObject({ code: 0, signal: null });
+    expect(host!.atMs - host!.termAtMs!).toBeLessThan(20_000);
+  }, 60_000);
 });
