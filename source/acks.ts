@@ -21,8 +21,13 @@ export function toNakPayload(delayMs: number): string {
   return delayMs > 0 ? `-NAK ${JSON.stringify({ delay: nanos(delayMs) })}` : '-NAK';
 }
 
-export function createAcks(publish: (subject: string, payload: string) => void): Acks {
-  const send = (message: PulledMessage, payload: string) => {
+/** The fixed payloads as bytes once: a string payload is UTF-8 encoded again on every publish. */
+const ACK = new TextEncoder().encode('+ACK');
+const TERM = new TextEncoder().encode('+TERM');
+const WORKING = new TextEncoder().encode('+WPI');
+
+export function createAcks(publish: (subject: string, payload: string | Uint8Array) => void): Acks {
+  const send = (message: PulledMessage, payload: string | Uint8Array) => {
     try {
       publish(message.ackSubject, payload);
     } catch {
@@ -30,10 +35,10 @@ export function createAcks(publish: (subject: string, payload: string) => void):
     }
   };
   return {
-    ack: (message) => send(message, '+ACK'),
+    ack: (message) => send(message, ACK),
     nak: (message, delayMs) => send(message, toNakPayload(delayMs)),
     // A plain +TERM, understood by every server version; the reason travels in the dead letter.
-    term: (message) => send(message, '+TERM'),
-    working: (message) => send(message, '+WPI'),
+    term: (message) => send(message, TERM),
+    working: (message) => send(message, WORKING),
   };
 }
