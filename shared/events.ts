@@ -47,8 +47,10 @@ export function createEvent<T>(input: NewEvent<T>): WireEvent<T> {
   };
 }
 
+const UTF8_ENCODER = new TextEncoder();
+
 export function toWireBytes(event: WireEvent): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify(event));
+  return UTF8_ENCODER.encode(JSON.stringify(event));
 }
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
