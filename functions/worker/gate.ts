@@ -79,10 +79,18 @@ export function createAttemptGate(deps: GateDeps): AttemptGate {
       // task's path); a take that turns out to be for a terminal task is let go again.
       const token = deps.newToken();
       const within = d.attempt <= d.last;
-      const [current, taken] = await Promise.all([
+      const [read, take] = await Promise.allSettled([
         deps.status.read(d.task.taskId),
         within ? claims.take(d.event.id, d.attempt, token) : Promise.resolve(false),
       ]);
+      const taken = take.status === 'fulfilled' && take.value;
+      if (read.status === 'rejected') {
+        // Let go at once, or the redelivery would wait for the lease to lapse.
+        if (taken) await claims.release(d.event.id, d.attempt, token).catch(() => undefined);
+        throw read.reason;
+      }
+      if (take.status === 'rejected') throw take.reason;
+      const current = read.value;
       if (current && isTerminal(current.state)) {
         if (taken) await claims.release(d.event.id, d.attempt, token);
         d.logger.info({ state: current.state }, 'task already terminal: skipped');

@@ -498,11 +498,13 @@ describe('worker handler', () => {
 
   it('Redis down while reading the status → 503-class error, nothing run', async () => {
     const spy = hangingHandler('hash');
-    const { handler, publisher, readStatus } = setup({ handlers: [spy] });
+    const { handler, publisher, readStatus, claims } = setup({ handlers: [spy] });
     readStatus.mockRejectedValue(new DependencyUnavailableError('redis unavailable while reading the status of t-1: Connection is closed.'));
     await expect(handler.handle(scheduled(envelope()), ctx(1))).rejects.toMatchObject({ httpStatus: 503 });
     expect(spy.runs).toBe(0);
     expect(publisher.sent).toEqual([]);
+    // The claim taken beside the read is let go: the redelivery need not wait for its lease.
+    expect(claims.state(1)).toBeUndefined();
   });
 
   it('progress is published as RUNNING statuses, throttled to the interval, 100 always', async () => {
