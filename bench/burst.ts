@@ -9,7 +9,7 @@ import type { TimeWindow } from './cpuprofile';
 import { nowUs } from './profiles';
 import { withResource } from './resources';
 import { sampleMemory, toPeakMiB } from './rss';
-import { stackProcesses, startBenchStack, stopBenchStack, unexpectedExits, type ProcessExit } from './stack';
+import { stackProcesses, startBenchStack, stopBenchStack, unexpectedExits, type BenchStackOptions, type ProcessExit } from './stack';
 import { runPool } from './stats';
 
 export type BurstOptions = {
@@ -17,10 +17,8 @@ export type BurstOptions = {
   concurrency: number;
   clients: number;
   maxSeconds: number;
-  profileDir: string | undefined;
-  metrics: boolean;
   log: (line: string) => void;
-};
+} & BenchStackOptions;
 
 export type ProcessMemory = { name: string; startMiB: number; sampledMiB: number; hwmMiB: number; peakMiB: number; restarted: boolean };
 
@@ -171,7 +169,7 @@ async function runBurst(stack: TestStack, options: BurstOptions): Promise<{ burs
 /** The burst's figures, and its window on the CPU profiles' clock (first submit → drained). */
 export function benchBurst(options: BurstOptions): Promise<{ burst: BurstResult; window: TimeWindow }> {
   return withResource(
-    () => startBenchStack('burst', options.profileDir, options.metrics),
+    () => startBenchStack('burst', options),
     async (stack) => {
       const unclean = await stopBenchStack(stack);
       if (unclean.length > 0) options.log(`bench: did not exit cleanly (no CPU profile from them): ${unclean.join(', ')}`);

@@ -26,4 +26,10 @@ describe('bench configuration', () => {
     expect(loadBenchConfig({ BENCH_METRICS: '1' }).metrics).toBe(true);
     expect(() => loadBenchConfig({ BENCH_METRICS: 'yes' })).toThrow(/BENCH_METRICS must be 1 or 0 \(got "yes"\)/);
   });
+
+  it('hosts every source in one process unless BENCH_SEPARATE_SOURCES says 1, and names a value it does not know', () => {
+    expect(loadBenchConfig({}).separateSources).toBe(false);
+    expect(loadBenchConfig({ BENCH_SEPARATE_SOURCES: '1' }).separateSources).toBe(true);
+    expect(() => loadBenchConfig({ BENCH_SEPARATE_SOURCES: 'yes' })).toThrow(/BENCH_SEPARATE_SOURCES must be 1 or 0 \(got "yes"\)/);
+  });
 });

@@ -33,6 +33,9 @@ export type BenchConfig = {
   /** BENCH_METRICS: every process of the stacks records metrics (TM_METRICS=prometheus) and is
    * scraped as Prometheus would, to compare with a run without. */
   readonly metrics: boolean;
+  /** BENCH_SEPARATE_SOURCES: one process per source (as compose and Kubernetes run them) instead
+   * of all of them in one (as `npm start` does). */
+  readonly separateSources: boolean;
 };
 
 export type BenchEnv = Readonly<Record<string, string | undefined>>;
@@ -66,6 +69,7 @@ export function loadBenchConfig(env: BenchEnv): BenchConfig {
     profileDir: env.BENCH_PROFILE?.trim() ? env.BENCH_PROFILE.trim() : undefined,
     profileTop: int('BENCH_PROFILE_TOP', 8, 1),
     metrics: toFlag('BENCH_METRICS', env.BENCH_METRICS, problems),
+    separateSources: toFlag('BENCH_SEPARATE_SOURCES', env.BENCH_SEPARATE_SOURCES, problems),
   };
   if (problems.length > 0) throw new Error(`bench: bad environment:\n  ${problems.join('\n  ')}`);
   return Object.freeze(config);

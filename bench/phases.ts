@@ -47,7 +47,7 @@ async function runBoth(
 ): Promise<{ taskmanager: ClosedLoopResult; bullmq: ClosedLoopResult }> {
   const common = { ...shape, warmupTasks: config.warmupTasks, maxSeconds: config.maxSeconds, clockTicksPerSecond: deps.meta.clockTicksPerSecond };
   deps.log(`bench: ${phase}: taskmanager, ${shape.tasks} echo tasks from ${shape.concurrency} client(s), on a fresh stack`);
-  const taskmanager = await benchTaskmanager({ ...common, name: 'taskmanager', phase, profileDir: config.profileDir, metrics: config.metrics, log: deps.log });
+  const taskmanager = await benchTaskmanager({ ...common, name: 'taskmanager', phase, profileDir: config.profileDir, metrics: config.metrics, separateSources: config.separateSources, log: deps.log });
   deps.log(`bench: ${phase}: BullMQ, ${shape.tasks} no-op jobs from ${shape.concurrency} client(s), on a fresh redis-server`);
   const bullmq = await benchBullmq(deps.benchScript, { ...common, name: 'BullMQ' });
   return { taskmanager, bullmq };
@@ -112,6 +112,7 @@ export async function runBench(config: BenchConfig, deps: BenchDeps): Promise<Be
           maxSeconds: config.burstMaxSeconds,
           profileDir: config.profileDir,
           metrics: config.metrics,
+          separateSources: config.separateSources,
           log: deps.log,
         });
         results.burst = burst;

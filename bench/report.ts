@@ -81,7 +81,8 @@ export function formatHeader(results: BenchResults): string[] {
       `BENCH_LATENCY_TASKS=${config.latencyTasks} BENCH_BURST=${config.burst} BENCH_COLDSTART_RUNS=${config.coldStartRuns} ` +
       `BENCH_MAX_SECONDS=${config.maxSeconds} BENCH_BURST_MAX_SECONDS=${config.burstMaxSeconds}` +
       (config.profileDir ? ` BENCH_PROFILE=${config.profileDir} (profiling slows every process: figures are not comparable)` : '') +
-      (config.metrics ? ' BENCH_METRICS=1 (every process records metrics, TM_METRICS=prometheus, and is scraped every 15 s)' : ' BENCH_METRICS=0 (metrics off)'),
+      (config.metrics ? ' BENCH_METRICS=1 (every process records metrics, TM_METRICS=prometheus, and is scraped every 15 s)' : ' BENCH_METRICS=0 (metrics off)') +
+      (config.separateSources ? ' BENCH_SEPARATE_SOURCES=1 (one process per source)' : ''),
     'stack processes run with LOG_LEVEL=error; each phase runs on a fresh stack and fresh servers; a shared machine makes figures vary run to run',
   ];
 }

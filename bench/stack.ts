@@ -8,6 +8,7 @@ import { FUNCTIONS } from '../shared/topology';
 import { sourceName } from '../scripts/local-stack';
 import { getFreePort } from '../test/helpers/ports';
 import { startTestStack, type TestStack } from '../test/helpers/stack';
+import type { BenchConfig } from './config';
 import type { WatchedProcess } from './cpu';
 import { toProfileArgs } from './profiles';
 
@@ -21,14 +22,17 @@ const scrapers = new WeakMap<TestStack, () => void>();
 
 /** A stack for one phase; with `metrics`, every process records metrics (TM_METRICS=prometheus)
  * and is scraped every SCRAPE_INTERVAL_MS while the stack runs, as Prometheus would. */
-export async function startBenchStack(phase: string, profileDir: string | undefined, metrics = false): Promise<TestStack> {
+/** How a phase's stack runs (BenchConfig's BENCH_PROFILE, BENCH_METRICS, BENCH_SEPARATE_SOURCES). */
+export type BenchStackOptions = Pick<BenchConfig, 'profileDir' | 'metrics' | 'separateSources'>;
+
+export async function startBenchStack(phase: string, { profileDir, metrics, separateSources }: BenchStackOptions): Promise<TestStack> {
   const gatewayMetricsPort = metrics ? await getFreePort() : 0;
   const stack = await startTestStack({
     env: { ...BENCH_ENV, ...(metrics ? { TM_METRICS: 'prometheus' } : {}) },
     ...(metrics ? { processEnv: { gateway: { TM_METRICS_PORT: String(gatewayMetricsPort) } } } : {}),
     nodeArgs: (spec) => toProfileArgs(profileDir, phase, spec.name),
-    // As `npm start` runs them.
-    hostSources: process.env.BENCH_SEPARATE_SOURCES !== '1',
+    // As `npm start` runs them, unless asked otherwise.
+    hostSources: !separateSources,
   });
   if (metrics) scrapers.set(stack, startScraper(metricsUrls(stack, gatewayMetricsPort)));
   return stack;

@@ -4,7 +4,7 @@ import { createTaskManagerClient, type TaskManagerClient } from '../client/clien
 import type { TestStack } from '../test/helpers/stack';
 import { benchClientProcess, measureClosedLoop, type ClosedLoopOptions, type ClosedLoopResult, type ClosedLoopSystem } from './closed-loop';
 import { withResource } from './resources';
-import { stackProcesses, startBenchStack, stopBenchStack, waitForQuiet } from './stack';
+import { stackProcesses, startBenchStack, stopBenchStack, waitForQuiet, type BenchStackOptions } from './stack';
 
 /** Longer than any echo task takes even on a loaded machine: a task past it counts as failed. */
 const TASK_TIMEOUT_MS = 300_000;
@@ -26,12 +26,12 @@ export function createTaskmanagerSystem(stack: TestStack, client: TaskManagerCli
   };
 }
 
-export type StackRunOptions = ClosedLoopOptions & { phase: string; profileDir: string | undefined; metrics: boolean; log: (line: string) => void };
+export type StackRunOptions = ClosedLoopOptions & BenchStackOptions & { phase: string; log: (line: string) => void };
 
 /** A closed-loop run against a fresh stack, stopped afterwards (which writes its profiles). */
 export function benchTaskmanager(options: StackRunOptions): Promise<ClosedLoopResult> {
   return withResource(
-    () => startBenchStack(options.phase, options.profileDir, options.metrics),
+    () => startBenchStack(options.phase, options),
     async (stack) => {
       const unclean = await stopBenchStack(stack);
       if (unclean.length > 0) options.log(`bench: did not exit cleanly (no CPU profile from them): ${unclean.join(', ')}`);
