@@ -8,9 +8,8 @@
 // when the subscriptions are back) and then tells every listener to resync, i.e. read what it
 // missed from the task's history.
 import { Redis } from 'ioredis';
-import { toChannel, toUnavailable } from '../shared/redis';
+import { coalesceRedisWrites, toChannel, toUnavailable } from '../shared/redis';
 import type { Logger } from '../shared/logger';
-import { coalesceWrites } from '../shared/write-coalescing';
 
 export type StatusListener = {
   onMessage(message: string): void;
@@ -130,7 +129,7 @@ export async function connectStatusSubscriber(redis: Redis, name: string): Promi
   });
   // The main connection already logs Redis outages.
   subscriber.on('error', () => undefined);
-  subscriber.on('connect', () => coalesceWrites(subscriber.stream));
+  coalesceRedisWrites(subscriber);
   await subscriber.connect();
   return subscriber;
 }

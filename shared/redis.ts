@@ -69,8 +69,7 @@ export async function connectRedis(options: RedisOptions): Promise<Redis> {
   redis.on('ready', () => {
     lastError = '';
   });
-  // Each reconnect makes a new socket.
-  redis.on('connect', () => coalesceWrites(redis.stream));
+  coalesceRedisWrites(redis);
   await connectWithRetry(redis, options, () => authFailure);
   defineScripts(redis);
   return redis;
@@ -98,6 +97,12 @@ async function connectWithRetry(redis: Redis, options: RedisOptions, authFailure
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
   }
+}
+
+/** The writes of one event-loop turn leave as one writev (write-coalescing.ts), on every socket
+ * the client opens: each reconnect makes a new one. Call before connecting. */
+export function coalesceRedisWrites(redis: Redis): void {
+  redis.on('connect', () => coalesceWrites(redis.stream));
 }
 
 /**
