@@ -5,9 +5,8 @@
 // On SIGTERM it drains every source, then the connection, and exits 0.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTaskManagerClient, type SubmitInput, type TaskManagerClient } from '../../client/client';
-import { SOURCE_HOST_NAME } from '../../scripts/local-stack';
+import { SOURCE_HOST_NAME, sourceName } from '../../scripts/local-stack';
 import { FUNCTIONS } from '../../shared/topology';
-import { sourceName } from '../../scripts/local-stack';
 import { waitFor } from '../helpers/ports';
 import { startTestStack, type TestStack } from '../helpers/stack';
 import { mapLimit, readDeadLetters, readStates, waitForTerminal } from '../faults/workload';
@@ -55,10 +54,8 @@ describe('every source in one process', () => {
   });
 
   it("serves the process's OpenTelemetry series once, on the first source's /metrics, and each source's own series on its port", async () => {
-    const client2 = createTaskManagerClient({ address: stack.gatewayAddress });
-    const { taskId } = await client2.submit({ type: 'echo', payload: { metrics: true } });
+    const { taskId } = await client.submit({ type: 'echo', payload: { metrics: true } });
     await waitForTerminal(stack.redis, [taskId], 30_000);
-    client2.close();
     const sourced = FUNCTIONS.filter((f) => f.consumers.length > 0);
     const texts = await Promise.all(sourced.map(async (fn) => (await fetch(`http://127.0.0.1:${stack.ports[sourceName(fn)]}/metrics`)).text()));
     const withProcessSeries = sourced.filter((_, i) => texts[i]!.includes('messaging_process_duration_bucket')).map((fn) => fn.name);
