@@ -59,7 +59,8 @@ export const NODE_MEMORY_OPTIONS = '--max-semi-space-size=2 --max-old-space-size
 /**
  * The process that hosts every source (`npm start`: source/host.ts) allocates for seven: with
  * 2 MiB semi-spaces it spent a quarter of its time in minor collections. 8 MiB cut its CPU per
- * task by a fifth, and it stays under 100 MiB through a 10,000-task burst (docs/performance.md).
+ * task by a fifth; its peak through a 10,000-task burst (about 114 MiB) was the same with 4 MiB
+ * (docs/performance.md).
  */
 export const SOURCE_HOST_NODE_ARGS: readonly string[] = ['--max-semi-space-size=8'];
 
