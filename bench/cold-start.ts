@@ -4,6 +4,9 @@
 // (with its sink already up, since a source waits for it before it pulls), the gateway's
 // grpc.health.v1 Check answering SERVING. Probed every 5 ms; runs one at a time.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { connect } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
@@ -17,6 +20,12 @@ import { BENCH_ENV } from './stack';
 import { median } from './stats';
 
 export type ColdStartOptions = { runs: number; distDir: string; profileDir: string | undefined; log: (line: string) => void };
+
+/** Servers for the processes, and V8's compile cache directory (NODE_COMPILE_CACHE) they share:
+ * empty when the phase starts, so each process's first run compiles its bundle and the runs
+ * after it read the code that run saved, as a restart does or an image with a baked cache
+ * (shared/compile-cache.ts). */
+type Servers = { nats: TestServer; redis: TestServer; compileCacheDir: string };
 
 export type ColdStartKind = 'function' | 'source' | 'gateway';
 
@@ -141,8 +150,6 @@ async function runSetup(spec: ProcessSpec): Promise<void> {
   if (code !== 0) throw new Error(`setup failed (exit ${code}): ${stderrTail()}`);
 }
 
-type Servers = { nats: TestServer; redis: TestServer };
-
 async function measureAll(servers: Servers, options: ColdStartOptions): Promise<ColdStartRow[]> {
   const names = ['gateway', ...FUNCTIONS.flatMap((fn) => (fn.sourcePort ? [fn.name, sourceName(fn)] : [fn.name]))];
   const ports: Record<string, number> = {};
@@ -153,7 +160,7 @@ async function measureAll(servers: Servers, options: ColdStartOptions): Promise<
     redisUrl: servers.redis.url,
     host: '127.0.0.1',
     ports,
-    env: { ...BENCH_ENV },
+    env: { ...BENCH_ENV, NODE_COMPILE_CACHE: servers.compileCacheDir },
   });
   const specOf = (name: string) => {
     const spec = specs.find((candidate) => candidate.name === name);
@@ -199,7 +206,7 @@ export function benchColdStart(options: ColdStartOptions): Promise<ColdStartRow[
     async () => {
       const nats = await startNatsServer();
       try {
-        return { nats, redis: await startRedisServer() };
+        return { nats, redis: await startRedisServer(), compileCacheDir: mkdtempSync(join(tmpdir(), 'tm-bench-compile-cache-')) };
       } catch (error) {
         await nats.stop();
         throw error;
@@ -208,6 +215,7 @@ export function benchColdStart(options: ColdStartOptions): Promise<ColdStartRow[
     async (servers) => {
       await servers.nats.stop();
       await servers.redis.stop();
+      rmSync(servers.compileCacheDir, { recursive: true, force: true });
     },
     (servers) => measureAll(servers, options),
   );

@@ -204,6 +204,7 @@ export function formatColdStart(results: BenchResults): string[] {
   return [
     heading(`Cold start: spawn → ready, ${results.config.coldStartRuns} run${results.config.coldStartRuns === 1 ? '' : 's'} each, one process at a time`),
     '  ready = function: GET /health/readiness 200; source: /healthz 200 (its sink already up); gateway: grpc.health.v1 SERVING',
+    "  compile cache: empty at each process's first run, which compiles its bundle; later runs read what it saved (as a restart or an image's baked cache does)",
     ...formatTable(['process', 'kind', 'median ms', 'min ms', `≤ ${limit} ms`, 'runs (ms)'], table, [0, 1, 5]),
     ...verdictsOf(results, 'coldStart'),
   ];

@@ -78,6 +78,16 @@ describe('Dockerfile', () => {
     expect(toImageEnv(plan.finalStage).NODE_OPTIONS).toBe(NODE_MEMORY_OPTIONS);
   });
 
+  it('fills the compile cache last, for the bundles where they run, and starts every process from it', () => {
+    // Last: after the bundles are built and pruned, so the cache holds what the image runs; under
+    // /app/dist, so the final stage's COPY of dist/ carries it (shared/compile-cache.ts).
+    const commands = args('RUN', plan.buildStage).flatMap((run) => run.split('&&').map((part) => part.trim()));
+    const warm = commands.at(-1)?.split(/\s+/) ?? [];
+    expect(warm.slice(0, 3)).toEqual(['node', 'scripts/warm-compile-cache.ts', '/app/dist']);
+    expect(warm[3]).toMatch(/^\/app\/dist\/[\w.-]+$/);
+    expect(toImageEnv(plan.finalStage).NODE_COMPILE_CACHE).toBe(warm[3]);
+  });
+
   it('reads ENV in both of its forms', () => {
     const stage = { from: 'x', instructions: [{ keyword: 'ENV', args: 'A=1 B="two words"' }, { keyword: 'ENV', args: 'C three four' }] };
     expect(toImageEnv(stage)).toEqual({ A: '1', B: 'two words', C: 'three four' });
