@@ -38,6 +38,8 @@ ENV NODE_ENV=production
 ENV HOST=0.0.0.0
 # V8 heap settings that keep each process's memory bounded (shared/topology.ts NODE_MEMORY_OPTIONS).
 ENV NODE_OPTIONS="--max-semi-space-size=2 --max-old-space-size=128"
+# Two glibc malloc arenas instead of one per thread (shared/topology.ts NODE_MALLOC_ARENA_MAX).
+ENV MALLOC_ARENA_MAX=2
 # The compile cache the build filled (read-only at run time: what a process cannot save is skipped).
 ENV NODE_COMPILE_CACHE=/app/dist/compile-cache
 WORKDIR /app

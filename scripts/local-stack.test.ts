@@ -27,6 +27,19 @@ describe('toLocalStack and HOST', () => {
   });
 });
 
+describe('toLocalStack and the node runtime settings', () => {
+  it('gives every process the NODE_OPTIONS it is given, with the image\'s MALLOC_ARENA_MAX', () => {
+    const specs = toLocalStack({ ...BASE, nodeOptions: '--max-semi-space-size=2' });
+    for (const spec of specs) expect(spec.env, spec.name).toMatchObject({ NODE_OPTIONS: '--max-semi-space-size=2', MALLOC_ARENA_MAX: '2' });
+  });
+
+  it('sets neither without node options (the deployments: the image sets both)', () => {
+    const specs = toLocalStack(BASE);
+    for (const spec of specs) expect(spec.env, spec.name).not.toHaveProperty('MALLOC_ARENA_MAX');
+    for (const spec of specs) expect(spec.env, spec.name).not.toHaveProperty('NODE_OPTIONS');
+  });
+});
+
 describe('the dashboard in the local stack', () => {
   it('reaches the gateway through the dial host, and gets no NATS or Redis address', () => {
     const specs = toLocalStack({ ...BASE, host: '0.0.0.0', ports: { gateway: 51051, dashboard: 9090 } });

@@ -3,7 +3,7 @@
 // exactly these; docker-compose.yml and the manifests are checked against the same topology.
 import { join } from 'node:path';
 import { HOSTED_SOURCES_VARIABLE, toHostedSourcesValue } from '../source/host-config';
-import { DASHBOARD_PORT, FUNCTIONS, GATEWAY_PORT, NODE_MEMORY_OPTIONS, SOURCE_HOST_NODE_ARGS, type FunctionSpec } from '../shared/topology';
+import { DASHBOARD_PORT, FUNCTIONS, GATEWAY_PORT, NODE_MALLOC_ARENA_MAX, NODE_MEMORY_OPTIONS, SOURCE_HOST_NODE_ARGS, type FunctionSpec } from '../shared/topology';
 
 /** NODE_OPTIONS of every process: the heap settings, then any given (e.g. --enable-source-maps). */
 export function toNodeOptions(given: string | undefined): string {
@@ -24,7 +24,8 @@ export type LocalStackOptions = {
   natsUrl: string;
   redisUrl: string;
   /** NODE_OPTIONS of every process (`npm start` and the test stacks: toNodeOptions; in an image, its
-   * ENV). Absent (the deployment checks): none. */
+   * ENV), given with MALLOC_ARENA_MAX (NODE_MALLOC_ARENA_MAX), as the image has both. Absent (the
+   * deployment checks): neither. */
   nodeOptions?: string;
   /** The address every process listens on, given to each as HOST (`npm start`: 127.0.0.1 unless
    * HOST says otherwise); the processes reach each other through it. Absent (the deployment
@@ -80,7 +81,7 @@ export function toLocalStack(options: LocalStackOptions): ProcessSpec[] {
     REDIS_URL: options.redisUrl,
     ...(options.host !== undefined ? { HOST: options.host } : {}),
     ...options.env,
-    ...(options.nodeOptions !== undefined ? { NODE_OPTIONS: options.nodeOptions } : {}),
+    ...(options.nodeOptions !== undefined ? { NODE_OPTIONS: options.nodeOptions, MALLOC_ARENA_MAX: NODE_MALLOC_ARENA_MAX } : {}),
   };
   const dialHost = toDialHost(options.host);
   const credentialsOf = (name: string): Record<string, string> => {

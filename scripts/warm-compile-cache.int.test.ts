@@ -21,7 +21,8 @@ function filesUnder(dir: string): string[] {
  * Node's compile cache says on stderr. */
 async function startEnricher(env: Record<string, string>): Promise<{ stderr: () => string; stop: () => Promise<void> }> {
   const port = await getFreePort();
-  const { NODE_COMPILE_CACHE: _given, ...inherited } = process.env;
+  // Without the cache directory this process may have been given: each test names its own.
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => name !== 'NODE_COMPILE_CACHE'));
   const child = spawn(process.execPath, ['--require', join(DIST, 'telemetry.cjs'), ENRICHER], {
     env: { ...inherited, PORT: String(port), NODE_DEBUG_NATIVE: 'COMPILE_CACHE', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],

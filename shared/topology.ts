@@ -57,6 +57,15 @@ function stage(
 export const NODE_MEMORY_OPTIONS = '--max-semi-space-size=2 --max-old-space-size=128';
 
 /**
+ * glibc's MALLOC_ARENA_MAX for every node process, beside NODE_MEMORY_OPTIONS (the local stack
+ * sets both, the image has both as ENV). glibc gives each thread that mallocs an arena of its
+ * own, up to 8 per core; node's V8 and libuv threads each kept a few MiB of native memory in
+ * theirs. Two arenas cut each process's burst peak by 4–6 MiB with no CPU cost that the bench
+ * could tell from its noise (docs/performance.md).
+ */
+export const NODE_MALLOC_ARENA_MAX = '2';
+
+/**
  * The process that hosts every source (`npm start`: source/host.ts) allocates for seven: with
  * 2 MiB semi-spaces it spent a quarter of its time in minor collections. 8 MiB cut its CPU per
  * task by a fifth; its peak through a 10,000-task burst (about 114 MiB) was the same with 4 MiB

@@ -72,7 +72,7 @@ describe('func.yaml', () => {
     expect(func.deploy?.healthEndpoints).toEqual({ liveness: '/health/liveness', readiness: '/health/readiness' });
   });
 
-  it('runs with the environment of the same function in knative/ (PORT is set by Knative), plus the image\'s HOST and NODE_OPTIONS', () => {
+  it('runs with the environment of the same function in knative/ (PORT is set by Knative), plus the image\'s HOST, NODE_OPTIONS and MALLOC_ARENA_MAX', () => {
     const ksvc = find(renderObjects('knative'), 'Service', func.name, 'serving.knative.dev');
     const container = podTemplateOf(ksvc!)!.spec.containers[0]!;
     const expected = (container.env ?? []).map((variable) => ({ name: variable.name, value: toFuncEnvValue(variable) }));
@@ -80,7 +80,12 @@ describe('func.yaml', () => {
     // (listening on all interfaces), func.yaml must set itself. Paketo sets NODE_ENV=production.
     const image = toImageEnv(readImagePlan().finalStage);
     expect(image.HOST).toBe('0.0.0.0');
-    expect(func.run?.envs).toEqual([...expected, { name: 'HOST', value: image.HOST }, { name: 'NODE_OPTIONS', value: image.NODE_OPTIONS }]);
+    expect(func.run?.envs).toEqual([
+      ...expected,
+      { name: 'HOST', value: image.HOST },
+      { name: 'NODE_OPTIONS', value: image.NODE_OPTIONS },
+      { name: 'MALLOC_ARENA_MAX', value: image.MALLOC_ARENA_MAX },
+    ]);
   });
 
   it('is built by `npm run build` and started by the Procfile with the local stack\'s command', () => {

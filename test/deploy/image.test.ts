@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { pruneNodeModules, resolveInLock, runtimeClosure, type Lockfile } from '../../scripts/runtime-deps';
 import { loadCompose } from './compose-drift';
-import { NODE_MEMORY_OPTIONS } from '../../shared/topology';
+import { NODE_MALLOC_ARENA_MAX, NODE_MEMORY_OPTIONS } from '../../shared/topology';
 import { readImagePlan, toImageEnv } from './image-layout';
 
 const plan = readImagePlan();
@@ -74,8 +74,9 @@ describe('Dockerfile', () => {
     expect(toImageEnv(plan.finalStage)).toMatchObject({ NODE_ENV: 'production', HOST: '0.0.0.0' });
   });
 
-  it('runs every process with the heap settings that keep its memory bounded, as the local stack does', () => {
+  it('runs every process with the heap and malloc settings that keep its memory bounded, as the local stack does', () => {
     expect(toImageEnv(plan.finalStage).NODE_OPTIONS).toBe(NODE_MEMORY_OPTIONS);
+    expect(toImageEnv(plan.finalStage).MALLOC_ARENA_MAX).toBe(NODE_MALLOC_ARENA_MAX);
   });
 
   it('fills the compile cache last, for the bundles where they run, and starts every process from it', () => {
