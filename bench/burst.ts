@@ -1,7 +1,7 @@
 // The burst: `burst` echo tasks submitted as fast as the gateway takes them (several gRPC
 // channels, many calls in flight, nobody waiting on a task), then the time until every one is
 // terminal, read from the status hashes in Redis; meanwhile every process's memory is sampled.
-import type { Redis } from 'ioredis';
+import type { Redis } from '../shared/redis';
 import { createTaskManagerClient } from '../client/client';
 import { isTerminal, KEYS } from '../shared/contract';
 import type { TestStack } from '../test/helpers/stack';

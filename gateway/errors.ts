@@ -27,7 +27,7 @@ export class PermissionDeniedError extends TaskmanagerError {
   }
 }
 
-/** ioredis and nats.js errors that mean "the server is not reachable right now". */
+/** Redis client and nats.js errors that mean "the server is not reachable right now". */
 const CONNECTION_ERROR_NAMES = new Set([
   'MaxRetriesPerRequestError',
   'AbortError',

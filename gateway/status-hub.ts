@@ -7,8 +7,7 @@
 // meanwhile are gone. The hub subscribes again itself (autoResubscribe is off so that it knows
 // when the subscriptions are back) and then tells every listener to resync, i.e. read what it
 // missed from the task's history.
-import { Redis } from 'ioredis';
-import { coalesceRedisWrites, toChannel, toUnavailable } from '../shared/redis';
+import { toChannel, toUnavailable, type Redis } from '../shared/redis';
 import type { Logger } from '../shared/logger';
 
 export type StatusListener = {
@@ -17,10 +16,10 @@ export type StatusListener = {
   onResync(): void;
 };
 
-/** The part of an ioredis subscriber connection the hub uses (a fake in unit tests). */
+/** The part of a subscriber connection (shared/redis-client.ts) the hub uses (a fake in unit tests). */
 export type SubscriberConnection = {
   readonly status: string;
-  /** The key prefix, which the hub puts before channel names too (ioredis does not). */
+  /** The key prefix, which the hub puts before channel names too (the client does not). */
   readonly options: { readonly keyPrefix?: string | undefined };
   subscribe(channel: string): Promise<unknown>;
   unsubscribe(channel: string): Promise<unknown>;
@@ -129,7 +128,6 @@ export async function connectStatusSubscriber(redis: Redis, name: string): Promi
   });
   // The main connection already logs Redis outages.
   subscriber.on('error', () => undefined);
-  coalesceRedisWrites(subscriber);
   await subscriber.connect();
   return subscriber;
 }

@@ -169,7 +169,7 @@ describe('client options', () => {
     expect(toNatsAuthOptions(read({}, readNatsSettings), readFile)).toEqual({});
   });
 
-  it('hands ioredis the user, the password and the CA', () => {
+  it('hands the client the user, the password and the CA', () => {
     const redis = read({ REDIS_URL: `rediss://worker:${SECRET}@r:6380`, REDIS_TLS_CA_FILE: '/ca.pem' }, readRedisSettings);
     expect(toRedisAuthOptions(redis, readFile)).toEqual({ username: 'worker', password: SECRET, tls: { ca: Buffer.from('CA') } });
   });

@@ -1,6 +1,6 @@
 // Dead letters per tenant against a real redis-server: stored once per id under the task's
 // tenant and type, capped per tenant with the drop counted, listed newest first in pages.
-import { Redis } from 'ioredis';
+import { RedisClient as Redis } from './redis-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KEYS, type DeadLetterData } from './contract';
 import { createDeadLetterIndex, createDeadLetterStore, type DeadLetterQuery } from './dead-letters';

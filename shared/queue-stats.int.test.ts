@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { jetstream, jetstreamManager, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import type { Redis } from 'ioredis';
+import type { Redis } from './redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_FLOW_SETTINGS, KEYS, SUBJECTS, type DeadLetterData } from './contract';
 import { createDeadLetterStore } from './dead-letters';

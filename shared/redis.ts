@@ -1,21 +1,21 @@
 // Redis connection and the Lua scripts for every write that must be atomic. Each script opens
 // with a header listing its KEYS, ARGV and return value.
 //
-// Every client carries the key prefix (TM_REDIS_PREFIX) as ioredis's `keyPrefix`, which prefixes
+// Every client carries the key prefix (TM_REDIS_PREFIX) as its `keyPrefix`, which prefixes
 // the keys of each command, of MULTI and pipelines, and the KEYS of scripts. It does not touch
 // pub/sub channels (name them with `toChannel`), KEYS/SCAN patterns, or keys a script would
 // build from ARGV: so scripts take every key they touch in KEYS
 // (docs/decisions/0011-redis-key-prefix.md).
-import { Redis, type RedisOptions as RedisClientOptions, type Result } from 'ioredis';
+import { RedisClient, type RedisClientOptions } from './redis-client';
 import type { RedisSettings } from './config';
 import { ConfigError, DependencyUnavailableError, describeError } from './errors';
 import type { Logger } from './logger';
 import { toRedactedUrl, type Secret } from './secret';
 import { defineSubmitTaskScript } from './submit-task-script';
 import { readTlsFile, type ReadFile } from './tls-files';
-import { coalesceWrites } from './write-coalescing';
 
-export type { Redis } from 'ioredis';
+/** The client every component uses (redis-client.ts), with this project's scripts as methods. */
+export type Redis = RedisClient;
 
 export type RedisOptions = {
   /** Without credentials (readRedisSettings strips them); redis:// or rediss:// (TLS). */
@@ -29,7 +29,7 @@ export type RedisOptions = {
   logger: Logger;
 };
 
-/** The credentials and TLS part of the ioredis options (pure but for reading the CA file). */
+/** The credentials and TLS part of the client's options (pure but for reading the CA file). */
 export function toRedisAuthOptions(
   options: Pick<RedisOptions, 'username' | 'password' | 'tls'>,
   read?: ReadFile,
@@ -49,17 +49,16 @@ const AUTH_REPLY = /^(WRONGPASS|NOAUTH|NOPERM)\b|invalid username-password|AUTH 
  * UNAVAILABLE or let the source retry, instead of hanging; the client reconnects on its own.
  */
 export async function connectRedis(options: RedisOptions): Promise<Redis> {
-  const redis = new Redis(options.url, {
+  const redis = new RedisClient(options.url, {
     connectionName: options.name,
     keyPrefix: options.keyPrefix,
     lazyConnect: true,
     enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
     retryStrategy: (times) => Math.min(50 * times, 1_000),
     ...toRedisAuthOptions(options),
   });
   let lastError = '';
-  // ioredis reports a refused AUTH as an 'error' event; connect() then only says "closed".
+  // A refused AUTH is reported as an 'error' event too.
   let authFailure: string | undefined;
   redis.on('error', (error: Error) => {
     if (error.message !== lastError) options.logger.warn({ err: error.message }, 'redis connection error');
@@ -69,7 +68,6 @@ export async function connectRedis(options: RedisOptions): Promise<Redis> {
   redis.on('ready', () => {
     lastError = '';
   });
-  coalesceRedisWrites(redis);
   await connectWithRetry(redis, options, () => authFailure);
   defineScripts(redis);
   return redis;
@@ -99,21 +97,15 @@ async function connectWithRetry(redis: Redis, options: RedisOptions, authFailure
   }
 }
 
-/** The writes of one event-loop turn leave as one writev (write-coalescing.ts), on every socket
- * the client opens: each reconnect makes a new one. Call before connecting. */
-export function coalesceRedisWrites(redis: Redis): void {
-  redis.on('connect', () => coalesceWrites(redis.stream));
-}
-
 /**
- * The pub/sub channel `name` (a KEYS channel) under the client's key prefix. ioredis prefixes
+ * The pub/sub channel `name` (a KEYS channel) under the client's key prefix. The client prefixes
  * keys only: PUBLISH, SUBSCRIBE and PUBSUB take channels, which it sends as they are.
  */
 export function toChannel(redis: { readonly options: { readonly keyPrefix?: string | undefined } }, name: string): string {
   return `${redis.options.keyPrefix ?? ''}${name}`;
 }
 
-/** A second connection in subscriber mode (ioredis cannot mix pub/sub and commands); it keeps the
+/** A second connection in subscriber mode (RESP2 cannot mix pub/sub and commands); it keeps the
  * key prefix, so `toChannel` names the same channels on both. */
 export function duplicateForSubscribe(redis: Redis): Redis {
   const subscriber = redis.duplicate({ enableOfflineQueue: true, lazyConnect: false });
@@ -333,8 +325,9 @@ redis.call('HSET', KEYS[1], 'replayed_as', ARGV[1])
 return ARGV[1]
 `;
 
-declare module 'ioredis' {
-  interface RedisCommander<Context> {
+/** The scripts, as the methods defineScripts gives every client. */
+declare module './redis-client' {
+  interface RedisClient {
     applyStatus(
       statusKey: string,
       historyKey: string,
@@ -343,13 +336,13 @@ declare module 'ioredis' {
       expiringIndexKey: string,
       auditTrailKey: string,
       ...args: (string | number)[]
-    ): Result<number, Context>;
-    storeResult(resultKey: string, json: string, attempt: number, ttlSeconds: number): Result<number, Context>;
-    appendAudit(marker: string, list: string, trail: string, taskKey: string, ...args: (string | number)[]): Result<number, Context>;
-    claimDue(queue: string, leases: string, nowMs: number, leaseMs: number, limit: number): Result<string[], Context>;
-    sweepExpired(expiringIndexKey: string, nowMs: number, limit: number, indexBase: string): Result<number, Context>;
-    storeDeadLetter(marker: string, list: string, taskKey: string, recordKey: string, ...args: (string | number)[]): Result<number, Context>;
-    markReplayed(recordKey: string, taskId: string): Result<string, Context>;
+    ): Promise<number>;
+    storeResult(resultKey: string, json: string, attempt: number, ttlSeconds: number): Promise<number>;
+    appendAudit(marker: string, list: string, trail: string, taskKey: string, ...args: (string | number)[]): Promise<number>;
+    claimDue(queue: string, leases: string, nowMs: number, leaseMs: number, limit: number): Promise<string[]>;
+    sweepExpired(expiringIndexKey: string, nowMs: number, limit: number, indexBase: string): Promise<number>;
+    storeDeadLetter(marker: string, list: string, taskKey: string, recordKey: string, ...args: (string | number)[]): Promise<number>;
+    markReplayed(recordKey: string, taskId: string): Promise<string>;
   }
 }
 

@@ -1,7 +1,7 @@
 // The SubmitTask script against a real redis-server: one call stores the task and its QUEUED
 // status as applyStatus (the notifier's write) would, a known idempotency key changes nothing,
 // and every key and channel carries the client's prefix.
-import { Redis } from 'ioredis';
+import { RedisClient as Redis } from './redis-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KEYS, type TaskEnvelope } from './contract';
 import { createLogger } from './logger';

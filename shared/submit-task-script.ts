@@ -3,7 +3,6 @@
 // The status part is APPLY_STATUS_LUA (shared/redis.ts) for a task with no status yet, so that a
 // fresh task's status hash, history entry, channel message and active-index entry are exactly
 // what the notifier would have written (submit-task-script.int.test.ts compares the two).
-import type { Result } from 'ioredis';
 import { KEYS, type TaskEnvelope } from './contract';
 import { toChannel, type Redis } from './redis';
 import { toRank } from './status';
@@ -50,8 +49,8 @@ for i = 6, 8 do redis.call('ZADD', KEYS[i], ARGV[9], ARGV[1]) end
 return { ARGV[1], 1, seq }
 `;
 
-declare module 'ioredis' {
-  interface RedisCommander<Context> {
+declare module './redis-client' {
+  interface RedisClient {
     submitTask(
       idempotencyKey: string,
       taskKey: string,
@@ -62,7 +61,7 @@ declare module 'ioredis' {
       typeIndexKey: string,
       stateIndexKey: string,
       ...args: (string | number)[]
-    ): Result<[string, number, number], Context>;
+    ): Promise<[string, number, number]>;
   }
 }
 

@@ -1,7 +1,7 @@
 // ListTasks' indexes against a real redis-server: the submit script and the status script keep
 // them right in the same call that changes a task, and the walker pages through them newest
 // first without showing a task twice or skipping one, ties in one millisecond included.
-import { Redis } from 'ioredis';
+import { RedisClient as Redis } from './redis-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KEYS, type TaskEnvelope, type TaskStateName } from './contract';
 import { createLogger } from './logger';

@@ -1,7 +1,7 @@
 // The deadletter function against a real redis-server (and nats-server, which every function
 // connects to): the function runs in-process via startFunction and receives real HTTP deliveries.
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { Redis } from '../../shared/redis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_REDIS_KEY_PREFIX } from '../../shared/config';
 import { EVENT_TYPES, KEYS, type DeadLetterData } from '../../shared/contract';

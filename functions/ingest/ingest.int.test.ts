@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { Redis } from 'ioredis';
+import { RedisClient as Redis } from '../../shared/redis-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEnvReader, DEFAULT_REDIS_KEY_PREFIX, readFlowSettings } from '../../shared/config';
 import {

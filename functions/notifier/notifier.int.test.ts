@@ -2,7 +2,7 @@
 // the function runs in-process via startFunction and receives real HTTP deliveries.
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
-import { Redis } from 'ioredis';
+import { RedisClient as Redis } from '../../shared/redis-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_REDIS_KEY_PREFIX } from '../../shared/config';
 import { EVENT_TYPES, KEYS, TERMINAL_STATES, type StatusUpdate, type StoredStatus, type TaskStateName } from '../../shared/contract';

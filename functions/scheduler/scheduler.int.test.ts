@@ -3,7 +3,7 @@
 // (JetStream's duplicate window would hide a double publish from a stream consumer).
 import { randomUUID } from 'node:crypto';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { Redis } from 'ioredis';
+import { RedisClient as Redis } from '../../shared/redis-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEnvReader, DEFAULT_REDIS_KEY_PREFIX, readFlowSettings } from '../../shared/config';
 import { EVENT_TYPES, KEYS, SUBJECTS, type Priority, type TaskEnvelope } from '../../shared/contract';

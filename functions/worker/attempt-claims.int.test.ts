@@ -1,7 +1,7 @@
 // The attempt claims on a real redis-server: one run holds a task at a time, its hold lapses
 // unless renewed, only the holder renews or lets go, and outcomes outlive the hold.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Redis } from 'ioredis';
+import { RedisClient as Redis } from '../../shared/redis-client';
 import { KEYS } from '../../shared/contract';
 import { waitFor } from '../../test/helpers/ports';
 import { startRedisServer, type TestServer } from '../../test/helpers/servers';

@@ -13,9 +13,9 @@
 // carry the count it already had (seen with nats-server 2.9). With a marker per attempt that
 // redelivery was acked as a duplicate of the run that died with it, and the task stayed RUNNING
 // for ever. With a lease, the dead run's hold lapses and the redelivery runs the task.
-import type { Redis } from 'ioredis';
 import { KEYS } from '../../shared/contract';
 import type { AttemptClaims, AttemptOutcome, ClaimState } from '../../shared/ports';
+import type { Redis } from '../../shared/redis';
 import { guarded } from '../../shared/redis-stores';
 
 export type { AttemptClaims, AttemptOutcome, ClaimState };

@@ -39,7 +39,7 @@ export function createCancelRegistry(): CancelRegistry {
 
 export type RedisCancelSource = CancelSource & { close(): Promise<void> };
 
-/** Subscribes to the cancel channel on a dedicated connection (ioredis re-subscribes on reconnect). */
+/** Subscribes to the cancel channel on a dedicated connection (the client re-subscribes on reconnect). */
 export async function connectCancelSource(redis: Redis, logger: Logger): Promise<RedisCancelSource> {
   const registry = createCancelRegistry();
   const subscriber = duplicateForSubscribe(redis);

@@ -2,9 +2,9 @@
 // holds keys under the very names the system would use without a prefix. After tasks of every
 // path have run (streamed, dead-lettered, delayed, idempotent, cancelled while running), every
 // key of the system starts with the prefix, the application's keys are as they were, and status
-// streams and cancels, which travel on pub/sub channels that ioredis does not prefix by itself,
+// streams and cancels, which travel on pub/sub channels that the client does not prefix by itself,
 // still reach the gateway and the worker.
-import { Redis } from 'ioredis';
+import { RedisClient as Redis } from '../../shared/redis-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTaskManagerClient, type StatusUpdate, type TaskManagerClient } from '../../client/client';
 import { KEYS } from '../../shared/contract';

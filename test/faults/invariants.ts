@@ -16,7 +16,7 @@
 //   dead-letters what it rejected, so an operator sees every refused task in one list); a
 //   SUCCEEDED task none; a CANCELLED task at most one (a cancel can win the race against a last
 //   attempt's failure, whose dead letter stays).
-import type { Redis } from 'ioredis';
+import type { Redis } from '../../shared/redis';
 import { isTerminal, KEYS, type StoredStatus } from '../../shared/contract';
 import { isNewer, readHistory, readStatus } from '../../shared/status';
 import { createRunLedger, toHandlerStart, type HandlerStart, type RunCounter, type RunLedger, type RunRecord } from './run-counter';

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import type { Redis } from 'ioredis';
+import type { Redis } from '../../shared/redis';
 import { ALL_CONSUMERS, isTerminal, type ConsumerSpec } from '../../shared/contract';
 import { waitFor } from '../helpers/ports';
 import { readStates } from './workload';

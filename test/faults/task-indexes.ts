@@ -8,7 +8,7 @@
 // - the active-task index holds no terminal task, and every task that is not terminal;
 // - a terminal task has one entry in the expiring index, naming its tenant, type and current
 //   state: the retention sweep takes it out of the state index that entry names.
-import type { Redis } from 'ioredis';
+import type { Redis } from '../../shared/redis';
 import { isTerminal, KEYS } from '../../shared/contract';
 import { keysMatching } from '../helpers/redis-keys';
 import { readStates } from './workload';

@@ -1,7 +1,7 @@
 // What the fault scenarios share: a retry schedule long enough to outlive a process restart,
 // a submitting client that retries with the same idempotency key (as a real caller would),
 // waiting until every task is terminal, reading a source's gauges, and describing a broken task.
-import type { Redis } from 'ioredis';
+import type { Redis } from '../../shared/redis';
 import { TaskManagerClientError, type SubmitInput, type TaskManagerClient } from '../../client/client';
 import { KEYS } from '../../shared/contract';
 import { toChannel } from '../../shared/redis';

@@ -1,6 +1,6 @@
-// Test-only: listing keys through a client that has a key prefix. ioredis prefixes the keys of
+// Test-only: listing keys through a client that has a key prefix. The client prefixes the keys of
 // commands, but neither the pattern of KEYS nor the names it returns.
-import type { Redis } from 'ioredis';
+import type { Redis } from '../../shared/redis';
 
 /** The keys matching `pattern` under the client's prefix, as names relative to it: what KEYS.*
  * builds and what the client's own commands take. */

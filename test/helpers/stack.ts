@@ -2,7 +2,7 @@
 // (scripts/local-stack.ts) — against test-owned nats-server and redis-server on free ports.
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Redis } from 'ioredis';
+import { RedisClient as Redis } from '../../shared/redis-client';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { createEnvReader, readRedisKeyPrefix } from '../../shared/config';
 import { FUNCTIONS, type FunctionName } from '../../shared/topology';
@@ -129,7 +129,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     });
   const supervisor = newSupervisor();
   const keyPrefix = readRedisKeyPrefix(createEnvReader({ ...FAST_FLOW_ENV, ...options.env }));
-  const redis = new Redis(redisServer.url, { maxRetriesPerRequest: 3, keyPrefix });
+  const redis = new Redis(redisServer.url, { keyPrefix });
   let nc: NatsConnection | undefined;
   try {
     await supervisor.start();

@@ -5,7 +5,7 @@
 // before it can still be on its way.
 import { randomUUID } from 'node:crypto';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { Redis } from 'ioredis';
+import { RedisClient as Redis } from '../../shared/redis-client';
 
 export type WriteWatch = {
   /** Writes since the last drain: `redis <event> <key>` and `nats <subject>` lines. */
