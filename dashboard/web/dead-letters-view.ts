@@ -5,7 +5,7 @@ import type { DeadLetter, DeadLetterPage, ReplayResult } from '../../client/type
 import { request } from './api';
 import { byId, h, replaceChildren } from './dom';
 import { formatTime, taskHref, toQueryString, truncate } from './format';
-import { poll, type View } from './poll';
+import { latestOnly, poll, type View } from './poll';
 
 export const DEAD_LETTERS_POLL_MS = 3_000;
 
@@ -71,13 +71,15 @@ export const deadLettersView: View = (root) => {
   const type = h('input', { id: 'dl-type', type: 'text', placeholder: 'any type' });
   const stage = h('input', { id: 'dl-stage', type: 'text', placeholder: 'any stage' });
   const filters = () => ({ type: type.value.trim(), stage: stage.value.trim() });
-  const refresh = async () => {
-    const page = await request<DeadLetterPage>('GET', `/api/dead-letters${toQueryString({ ...filters(), pageSize: 100 })}`);
-    const onReplay = (letter: DeadLetter) =>
-      void replay({ ids: [letter.id] }, `Replay dead letter ${letter.id} (task ${letter.taskId}, ${letter.type}) as a new task?`, result, refresh);
-    replaceChildren(body, ...page.deadLetters.map((letter) => letterRow({ letter, selected, onReplay })));
-    replaceChildren(byId('dl-dropped'), page.dropped > 0 ? `${page.dropped} older dead letters were dropped by the per-tenant cap.` : '');
-  };
+  const refresh: () => Promise<void> = latestOnly(
+    () => request<DeadLetterPage>('GET', `/api/dead-letters${toQueryString({ ...filters(), pageSize: 100 })}`),
+    (page) => {
+      const onReplay = (letter: DeadLetter) =>
+        void replay({ ids: [letter.id] }, `Replay dead letter ${letter.id} (task ${letter.taskId}, ${letter.type}) as a new task?`, result, refresh);
+      replaceChildren(body, ...page.deadLetters.map((letter) => letterRow({ letter, selected, onReplay })));
+      replaceChildren(byId('dl-dropped'), page.dropped > 0 ? `${page.dropped} older dead letters were dropped by the per-tenant cap.` : '');
+    },
+  );
   const form = h('form', { id: 'dl-filters', class: 'filters' }, h('label', {}, 'Type ', type), h('label', {}, 'Stage ', stage), h('button', { type: 'submit' }, 'Filter'));
   form.addEventListener('submit', (event) => {
     event.preventDefault();

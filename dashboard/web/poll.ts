@@ -18,5 +18,19 @@ export function poll(refresh: () => Promise<void>, intervalMs: number): () => vo
   };
 }
 
+/**
+ * A refresh that loads, then draws only if no newer call started meanwhile: the poll's request
+ * and the one a changed filter starts can answer in either order, and the older answer must not
+ * be drawn over the newer one (the list would show what the filter excludes).
+ */
+export function latestOnly<T>(load: () => Promise<T>, draw: (value: T) => void): () => Promise<void> {
+  let latest = 0;
+  return async () => {
+    const ticket = (latest += 1);
+    const value = await load();
+    if (ticket === latest) draw(value);
+  };
+}
+
 /** A view: draws into `root`, returns what to do when it closes. */
 export type View = (root: HTMLElement) => () => void;

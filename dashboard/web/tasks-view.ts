@@ -5,7 +5,7 @@ import type { SubmitResult, Task, TaskPage, TaskType } from '../../client/types'
 import { request } from './api';
 import { h, replaceChildren } from './dom';
 import { FILTER_STATES, formatTime, stateClass, taskHref, toQueryString, truncate } from './format';
-import { poll, type View } from './poll';
+import { latestOnly, poll, type View } from './poll';
 
 export const TASKS_POLL_MS = 2_000;
 const PAGE_SIZE = 25;
@@ -93,14 +93,18 @@ export const tasksView: View = (root) => {
   const body = h('tbody');
   const older = h('button', { type: 'button', id: 'next-page' }, 'Older →');
   const newer = h('button', { type: 'button', id: 'prev-page' }, '← Newer');
-  const refresh = async () => {
-    const query = toQueryString({ state: filters.state, type: filters.type, priority: filters.priority, pageSize: PAGE_SIZE, pageToken: tokens.at(-1) });
-    const page = await request<TaskPage>('GET', `/api/tasks${query}`);
-    next = page.nextPageToken;
-    replaceChildren(body, ...page.tasks.map(taskRow));
-    older.disabled = next === undefined;
-    newer.disabled = tokens.length <= 1;
-  };
+  const refresh = latestOnly(
+    () => {
+      const query = toQueryString({ state: filters.state, type: filters.type, priority: filters.priority, pageSize: PAGE_SIZE, pageToken: tokens.at(-1) });
+      return request<TaskPage>('GET', `/api/tasks${query}`);
+    },
+    (page) => {
+      next = page.nextPageToken;
+      replaceChildren(body, ...page.tasks.map(taskRow));
+      older.disabled = next === undefined;
+      newer.disabled = tokens.length <= 1;
+    },
+  );
   older.addEventListener('click', () => {
     if (next === undefined) return;
     tokens.push(next);
