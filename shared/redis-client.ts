@@ -139,6 +139,7 @@ export class RedisClient extends EventEmitter {
   private readonly patterns = new Set<string>();
   private manuallyClosed = false;
   private subscriber = false;
+  private wasReady = false;
   private attempts = 0;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private lastError: Error | undefined;
@@ -232,9 +233,13 @@ export class RedisClient extends EventEmitter {
         this.status = 'ready';
         this.attempts = 0;
         this.lastError = undefined;
+        // Only a reconnect has subscriptions to restore: on the first connection the offline
+        // queue holds the SUBSCRIBEs themselves.
+        const reconnected = this.wasReady;
+        this.wasReady = true;
         this.emit('ready');
         this.flushOffline();
-        if (this.options.autoResubscribe !== false) this.resubscribe();
+        if (reconnected && this.options.autoResubscribe !== false) this.resubscribe();
       },
       (error: Error) => {
         this.fail(error);
