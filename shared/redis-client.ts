@@ -370,7 +370,8 @@ export class RedisClient extends EventEmitter {
     });
   }
 
-  /** Any command, by name, with no key prefix (what the typed methods below do not cover). */
+  /** Any command by name (what the typed methods below do not cover): its keys get the prefix
+   * when the command is in the table of key positions, otherwise it is sent as it is. */
   call(command: string, ...args: CommandArg[]): Promise<unknown> {
     return this.send(command.toLowerCase(), args);
   }
