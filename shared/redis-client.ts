@@ -17,6 +17,7 @@ import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { connect as connectTcp, isIP, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
+import { shape, withPrefix } from './redis-commands';
 import { encodeCommand, ReplyError, ReplyParser, type CommandArg, type Reply } from './resp';
 import { coalesceWrites } from './write-coalescing';
 
@@ -38,6 +39,8 @@ export type RedisClientOptions = {
   autoResubscribe?: boolean | undefined;
 };
 
+type Str = string | number;
+
 export type RedisStatus = 'wait' | 'connecting' | 'connect' | 'ready' | 'reconnecting' | 'close' | 'end';
 
 /** The server's address and database, from a redis:// or rediss:// URL. */
@@ -55,63 +58,6 @@ function parseUrl(url: string): Endpoint {
     username: parsed.username ? decodeURIComponent(parsed.username) : undefined,
     password: parsed.password ? decodeURIComponent(parsed.password) : undefined,
   };
-}
-
-/** How a command's arguments hold keys, for the key prefix. */
-type KeySpec = 'first' | 'all' | 'none' | 'script';
-const KEY_SPECS: Record<string, KeySpec> = {
-  get: 'first',
-  set: 'first',
-  del: 'all',
-  exists: 'all',
-  expire: 'first',
-  pexpire: 'first',
-  ttl: 'first',
-  pttl: 'first',
-  incr: 'first',
-  type: 'first',
-  hget: 'first',
-  hgetall: 'first',
-  hmget: 'first',
-  hset: 'first',
-  hlen: 'first',
-  zscore: 'first',
-  zadd: 'first',
-  zrem: 'first',
-  zcard: 'first',
-  zrange: 'first',
-  zrangebyscore: 'first',
-  zrevrangebyscore: 'first',
-  lrange: 'first',
-  llen: 'first',
-  lpush: 'first',
-  rpush: 'first',
-  mget: 'all',
-  dump: 'first',
-  eval: 'script',
-  evalsha: 'script',
-};
-
-/** Replies shaped as ioredis shapes them: HGETALL as an object. */
-function shape(command: string, reply: Reply): unknown {
-  if (command === 'hgetall' && Array.isArray(reply)) {
-    const record: Record<string, string> = {};
-    for (let i = 0; i + 1 < reply.length; i += 2) record[String(reply[i])] = String(reply[i + 1]);
-    return record;
-  }
-  return reply;
-}
-
-function withPrefix(prefix: string, command: string, args: CommandArg[]): CommandArg[] {
-  if (!prefix) return args;
-  const spec = KEY_SPECS[command] ?? 'none';
-  if (spec === 'first') return args.length > 0 ? [`${prefix}${String(args[0])}`, ...args.slice(1)] : args;
-  if (spec === 'all') return args.map((arg) => `${prefix}${String(arg)}`);
-  if (spec === 'script') {
-    const keyCount = Number(args[1]);
-    return args.map((arg, index) => (index >= 2 && index < 2 + keyCount ? `${prefix}${String(arg)}` : arg));
-  }
-  return args;
 }
 
 type Pending = {
@@ -178,7 +124,8 @@ export class RedisClient extends EventEmitter {
       this.once('ready', onReady);
       this.once('close', onClose);
     });
-    if (this.status === 'wait' || this.status === 'end' || this.status === 'close' || this.status === 'reconnecting') this.open();
+    // Not while an attempt is under way (ready returned above): 'wait', 'end', or a reconnect's delay.
+    if (this.status !== 'connecting' && this.status !== 'connect') this.open();
     return settled;
   }
 
@@ -572,8 +519,6 @@ export class RedisClient extends EventEmitter {
     return this.send('punsubscribe', patterns, Math.max(1, names.length)) as Promise<number>;
   }
 }
-
-type Str = string | number;
 
 /** The commands of a pipeline or transaction, chained: `redis.pipeline().zcard(a).get(b).exec()`. */
 export class Pipeline {
