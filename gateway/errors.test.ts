@@ -21,7 +21,6 @@ describe('toGrpcError', () => {
     [new PermissionDeniedError('tenant acme may not pause queues'), status.PERMISSION_DENIED, 'tenant acme may not pause queues'],
     [new BacklogFullError('maximum messages exceeded'), status.RESOURCE_EXHAUSTED, 'backlog is full'],
     [new DependencyUnavailableError('nats is not connected'), status.UNAVAILABLE, 'nats is not connected'],
-    [named('MaxRetriesPerRequestError', 'Reached the max retries per request limit'), status.UNAVAILABLE, 'max retries'],
     [new Error("Stream isn't writeable and enableOfflineQueue options is false"), status.UNAVAILABLE, 'writeable'],
     [named('Error', 'connect ECONNREFUSED 127.0.0.1:6379', 'ECONNREFUSED'), status.UNAVAILABLE, 'ECONNREFUSED'],
     [named('ReplyError', 'LOADING Redis is loading the dataset in memory'), status.UNAVAILABLE, 'LOADING'],

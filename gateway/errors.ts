@@ -29,7 +29,6 @@ export class PermissionDeniedError extends TaskmanagerError {
 
 /** Redis client and nats.js errors that mean "the server is not reachable right now". */
 const CONNECTION_ERROR_NAMES = new Set([
-  'MaxRetriesPerRequestError',
   'AbortError',
   'ConnectionError',
   'ClosedConnectionError',
