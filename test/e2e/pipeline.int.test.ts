@@ -209,6 +209,9 @@ describe('the pipeline end to end', () => {
       stack.nc.subscribe(subject, { callback: (_error, msg) => void published.push(JSON.parse(new TextDecoder().decode(msg.data)) as WireEvent) }),
     );
     try {
+      // The server has the subscriptions before the task is submitted (the gateway publishes on
+      // a connection of its own, which could otherwise get there first).
+      await stack.nc.flush();
       const { taskId } = await client.submit({ type: 'echo', payload: { counted: true } });
       expect((await client.waitForResult(taskId)).state).toBe('SUCCEEDED');
       await waitForConsumersIdle(stack.nc, 30_000);
