@@ -1,7 +1,7 @@
 // The dashboard's configuration, read once from the environment (pure: the entry passes
 // process.env in). It has no credentials of its own: every call to the gateway carries the key
 // of the browser that asked (docs/decisions/0017-web-dashboard.md).
-import { createEnvReader, readListenHost, type Env } from '../shared/config';
+import { createEnvReader, readListenHost, readLogLevel, type Env } from '../shared/config';
 import { DASHBOARD_PORT, GATEWAY_PORT } from '../shared/topology';
 
 export type DashboardConfig = Readonly<{
@@ -31,7 +31,7 @@ export function loadDashboardConfig(env: Env): DashboardConfig {
   if (!isGatewayAddress(gatewayAddress)) reader.problem(`TM_GATEWAY_ADDRESS must be host:port (e.g. gateway:50051), got "${gatewayAddress}"`);
   const caFile = reader.string('TM_GATEWAY_CA_FILE', '') || undefined;
   const tls = reader.bool('TM_GATEWAY_TLS', false) || caFile !== undefined;
-  const logLevel = reader.string('LOG_LEVEL', 'info');
+  const logLevel = readLogLevel(reader);
   const shutdownGraceMs = reader.int('TM_SHUTDOWN_GRACE_MS', 25_000, { min: 0 });
   reader.finish();
   return Object.freeze({ host, port, gatewayAddress, gatewayTls: Object.freeze({ enabled: tls, caFile }), logLevel, shutdownGraceMs });

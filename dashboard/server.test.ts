@@ -5,15 +5,14 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { status } from '@grpc/grpc-js';
-import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TaskManagerClientError } from '../client/errors';
 import { startFakeTaskManager, type FakeTaskManager } from '../client/testing/fake-task-manager';
 import type { StatusUpdate, Task, TaskPage } from '../client/types';
 import type { DashboardConfig } from './config';
 import type { GatewayPort } from './gateway-clients';
+import { createLogger } from '../shared/logger';
 import { startDashboard, type RunningDashboard } from './server';
 
 const CONFIG: DashboardConfig = {
@@ -67,7 +66,7 @@ function fakeGateway(calls: Calls, overrides: Partial<GatewayPort> = {}): (key: 
 describe('the dashboard server', () => {
   const assetsDir = mkdtempSync(join(tmpdir(), 'tm-dashboard-assets-'));
   let logs = '';
-  const logger = pino({ level: 'debug' }, new Writable({ write: (chunk, _encoding, done) => ((logs += String(chunk)), done()) }));
+  const logger = createLogger('dashboard', 'debug', { write: (line) => (logs += line) });
   let dashboard: RunningDashboard | undefined;
   let calls: Calls;
 
@@ -261,7 +260,7 @@ describe('the dashboard with the real client library', () => {
   beforeAll(async () => {
     for (const file of ['index.html', 'app.js', 'app.css']) writeFileSync(join(assetsDir, file), '');
     fake = await startFakeTaskManager();
-    dashboard = await startDashboard({ ...CONFIG, gatewayAddress: fake.address }, { logger: pino({ level: 'silent' }), assetsDir });
+    dashboard = await startDashboard({ ...CONFIG, gatewayAddress: fake.address }, { logger: createLogger('dashboard', 'silent'), assetsDir });
   });
   afterAll(async () => {
     await dashboard?.stop();

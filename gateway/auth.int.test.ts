@@ -4,9 +4,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
-import { pino } from 'pino';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTaskManagerClient, TaskManagerClientError, type TaskManagerClient } from '../client/client';
@@ -27,15 +25,7 @@ const GLOBEX_KEY = 'globex-9876543210-zyxwvutsrq';
 const logger = createLogger('auth-test', 'silent');
 /** What the gateway logs at warn and above, one JSON line each. */
 const gatewayLines: string[] = [];
-const gatewayLogger = pino(
-  { level: 'warn' },
-  new Writable({
-    write: (chunk: Buffer, _encoding, done) => {
-      gatewayLines.push(...chunk.toString().split('\n').filter(Boolean));
-      done();
-    },
-  }),
-);
+const gatewayLogger = createLogger('gateway', 'warn', { write: (line) => gatewayLines.push(line.trimEnd()) });
 
 let natsServer: TestServer;
 let redisServer: TestServer;

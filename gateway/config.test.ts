@@ -46,8 +46,9 @@ describe('loadGatewayConfig', () => {
   });
 
   it('lists every problem at once', () => {
-    const problems = problemsOf({ PORT: 'x', TM_IDEMPOTENCY_TTL_SECONDS: '0', REDIS_URL: 'not a url' });
-    expect(problems).toHaveLength(3);
+    const problems = problemsOf({ PORT: 'x', TM_IDEMPOTENCY_TTL_SECONDS: '0', REDIS_URL: 'not a url', LOG_LEVEL: 'loud' });
+    expect(problems).toHaveLength(4);
+    expect(problems).toContain('LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "loud"');
     expect(problems.join('\n')).toMatch(/PORT/);
     expect(problems.join('\n')).toMatch(/TM_IDEMPOTENCY_TTL_SECONDS/);
     expect(problems.join('\n')).toMatch(/REDIS_URL/);

@@ -2,7 +2,7 @@
 // entry file passes process.env, the script path and the working directory.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { createEnvReader, readConnectionSettings, readListenHost, readRetentionSeconds, type Env, type EnvReader, type NatsSettings, type RedisSettings } from '../shared/config';
+import { createEnvReader, readConnectionSettings, readListenHost, readLogLevel, readRetentionSeconds, type Env, type EnvReader, type NatsSettings, type RedisSettings } from '../shared/config';
 import { describeError } from '../shared/errors';
 import { readQueueStatsSettings, type QueueStatsSettings } from '../shared/queue-stats';
 import { readTaskTypes } from '../shared/task-registry';
@@ -126,7 +126,7 @@ export function loadGatewayConfig(env: Env, paths: PathContext): GatewayConfig {
   const publishTimeoutMs = reader.int('TM_PUBLISH_TIMEOUT_MS', 5_000, { min: 100 });
   const shutdownGraceMs = reader.int('TM_SHUTDOWN_GRACE_MS', 25_000, { min: 0 });
   const backlogReservePercent = reader.int('TM_BACKLOG_RESERVE_PERCENT', 5, { min: 0, max: 90 });
-  const logLevel = reader.string('LOG_LEVEL', 'info');
+  const logLevel = readLogLevel(reader);
   const apiKeys = readApiKeys(reader, env, paths.readFile ?? ((path) => readFileSync(path, 'utf8')));
   const tls = readTls(reader);
   const retentionSeconds = readRetentionSeconds(reader);

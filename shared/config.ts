@@ -3,6 +3,7 @@
 // single ConfigError. Only entry files pass `process.env` in.
 import { isIP } from 'node:net';
 import { ConfigError } from './errors';
+import { LOG_LEVEL_NAMES } from './logger';
 import { DEFAULT_FLOW_SETTINGS, DEFAULT_RETENTION_SECONDS, type FlowSettings } from './contract';
 import { isPlaceholderSecret, toPlaceholderProblem } from './placeholder-secret';
 import { Secret } from './secret';
@@ -119,6 +120,14 @@ export function readFlowSettings(reader: EnvReader): FlowSettings {
     maxBytes: reader.int('TM_STREAM_MAX_BYTES', defaults.maxBytes, { min: 1024 }),
     duplicateWindowMs: reader.int('TM_DUPLICATE_WINDOW_MS', defaults.duplicateWindowMs, { min: 1_000 }),
   });
+}
+
+/** LOG_LEVEL: a level of shared/logger.ts, or `silent`; an unknown one is a problem like any other
+ * bad setting, reported with them before anything starts. */
+export function readLogLevel(reader: EnvReader): string {
+  const level = reader.string('LOG_LEVEL', 'info');
+  if (!LOG_LEVEL_NAMES.includes(level)) reader.problem(`LOG_LEVEL must be one of ${LOG_LEVEL_NAMES.join(', ')}, got "${level}"`);
+  return level;
 }
 
 /** Where a process listens when HOST is not set: this machine only (`npm start`). */

@@ -1,11 +1,10 @@
 // NATS and Redis credentials and TLS from the environment: what is read, what is refused (each
 // problem naming its variable), and that no secret reaches a message or a log line.
-import { Writable } from 'node:stream';
 import { inspect } from 'node:util';
-import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { createEnvReader, MAX_REDIS_KEY_PREFIX_LENGTH, readConnectionSettings, readNatsSettings, readRedisSettings, type Env } from './config';
 import { ConfigError } from './errors';
+import { createLogger } from './logger';
 import { toInboxPrefix, toNatsAuthOptions } from './nats';
 import { toRedisAuthOptions } from './redis';
 import { Secret, toRedactedUrl } from './secret';
@@ -127,12 +126,7 @@ describe('secrets stay out of logs', () => {
       readConnectionSettings,
     );
     const lines: string[] = [];
-    const logger = pino({ level: 'info' }, new Writable({
-        write: (chunk: Buffer, _encoding, done) => {
-          lines.push(chunk.toString());
-          done();
-        },
-      }));
+    const logger = createLogger('gateway', 'info', { write: (line) => lines.push(line) });
     logger.info({ settings }, 'connecting');
     expect(lines.join('')).toContain('gateway');
     expect(lines.join('')).not.toContain(SECRET);

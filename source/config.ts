@@ -1,7 +1,7 @@
 // The source's one validated, frozen config, read from the environment by a pure function that
 // lists every problem at once (docs/design.md §6: the same settings on Knative, compose and plain
 // Kubernetes). Only source/index.ts passes `process.env` in.
-import { createEnvReader, readFlowSettings, readListenHost, readNatsSettings, type Env, type NatsSettings } from '../shared/config';
+import { createEnvReader, readFlowSettings, readListenHost, readLogLevel, readNatsSettings, type Env, type NatsSettings } from '../shared/config';
 import { ALL_CONSUMERS, type ConsumerSpec, type FlowSettings } from '../shared/contract';
 import { FUNCTIONS, type FunctionName, type FunctionSpec } from '../shared/topology';
 
@@ -33,7 +33,6 @@ export type SourceConfig = Readonly<{
   flow: FlowSettings;
 }>;
 
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 const SOURCED_FUNCTIONS = FUNCTIONS.filter((fn) => fn.consumers.length > 0);
 
@@ -94,8 +93,7 @@ export function loadSourceConfig(env: Env): SourceConfig {
   const port = reader.int('PORT', spec?.sourcePort ?? 0, { min: 0, max: 65_535 });
   const host = readListenHost(reader);
   const shutdownGraceMs = reader.int('TM_SHUTDOWN_GRACE_MS', 25_000, { min: 0 });
-  const logLevel = reader.string('LOG_LEVEL', 'info');
-  if (!LOG_LEVELS.includes(logLevel)) reader.problem(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
+  const logLevel = readLogLevel(reader);
   const flow = readFlowSettings(reader);
   reader.finish();
 

@@ -1,7 +1,7 @@
 // Wires the enricher from its environment: validated settings, the handler with real time and
 // randomness, the HTTP app. Returns a `stop` so the entry file (and tests) own the process.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createEnvReader, readListenHost, type Env, type EnvReader } from '../../shared/config';
+import { createEnvReader, readListenHost, readLogLevel, type Env, type EnvReader } from '../../shared/config';
 import { createLogger } from '../../shared/logger';
 import { addMetricsRoute } from '../../shared/runtime/metrics-route';
 import { findFunction } from '../../shared/topology';
@@ -24,7 +24,7 @@ export function readEnricherSettings(reader: EnvReader): EnricherSettings {
     errorRate: reader.number('ENRICHER_ERROR_RATE', 0, { min: 0, max: 1 }),
     bodyLimitBytes: reader.int('ENRICHER_BODY_LIMIT_BYTES', 64 * 1024, { min: 1024 }),
     graceMs: reader.int('TM_SHUTDOWN_GRACE_MS', 25_000, { min: 0 }),
-    logLevel: reader.string('LOG_LEVEL', 'info'),
+    logLevel: readLogLevel(reader),
   };
 }
 

@@ -1,7 +1,7 @@
 // What every function's entry file calls: read the common config, connect NATS and Redis,
 // build the stage's handler from its deps, serve it, and drain on shutdown. The entry file
 // owns process concerns (signals, exit codes); this module only returns a `stop`.
-import { createEnvReader, readConnectionSettings, readFlowSettings, readListenHost, type Env, type EnvReader } from '../config';
+import { createEnvReader, readConnectionSettings, readFlowSettings, readListenHost, readLogLevel, type Env, type EnvReader } from '../config';
 import type { FlowSettings } from '../contract';
 import { createLogger, type Logger } from '../logger';
 import { connectNats, createPublisher, toInboxPrefix, type NatsConnection, type Publisher } from '../nats';
@@ -60,7 +60,7 @@ export async function startFunction<C>(definition: FunctionDefinition<C>, env: E
   const flow = readFlowSettings(reader);
   const bodyLimitBytes = reader.int('TM_BODY_LIMIT_BYTES', 1024 * 1024, { min: 1024 });
   const graceMs = reader.int('TM_SHUTDOWN_GRACE_MS', 25_000, { min: 0 });
-  const logLevel = reader.string('LOG_LEVEL', 'info');
+  const logLevel = readLogLevel(reader);
   const readConfig = definition.readConfig(reader);
   reader.finish();
   const stageConfig = definition.prepare ? await definition.prepare(readConfig, flow) : readConfig;

@@ -3,9 +3,9 @@
 // log lines our processes really write.
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { createLogger, LOG_LEVELS } from '../../shared/logger';
 import { loadCompose, type ComposeService } from './compose-drift';
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -74,15 +74,18 @@ describe('OpenTelemetry Collector', () => {
     );
   });
 
-  it('reads pino lines: its level numbers, the component and the trace id of the line', () => {
+  it('reads our log lines: their level numbers, the component and the trace id of the line', () => {
     const operators = collector.receivers['file_log/containers'].operators as Obj[];
     const json = operators.find((o) => o.type === 'json_parser')!;
     const mapping = json.severity.mapping as Record<string, number>;
-    const pinoLevels = Object.fromEntries(Object.entries(pino.levels.values));
-    expect(mapping).toEqual(pinoLevels);
+    expect(mapping).toEqual(LOG_LEVELS);
+    const lines: string[] = [];
+    createLogger('worker', 'info', { write: (line) => lines.push(line) }).warn('a line');
+    const line = JSON.parse(lines[0]!) as Record<string, unknown>;
+    expect(line.component).toBe('worker');
+    expect(Object.values(mapping)).toContain(line.level);
     expect(operators.find((o) => o.type === 'filter')?.expr).toBe('attributes.component == nil');
     expect(operators.find((o) => o.type === 'trace_parser')?.trace_id.parse_from).toBe('attributes.traceId');
-    expect(readFileSync(resolve('shared/logger.ts'), 'utf8')).toContain('base: { component }');
     expect(readFileSync(resolve('shared/runtime/function-app.ts'), 'utf8')).toContain('traceId: currentTraceId()');
   });
 });
