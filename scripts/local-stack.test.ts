@@ -1,6 +1,7 @@
 // The local stack's processes and where they listen (HOST) and reach each other.
 import { describe, expect, it } from 'vitest';
 import { HOSTED_SOURCES_VARIABLE, loadHostedSourceConfigs } from '../source/host-config';
+import { NODE_V8_FLAGS } from '../shared/topology';
 import { SOURCE_HOST_NAME, toDialHost, toLocalStack, type ProcessSpec } from './local-stack';
 
 const BASE = { distDir: '/dist', natsUrl: 'nats://127.0.0.1:4222', redisUrl: 'redis://127.0.0.1:6379' };
@@ -33,6 +34,12 @@ describe('toLocalStack and the node runtime settings', () => {
     for (const spec of specs) expect(spec.env, spec.name).toMatchObject({ NODE_OPTIONS: '--max-semi-space-size=2', MALLOC_ARENA_MAX: '2' });
   });
 
+  it('starts every node with the V8 flags NODE_OPTIONS cannot carry, before its bundle', () => {
+    for (const spec of toLocalStack(BASE)) {
+      expect(spec.args.slice(0, NODE_V8_FLAGS.length + 1), spec.name).toEqual([...NODE_V8_FLAGS, '--require']);
+    }
+  });
+
   it('sets neither without node options (the deployments: the image sets both)', () => {
     const specs = toLocalStack(BASE);
     for (const spec of specs) expect(spec.env, spec.name).not.toHaveProperty('MALLOC_ARENA_MAX');
@@ -62,8 +69,9 @@ describe('every source in one process (hostSources)', () => {
     });
     expect(specs.filter((spec) => spec.name.endsWith('-source'))).toEqual([]);
     const host = byName(specs, SOURCE_HOST_NAME);
-    // A larger young generation than NODE_OPTIONS gives the others: it allocates for seven.
-    expect(specs.find((spec) => spec.name === SOURCE_HOST_NAME)!.args.slice(0, 2)).toEqual(['--max-semi-space-size=8', '--require']);
+    // A larger young generation than NODE_OPTIONS gives the others (it allocates for seven), then
+    // the V8 flags of every process.
+    expect(specs.find((spec) => spec.name === SOURCE_HOST_NAME)!.args.slice(0, 3)).toEqual(['--max-semi-space-size=4', ...NODE_V8_FLAGS, '--require']);
     expect(host.TM_SOURCE_FUNCTION).toBeUndefined();
     const hosted = JSON.parse(host[HOSTED_SOURCES_VARIABLE]!) as Record<string, Record<string, string>>;
     expect(Object.keys(hosted)).toEqual(['ingest', 'scheduler', 'worker', 'result-store', 'notifier', 'audit', 'deadletter']);

@@ -3,7 +3,7 @@
 // exactly these; docker-compose.yml and the manifests are checked against the same topology.
 import { join } from 'node:path';
 import { HOSTED_SOURCES_VARIABLE, toHostedSourcesValue } from '../source/host-config';
-import { DASHBOARD_PORT, FUNCTIONS, GATEWAY_PORT, NODE_MALLOC_ARENA_MAX, NODE_MEMORY_OPTIONS, SOURCE_HOST_NODE_ARGS, type FunctionSpec } from '../shared/topology';
+import { DASHBOARD_PORT, FUNCTIONS, GATEWAY_PORT, NODE_MALLOC_ARENA_MAX, NODE_MEMORY_OPTIONS, NODE_V8_FLAGS, SOURCE_HOST_NODE_ARGS, type FunctionSpec } from '../shared/topology';
 
 /** NODE_OPTIONS of every process: the heap settings, then any given (e.g. --enable-source-maps). */
 export function toNodeOptions(given: string | undefined): string {
@@ -56,7 +56,7 @@ export type NatsCredentials = Readonly<{ user: string; password: string }>;
  * largest single cost of a cold start; NODE_OPTIONS=--enable-source-maps turns maps on for
  * debugging (docs/decisions/0004). */
 function bundleArgs(distDir: string, bundle: string): string[] {
-  return ['--require', join(distDir, 'telemetry.cjs'), join(distDir, bundle)];
+  return [...NODE_V8_FLAGS, '--require', join(distDir, 'telemetry.cjs'), join(distDir, bundle)];
 }
 
 /** Whether `host` means every interface (0.0.0.0, ::) rather than one address. */

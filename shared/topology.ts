@@ -66,12 +66,22 @@ export const NODE_MEMORY_OPTIONS = '--max-semi-space-size=2 --max-old-space-size
 export const NODE_MALLOC_ARENA_MAX = '2';
 
 /**
- * The process that hosts every source (`npm start`: source/host.ts) allocates for seven: with
- * 2 MiB semi-spaces it spent a quarter of its time in minor collections. 8 MiB cut its CPU per
- * task by a fifth; its peak through a 10,000-task burst (about 114 MiB) was the same with 4 MiB
- * (docs/performance.md).
+ * V8 flags on the command line of every node process (NODE_OPTIONS refuses them): the local
+ * stack, the image's CMD and every manifest's args. Without `--no-concurrent-recompilation`
+ * V8's optimizing compiler runs on a worker thread, and the memory it takes for its work stays in
+ * that thread's malloc arena once the burst's code is optimized: 10–25 MiB more per process at a
+ * burst's peak (the gateway 109–122 MiB with it, 96–98 without). On the main thread the same
+ * compilations cost the same CPU, between events instead of beside them (docs/performance.md).
  */
-export const SOURCE_HOST_NODE_ARGS: readonly string[] = ['--max-semi-space-size=8'];
+export const NODE_V8_FLAGS: readonly string[] = ['--no-concurrent-recompilation'];
+
+/**
+ * The process that hosts every source (`npm start`: source/host.ts) allocates for seven: with
+ * 2 MiB semi-spaces it spent a quarter of its time in minor collections. 4 MiB keep most of that
+ * saving (8 MiB cut its CPU per task by a fifth) and its burst peak below 100 MiB: 95–96 MiB,
+ * against 102–105 with 8 (docs/performance.md).
+ */
+export const SOURCE_HOST_NODE_ARGS: readonly string[] = ['--max-semi-space-size=4'];
 
 /**
  * GOMEMLIMIT of the nats-server the local stack runs (`npm start`, the tests, compose). Go's

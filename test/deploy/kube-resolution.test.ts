@@ -14,9 +14,10 @@ import { loadGatewayConfig } from '../../gateway/config';
 import { createEnvReader } from '../../shared/config';
 import { readTaskTypes } from '../../shared/task-registry';
 import { TASK_TYPES } from '../../shared/task-types';
+import { NODE_V8_FLAGS } from '../../shared/topology';
 import { loadSourceConfig } from '../../source/config';
-import { INFRA_CONTAINERS } from './kube-drift';
-import { cloneObjects, containersOf, find, podTemplateOf, renderObjects, type Container, type KubeObject, type PodTemplate } from './kube-manifests';
+import { APP_IMAGE, INFRA_CONTAINERS } from './kube-drift';
+import { cloneObjects, containersOf, find, nameOf, podTemplateOf, renderObjects, type Container, type KubeObject, type PodTemplate } from './kube-manifests';
 import {
   checkConfigReferences,
   checkFileReferences,
@@ -81,6 +82,15 @@ describe.each(['k8s', 'knative'] as const)('%s: every reference resolves', (flav
       throw new Error('dist/ has no bundles: run `npm run build` first (npm test does)');
     }
     expect(checkImages(rendered[flavour], bundleExists)).toEqual([]);
+  });
+
+  it('every node of our image starts with the V8 flags of the local stack; one without them is named', () => {
+    const objects = cloneObjects(rendered[flavour]);
+    const { owner, container } = containersOf(objects).find((candidate) => candidate.container.image === APP_IMAGE)!;
+    container.args = (container.args ?? []).filter((arg) => !NODE_V8_FLAGS.includes(arg));
+    expect(checkImages(objects, bundleExists)).toEqual([
+      `${nameOf(owner)} container ${container.name}: node must start with ${NODE_V8_FLAGS.join(' ')} (shared/topology.ts), as the local stack does`,
+    ]);
   });
 
   it('Services select pods and target ports their containers expose', () => {

@@ -14,6 +14,7 @@ import {
   type PodTemplate,
 } from './kube-manifests';
 import { APP_IMAGE, NAMESPACE } from './kube-drift';
+import { NODE_V8_FLAGS } from '../../shared/topology';
 
 export const APP_DIST = '/app/dist/';
 
@@ -25,6 +26,11 @@ export function isPinnedImage(image: string): boolean {
   return tag !== undefined && tag !== '' && tag !== 'latest';
 }
 
+/** `node` followed by the V8 flags every process runs with (they cannot go in NODE_OPTIONS). */
+export function startsWithV8Flags(command: readonly string[]): boolean {
+  return NODE_V8_FLAGS.every((flag, index) => command[index + 1] === flag);
+}
+
 export function checkImages(objects: readonly KubeObject[], bundleExists: (relativePath: string) => boolean): string[] {
   const problems: string[] = [];
   for (const { owner, container } of containersOf(objects)) {
@@ -33,6 +39,7 @@ export function checkImages(objects: readonly KubeObject[], bundleExists: (relat
     if (image === APP_IMAGE) {
       const command = [...(container.command ?? []), ...(container.args ?? [])];
       if (command[0] !== 'node') problems.push(`${where}: runs ${JSON.stringify(command[0])}, the image provides node`);
+      else if (!startsWithV8Flags(command)) problems.push(`${where}: node must start with ${NODE_V8_FLAGS.join(' ')} (shared/topology.ts), as the local stack does`);
       const paths = command.filter((arg) => arg.startsWith('/app/'));
       if (paths.length === 0) problems.push(`${where}: runs no bundle from ${APP_DIST}`);
       for (const path of paths) {
