@@ -35,14 +35,9 @@ export function encodeCommand(args: readonly CommandArg[]): string | Buffer {
 const INCOMPLETE = Symbol('incomplete');
 type Parsed = { value: Reply; end: number } | typeof INCOMPLETE;
 
-function lineEnd(buffer: Buffer, from: number): number {
-  const at = buffer.indexOf('\r\n', from, 'latin1');
-  return at;
-}
-
 function parseAt(buffer: Buffer, start: number, bytes = false): Parsed {
   if (start >= buffer.length) return INCOMPLETE;
-  const eol = lineEnd(buffer, start + 1);
+  const eol = buffer.indexOf('\r\n', start + 1, 'latin1');
   if (eol < 0) return INCOMPLETE;
   const type = buffer[start];
   const line = () => buffer.toString('utf8', start + 1, eol);

@@ -67,10 +67,10 @@ export const NODE_MALLOC_ARENA_MAX = '2';
 
 /**
  * V8 flags on the command line of every node process (NODE_OPTIONS refuses them): the local
- * stack, the image's CMD and every manifest's args. Without `--no-concurrent-recompilation`
- * V8's optimizing compiler runs on a worker thread, and the memory it takes for its work stays in
- * that thread's malloc arena once the burst's code is optimized: 10–25 MiB more per process at a
- * burst's peak (the gateway 109–122 MiB with it, 96–98 without). On the main thread the same
+ * stack, the image's CMD and every manifest's args. By default V8's optimizing compiler runs on
+ * a worker thread, and the memory it takes for its work stays in that thread's malloc arena once
+ * the burst's code is optimized: 10–25 MiB more per process at a burst's peak (the gateway peaked
+ * at 109–122 MiB so, at 96–98 with `--no-concurrent-recompilation`). On the main thread the same
  * compilations cost the same CPU, between events instead of beside them (docs/performance.md).
  */
 export const NODE_V8_FLAGS: readonly string[] = ['--no-concurrent-recompilation'];

@@ -27,7 +27,7 @@ export function isPinnedImage(image: string): boolean {
 }
 
 /** `node` followed by the V8 flags every process runs with (they cannot go in NODE_OPTIONS). */
-export function startsWithV8Flags(command: readonly string[]): boolean {
+function startsWithV8Flags(command: readonly string[]): boolean {
   return NODE_V8_FLAGS.every((flag, index) => command[index + 1] === flag);
 }
 
