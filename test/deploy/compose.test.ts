@@ -370,12 +370,13 @@ describe('everything docker-compose.yml names exists', () => {
     }
   });
 
-  it('publishes Envoy on 50051 (gRPC) and 8090 (the dashboard), and Grafana on 3000 with the Tempo and Loki datasources', () => {
+  it('publishes Envoy on 50051 (gRPC) and 8090 (the dashboard), the gateway alone on 50052, and Grafana on 3000 with the Tempo and Loki datasources', () => {
     expect(service(compose, 'envoy').ports).toEqual(['127.0.0.1:50051:50051', '127.0.0.1:8090:8090']);
     expect(bindMounts(service(compose, 'envoy'))).toEqual([{ source: './configs/envoy/envoy.yaml', target: '/etc/envoy/envoy.yaml' }]);
     expect(service(compose, 'envoy').command).toEqual(['envoy', '-c', '/etc/envoy/envoy.yaml']);
     expect(service(compose, 'grafana').ports).toEqual(['127.0.0.1:3000:3000']);
-    expect(service(compose, 'gateway').ports).toBeUndefined(); // only through Envoy
+    // Plain gRPC to the gateway itself, for clients where Envoy is not running (test/containers/).
+    expect(service(compose, 'gateway').ports).toEqual(['127.0.0.1:${TM_GATEWAY_HOST_PORT:-50052}:50051']);
     expect(service(compose, 'dashboard').ports).toBeUndefined(); // only through Envoy
   });
 });

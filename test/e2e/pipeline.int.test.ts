@@ -1,7 +1,6 @@
 // End to end on the process stack (the bundles, as `npm start` runs them) with real NATS and
 // Redis: mixed workloads reach the right terminal state with the right output, retries and
 // dead letters follow the contract, handlers run once, and status streams never go backwards.
-import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTaskManagerClient, isTerminalState, type StatusUpdate, type TaskManagerClient } from '../../client/client';
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -9,35 +8,10 @@ import { EVENT_TYPES, KEYS, STREAM_EVENTS, STREAM_TASKS, SUBJECTS } from '../../
 import type { WireEvent } from '../../shared/events';
 import { toRank } from '../../shared/status';
 import { waitFor } from '../helpers/ports';
+import { mixedWorkload } from '../helpers/mixed-workload';
 import { startTestStack, type TestStack } from '../helpers/stack';
 import { describeSent } from '../helpers/steps';
 import { waitForConsumersIdle } from '../faults/probes';
-
-type Expected = {
-  type: string;
-  payload: unknown;
-  state: 'SUCCEEDED' | 'FAILED' | 'REJECTED';
-  output?: unknown;
-  /** How many times the handler must have run. */
-  runs: number;
-};
-
-function mixedWorkload(count: number): Expected[] {
-  const tasks: Expected[] = [];
-  for (let i = 0; i < count; i += 1) {
-    const kind = i % 10;
-    if (kind <= 2) tasks.push({ type: 'echo', payload: { i, text: `hello ${i}` }, state: 'SUCCEEDED', output: { i, text: `hello ${i}` }, runs: 1 });
-    else if (kind <= 4) {
-      const data = `data-${i}`;
-      tasks.push({ type: 'hash', payload: { data }, state: 'SUCCEEDED', output: createHash('sha256').update(data).digest('hex'), runs: 1 });
-    } else if (kind === 5) tasks.push({ type: 'sleep', payload: { ms: 20 + (i % 5) * 20 }, state: 'SUCCEEDED', output: { slept: 20 + (i % 5) * 20 }, runs: 1 });
-    else if (kind === 6) tasks.push({ type: 'flaky', payload: { failures: 2 }, state: 'SUCCEEDED', runs: 3 });
-    else if (kind === 7) tasks.push({ type: 'fail', payload: { message: `boom ${i}` }, state: 'FAILED', runs: 5 });
-    else if (kind === 8) tasks.push({ type: 'no-such-type', payload: {}, state: 'REJECTED', runs: 0 });
-    else tasks.push({ type: 'sleep', payload: { ms: 'soon' }, state: 'REJECTED', runs: 0 });
-  }
-  return tasks;
-}
 
 /** Parsed JSON entries of a Redis list. */
 async function readList(stack: TestStack, key: string): Promise<Record<string, unknown>[]> {
