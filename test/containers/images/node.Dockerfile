@@ -9,8 +9,8 @@ COPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 COPY node /usr/local/bin/node
 COPY npm /usr/local/lib/node_modules/npm
 # The `node` user (uid 1000) of the official image, which the project's Dockerfile runs as.
-RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \
- && ln -s ../lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx \
+RUN ln -s /usr/local/lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \
+ && ln -s /usr/local/lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx \
  && groupadd --gid 1000 node \
  && useradd --uid 1000 --gid node --shell /bin/sh --create-home node \
  && node --version && npm --version
