@@ -1,4 +1,4 @@
-// A credential that cannot end up in a log line by accident: JSON (pino), string conversion and
+// A credential that cannot end up in a log line by accident: JSON (the logger), string conversion and
 // util.inspect all print a placeholder; only `reveal()` hands the value to the one client that
 // needs it. Config objects carry secrets as this type, so logging a config is harmless.
 const PLACEHOLDER = '[redacted]';

@@ -5,7 +5,8 @@
 //
 // Traces only, on the trace SDK rather than @opentelemetry/sdk-node: the full SDK bundles every
 // exporter for traces, metrics and logs (6.5 MB), which every process paid for at each start
-// (about 4 CPU-seconds, 17 processes); logs go through pino and metrics are not exported.
+// (about 4 CPU-seconds, 17 processes); logs are JSON lines (logger.ts) and metrics have their own
+// bootstrap (telemetry-metrics.ts).
 import { registerInstrumentations } from '@opentelemetry/instrumentation';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { defaultResource, detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';

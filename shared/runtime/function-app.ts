@@ -123,7 +123,7 @@ async function handleEvent({ component, handler, logger }: EventOptions, event: 
       SpanKind.CONSUMER,
       { 'cloudevents.event_id': event.id, 'cloudevents.event_type': event.type, 'taskmanager.task_id': event.subject ?? '' },
       async () => {
-        // One child per event (pino serialises its bindings once), made inside the span so it
+        // One child per event (the logger serialises its bindings once), made inside the span so it
         // carries the trace id.
         ctx.logger = lazyChild(logger, { taskId: event.subject, eventId: event.id, eventType: event.type, traceId: currentTraceId() });
         await handler.handle(event, ctx);
