@@ -57,7 +57,9 @@ describe('the stack from docker-compose.yml', () => {
     // Whatever an earlier, interrupted run left.
     await compose.run(['down', '-v', '--remove-orphans']);
     const started = Date.now();
-    await compose.run(['up', '-d', '--no-build', ...SERVICES]);
+    // As users run it: `up --build` builds the setup service's image from the Dockerfile with
+    // NODE_IMAGE (from the layer cache of the build above), and the other services use it.
+    await compose.run(['up', '-d', '--build', ...SERVICES]);
     await compose.waitReady(SERVICES, ['setup'], 600_000);
     console.log(`compose: ${SERVICES.length} services up and healthy ${((Date.now() - started) / 1000).toFixed(0)} s after \`up\``);
     client = createTaskManagerClient({ address: `127.0.0.1:${gatewayPort}` });
