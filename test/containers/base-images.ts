@@ -32,8 +32,8 @@ function imageExists(tag: string): Promise<boolean> {
 }
 
 /** The Node version the project pins (its `node` devDependency), from the lockfile. */
-export function pinnedNodeVersion(lockfile = resolve('package-lock.json')): string {
-  const lock = JSON.parse(readFileSync(lockfile, 'utf8')) as { packages?: Record<string, { version?: string }> };
+function pinnedNodeVersion(): string {
+  const lock = JSON.parse(readFileSync(resolve('package-lock.json'), 'utf8')) as { packages?: Record<string, { version?: string }> };
   const version = lock.packages?.['node_modules/node']?.version;
   if (!version || !/^24\./.test(version)) throw new Error(`package-lock.json pins node ${version ?? '(none)'}, not a Node 24 release`);
   return version;

@@ -48,7 +48,7 @@ describe('the stack from docker-compose.yml', () => {
 
   beforeAll(async () => {
     const gatewayPort = await getFreePort();
-    compose = await createCompose('taskmanager-test', {
+    compose = createCompose('taskmanager-test', {
       NODE_IMAGE: LOCAL_IMAGES.node,
       NATS_IMAGE: LOCAL_IMAGES.nats,
       REDIS_IMAGE: LOCAL_IMAGES.redis,

@@ -1,14 +1,13 @@
-// docker-compose.yml under a project of the test's own, with docker-compose 1.29 where it is
-// installed (else Compose v2's `docker compose`): bringing services up, waiting for their
-// healthchecks, and listing what the project leaves behind.
-import { run, succeeds } from './docker-host';
+// docker-compose.yml under a project of the test's own, with docker-compose 1.29 (the global
+// setup installs it): bringing services up, waiting for their healthchecks, and listing what the
+// project leaves behind.
+import { run } from './docker-host';
 
-export type ContainerState = { service: string; id: string; status: string; health: string; exitCode: number };
+export type ContainerState = { id: string; status: string; health: string; exitCode: number };
 
 export type ProjectResources = { containers: string[]; networks: string[]; volumes: string[] };
 
 export type Compose = {
-  readonly project: string;
   /** `docker-compose -p <project> <args>`, with the environment given at creation. */
   run(args: readonly string[]): Promise<string>;
   state(service: string): Promise<ContainerState | undefined>;
@@ -22,30 +21,23 @@ export type Compose = {
   resources(): Promise<ProjectResources>;
 };
 
-async function composeCommand(): Promise<string[]> {
-  if (await succeeds('docker-compose', ['version'])) return ['docker-compose'];
-  return ['docker', 'compose'];
-}
-
 function lines(text: string): string[] {
   return text.split('\n').map((line) => line.trim()).filter(Boolean);
 }
 
-export async function createCompose(project: string, env: Readonly<Record<string, string>>): Promise<Compose> {
-  const [command, ...prefix] = await composeCommand();
+export function createCompose(project: string, env: Readonly<Record<string, string>>): Compose {
   const composeEnv = { ...process.env, ...env };
   const label = `label=com.docker.compose.project=${project}`;
 
   const compose: Compose = {
-    project,
-    run: (args) => run(command!, [...prefix, '-p', project, '-f', 'docker-compose.yml', ...args], { env: composeEnv }),
+    run: (args) => run('docker-compose', ['-p', project, '-f', 'docker-compose.yml', ...args], { env: composeEnv }),
 
     async state(service) {
       const id = (await compose.run(['ps', '-q', service])).trim();
       if (!id) return undefined;
       const format = '{{.State.Status}}|{{if .State.Health}}{{.State.Health.Status}}{{end}}|{{.State.ExitCode}}';
       const [status = '', health = '', exitCode = ''] = (await run('docker', ['inspect', '-f', format, id])).trim().split('|');
-      return { service, id, status, health, exitCode: Number(exitCode) };
+      return { id, status, health, exitCode: Number(exitCode) };
     },
 
     async waitReady(services, oneShot, timeoutMs) {

@@ -5,20 +5,13 @@ import { spawn, execFile } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
 import { waitFor } from '../helpers/ports';
 
-export type RunOptions = {
-  cwd?: string;
-  env?: NodeJS.ProcessEnv;
-  /** Written to the command's stdin. */
-  input?: string;
-};
-
 /**
  * Runs a command to its end and returns its stdout; a failure names the command, its exit
  * code and the end of what it printed.
  */
-export function run(command: string, args: readonly string[], options: RunOptions = {}): Promise<string> {
+export function run(command: string, args: readonly string[], options: { env?: NodeJS.ProcessEnv } = {}): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
@@ -30,7 +23,6 @@ export function run(command: string, args: readonly string[], options: RunOption
       const tail = (Buffer.concat(stderr).toString('utf8') + out).trim().split('\n').slice(-30).join('\n');
       reject(new Error(`${command} ${args.join(' ')} exited ${code ?? signal}:\n${tail}`));
     });
-    child.stdin.end(options.input ?? '');
   });
 }
 
