@@ -13,8 +13,8 @@ export type Compose = {
   state(service: string): Promise<ContainerState | undefined>;
   /**
    * Waits until every service is up (healthy, where it has a healthcheck) or, for a one-shot
-   * service, exited 0. A service that exits non-zero or turns unhealthy fails at once, with the
-   * end of its log.
+   * service, exited 0. At the deadline it fails naming each service still waiting, with its
+   * state and the end of its log.
    */
   waitReady(services: readonly string[], oneShot: readonly string[], timeoutMs: number): Promise<void>;
   /** Containers, networks and volumes that carry the project's label. */
@@ -41,22 +41,27 @@ export function createCompose(project: string, env: Readonly<Record<string, stri
     },
 
     async waitReady(services, oneShot, timeoutMs) {
-      const ready = async (service: string): Promise<boolean> => {
-        const state = await compose.state(service);
+      const ready = (service: string, state: ContainerState | undefined): boolean => {
         if (!state) return false;
-        const broken = (state.status === 'exited' && state.exitCode !== 0) || state.health === 'unhealthy';
-        if (broken) {
-          const logs = await compose.run(['logs', '--no-color', '--tail', '30', service]).catch((error: Error) => error.message);
-          throw new Error(`${service} is ${state.status} (exit ${state.exitCode}, health "${state.health}"):\n${logs}`);
-        }
-        if (oneShot.includes(service)) return state.status === 'exited';
+        if (oneShot.includes(service)) return state.status === 'exited' && state.exitCode === 0;
         return state.status === 'running' && (state.health === '' || state.health === 'healthy');
       };
       const deadline = Date.now() + timeoutMs;
       for (;;) {
-        const waiting = (await Promise.all(services.map(async (service) => ((await ready(service)) ? [] : [service])))).flat();
+        const states = await Promise.all(services.map(async (service) => [service, await compose.state(service)] as const));
+        const waiting = states.filter(([service, state]) => !ready(service, state));
         if (waiting.length === 0) return;
-        if (Date.now() > deadline) throw new Error(`${project}: not ready after ${timeoutMs} ms: ${waiting.join(', ')}`);
+        // Not before the deadline: Docker restarts what exits (restart policies) and keeps
+        // checking an unhealthy container, which turns healthy again at its next passing check.
+        if (Date.now() > deadline) {
+          const reports = await Promise.all(
+            waiting.map(async ([service, state]) => {
+              const logs = await compose.run(['logs', '--no-color', '--tail', '20', service]).catch((error: Error) => error.message);
+              return `${service}: ${state ? `${state.status}, exit ${state.exitCode}, health "${state.health}"` : 'no container'}\n${logs}`;
+            }),
+          );
+          throw new Error(`${project}: not ready after ${timeoutMs} ms:\n${reports.join('\n')}`);
+        }
         await new Promise((resolve) => setTimeout(resolve, 1_000));
       }
     },
