@@ -4,7 +4,8 @@
 // publish fails, what was written is deleted again (UNAVAILABLE / RESOURCE_EXHAUSTED with nothing
 // half-written). A repeated idempotency key returns the existing task without publishing again;
 // a task whose submission died before its PubAck (gateway killed) is published on the retry
-// instead of being left stranded. docs/decisions/0003-gateway-validation.md.
+// instead of being left stranded. A retry that found the key of a submission which then rolled
+// back stores its task afresh. docs/decisions/0003-gateway-validation.md.
 //
 // Apart from the other RPCs because it is the gateway's one hot write path and has the most
 // steps; the steps are module functions over one context built per service, so a call allocates
@@ -45,13 +46,17 @@ export async function submitChecked(ctx: ServiceContext, input: NormalizedSubmit
   assertEventFits(envelope, limits.maxEventBytes);
   const taskId = envelope.taskId;
   const key = input.idempotencyKey;
-  const stored = await stores.tasks.create({
-    envelope,
-    idempotencyKey: key,
-    idempotencyTtlSeconds: limits.idempotencyTtlSeconds,
-    stage: STAGE,
-  });
-  if (!stored.created && key !== undefined) return answerDuplicate(ctx, stored.taskId, key);
+  const store = () => stores.tasks.create({ envelope, idempotencyKey: key, idempotencyTtlSeconds: limits.idempotencyTtlSeconds, stage: STAGE });
+  const stored = await store();
+  if (!stored.created && key !== undefined) {
+    const answer = await answerDuplicate(ctx, stored.taskId, key);
+    if (answer) return answer;
+    // The task the key named is gone. Either its submission rolled back (publish failed) after
+    // our write found the key, taking the key with it, or the key outlived its task. Storing again
+    // tells which: it succeeds in the first case, and this submission goes on as a new one.
+    const again = await store();
+    if (!again.created) return answerVanished(ctx, stored.taskId, again.taskId, key);
+  }
   try {
     await publishSubmitted(ctx, envelope);
   } catch (error) {
@@ -125,13 +130,12 @@ async function rollBack({ deps }: ServiceContext, taskId: string, tenant: string
   });
 }
 
-/** A known idempotency key: the existing task, published now if its first submission died. */
-async function answerDuplicate(ctx: ServiceContext, taskId: string, idempotencyKey: string): Promise<SubmitTaskResponse> {
+/** A known idempotency key: the existing task, published now if its first submission died;
+ * undefined when the task is gone. */
+async function answerDuplicate(ctx: ServiceContext, taskId: string, idempotencyKey: string): Promise<SubmitTaskResponse | undefined> {
   const { stores, limits, logger } = ctx.deps;
   const [fields, status] = await Promise.all([stores.tasks.read(taskId), stores.status.read(taskId)]);
-  if (!fields.task_id) {
-    throw new FailedPreconditionError(`idempotency_key: ${idempotencyKey} refers to task ${taskId}, which no longer exists`);
-  }
+  if (!fields.task_id) return undefined;
   const state: TaskStateName = status?.state ?? 'QUEUED';
   const pastQueued = status !== undefined && status.state !== 'QUEUED';
   if (fields.published_at_ms || pastQueued) return { task_id: taskId, state, duplicate: true };
@@ -147,4 +151,16 @@ async function answerDuplicate(ctx: ServiceContext, taskId: string, idempotencyK
   await publishSubmitted(ctx, envelope);
   await markPublished(ctx, taskId);
   return { task_id: taskId, state: 'QUEUED', duplicate: true };
+}
+
+/** The key's task was gone, and storing again found the key once more. */
+async function answerVanished(ctx: ServiceContext, goneId: string, keyNowNames: string, idempotencyKey: string): Promise<SubmitTaskResponse> {
+  if (keyNowNames === goneId) {
+    // The key outlived its task (the task was deleted, the key's TTL had not run out).
+    throw new FailedPreconditionError(`idempotency_key: ${idempotencyKey} refers to task ${goneId}, which no longer exists`);
+  }
+  // Another submission with the key stored a new task in between: that one is the answer.
+  const answer = await answerDuplicate(ctx, keyNowNames, idempotencyKey);
+  if (answer) return answer;
+  throw new SubmissionInProgressError(`idempotency_key: the submission of a task with this key is still in progress; retry shortly`);
 }
