@@ -60,8 +60,24 @@ export { SpanKind };
 
 const FLUSH_HOOK = Symbol.for('taskmanager.telemetry.shutdown');
 
-/** Flushes and stops the SDK started by the bootstrap (a no-op when none was loaded). */
-export async function flushTelemetry(): Promise<void> {
+/** How long a stopping process waits for its last spans and metrics to be exported. The OTLP
+ * exporter's own timeout is 10 s per export: with the Collector unreachable, a stop would wait
+ * that long (the gateway took 9 s to stop in compose without a Collector). */
+export const TELEMETRY_FLUSH_TIMEOUT_MS = 2_000;
+
+/** Flushes and stops the SDK started by the bootstrap (a no-op when none was loaded), giving up
+ * after `timeoutMs`: what is not exported by then is lost, which a stop can afford. */
+export async function flushTelemetry(timeoutMs = TELEMETRY_FLUSH_TIMEOUT_MS): Promise<void> {
   const hook = (globalThis as Record<symbol, unknown>)[FLUSH_HOOK];
-  if (typeof hook === 'function') await (hook as () => Promise<void>)();
+  if (typeof hook !== 'function') return;
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, timeoutMs);
+    timer.unref();
+  });
+  try {
+    await Promise.race([(hook as () => Promise<void>)(), deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
