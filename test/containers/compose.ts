@@ -25,8 +25,15 @@ function lines(text: string): string[] {
   return text.split('\n').map((line) => line.trim()).filter(Boolean);
 }
 
+/**
+ * docker-compose 1.29 gives each Engine API call 60 s by default. With the vfs storage driver,
+ * removing twenty containers at once deletes a full copy of the image for each, and `down -v`
+ * failed so ("Read timed out") on this machine; the suite's own deadlines bound the wait instead.
+ */
+const COMPOSE_HTTP_TIMEOUT_SECONDS = '600';
+
 export function createCompose(project: string, env: Readonly<Record<string, string>>): Compose {
-  const composeEnv = { ...process.env, ...env };
+  const composeEnv = { ...process.env, COMPOSE_HTTP_TIMEOUT: COMPOSE_HTTP_TIMEOUT_SECONDS, ...env };
   const label = `label=com.docker.compose.project=${project}`;
 
   const compose: Compose = {
