@@ -49,7 +49,7 @@ export async function submitChecked(ctx: ServiceContext, input: NormalizedSubmit
   const store = () => stores.tasks.create({ envelope, idempotencyKey: key, idempotencyTtlSeconds: limits.idempotencyTtlSeconds, stage: STAGE });
   const stored = await store();
   if (!stored.created && key !== undefined) {
-    const answer = await answerDuplicate(ctx, stored.taskId, key);
+    const answer = await answerDuplicate(ctx, stored.taskId);
     if (answer) return answer;
     // The task the key named is gone. Either its submission rolled back (publish failed) after
     // our write found the key, taking the key with it, or the key outlived its task. Storing again
@@ -132,7 +132,7 @@ async function rollBack({ deps }: ServiceContext, taskId: string, tenant: string
 
 /** A known idempotency key: the existing task, published now if its first submission died;
  * undefined when the task is gone. */
-async function answerDuplicate(ctx: ServiceContext, taskId: string, idempotencyKey: string): Promise<SubmitTaskResponse | undefined> {
+async function answerDuplicate(ctx: ServiceContext, taskId: string): Promise<SubmitTaskResponse | undefined> {
   const { stores, limits, logger } = ctx.deps;
   const [fields, status] = await Promise.all([stores.tasks.read(taskId), stores.status.read(taskId)]);
   if (!fields.task_id) return undefined;
@@ -160,7 +160,7 @@ async function answerVanished(ctx: ServiceContext, goneId: string, keyNowNames: 
     throw new FailedPreconditionError(`idempotency_key: ${idempotencyKey} refers to task ${goneId}, which no longer exists`);
   }
   // Another submission with the key stored a new task in between: that one is the answer.
-  const answer = await answerDuplicate(ctx, keyNowNames, idempotencyKey);
+  const answer = await answerDuplicate(ctx, keyNowNames);
   if (answer) return answer;
   throw new SubmissionInProgressError(`idempotency_key: the submission of a task with this key is still in progress; retry shortly`);
 }
