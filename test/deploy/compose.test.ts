@@ -2,14 +2,10 @@
 // the same processes, commands, environment and ports as the local runner (`npm start`), the
 // start-up order and restart policies, NATS users and passwords wired to configs/nats/nats.conf,
 // and every file, bundle and image it names really there.
-import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { promisify } from 'node:util';
 import { join, resolve } from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { toLocalStack, type ProcessSpec } from '../../scripts/local-stack';
 import { toNatsUsers } from '../../shared/nats-permissions';
@@ -29,9 +25,6 @@ import {
 import { parseTaskRegistry } from '../../shared/task-registry';
 import { readImagePlan } from './image-layout';
 import { schemaFile } from './schema-files';
-import { getFreePort } from '../helpers/ports';
-
-const execFileAsync = promisify(execFile);
 
 const COMPOSE_FILE = resolve('docker-compose.yml');
 const SCHEMA_FILE = schemaFile('compose', 'compose-spec.json');
@@ -218,40 +211,6 @@ describe('start-up order, health and restarts', () => {
     }
   });
 
-  describe('the bash HTTP probe, run as Docker runs it', () => {
-    // Docker runs the test with the container's environment; compose has already turned $$ into $.
-    const runProbe = (name: string, port: number) => {
-      const [, shell, flag, script] = service(compose, name).healthcheck?.test as string[];
-      return execFileAsync(shell!, [flag!, script!.replaceAll('$$', '$')], { env: { ...process.env, PORT: String(port) }, timeout: 5_000 })
-        .then(() => 'healthy', () => 'unhealthy');
-    };
-    let server: Server;
-    let port: number;
-    let status = 200;
-    const paths: string[] = [];
-    beforeAll(async () => {
-      server = createServer((request, response) => {
-        paths.push(request.url ?? '');
-        response.writeHead(status).end();
-      });
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      port = (server.address() as AddressInfo).port;
-    });
-    afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
-
-    it.each([
-      ['worker', '/health/readiness'],
-      ['worker-source', '/healthz'],
-    ])('%s: healthy on 200 from %s, unhealthy on 503 and with nothing listening', async (name, path) => {
-      status = 200;
-      paths.length = 0;
-      expect(await runProbe(name, port)).toBe('healthy');
-      expect(paths).toEqual([path]);
-      status = 503;
-      expect(await runProbe(name, port)).toBe('unhealthy');
-      expect(await runProbe(name, await getFreePort())).toBe('unhealthy');
-    });
-  });
 });
 
 describe('NATS, Redis and the environment from one place', () => {

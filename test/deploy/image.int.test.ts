@@ -90,12 +90,19 @@ describe('the image layout runs the compose services and passes their healthchec
     return child;
   }
 
-  /** Runs the service's compose healthcheck (`CMD node -e ...`) in the layout; its exit code. */
+  /**
+   * Runs the service's compose healthcheck in the layout, as Docker runs it (compose has turned
+   * `$$` into `$` by then): `CMD bash -c ...` for the HTTP probes, `CMD node -e ...` for the
+   * gateway's gRPC one. Its exit code.
+   */
   function probe(name: string, port: number): Promise<number> {
-    const [kind, node, ...args] = service(name).healthcheck?.test as string[];
-    expect([kind, node]).toEqual(['CMD', 'node']);
+    const [kind, program, ...args] = service(name).healthcheck?.test as string[];
+    expect(kind).toBe('CMD');
+    expect(['bash', 'node']).toContain(program);
+    const command = program === 'node' ? process.execPath : 'bash';
+    const argv = args.map((arg) => arg.replaceAll('$$', '$'));
     return new Promise((done) => {
-      execFile(process.execPath, args, { cwd: layout.appDir, env: { PATH: process.env.PATH ?? '', PORT: String(port) }, timeout: 10_000 }, (error) =>
+      execFile(command, argv, { cwd: layout.appDir, env: { PATH: process.env.PATH ?? '', PORT: String(port) }, timeout: 10_000 }, (error) =>
         done(error ? (typeof error.code === 'number' ? error.code : 1) : 0),
       );
     });
