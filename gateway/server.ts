@@ -18,6 +18,7 @@ import { createSubmitMetrics, observeQueues } from '../shared/task-metrics';
 import { createAuditTrail } from '../shared/task-audit';
 import { createTaskIndex } from '../shared/task-index';
 import { describeError } from '../shared/errors';
+import { waitAtMost } from '../shared/wait-at-most';
 import type { Logger } from '../shared/logger';
 import { connectNats, createPublisher, toInboxPrefix, type NatsConnection } from '../shared/nats';
 import { connectRedis } from '../shared/redis';
@@ -248,12 +249,7 @@ async function readTasksFill(nats: NatsConnection): Promise<StreamFill> {
 
 /** Drains NATS, but never waits long for a server that is gone. */
 async function closeNats(nats: NatsConnection): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, 2_000);
-  });
-  await Promise.race([nats.drain().catch(() => undefined), timeout]);
-  clearTimeout(timer);
+  await waitAtMost(nats.drain(), 2_000);
   if (!nats.isClosed()) await nats.close().catch(() => undefined);
 }
 

@@ -14,6 +14,7 @@ import { EVENT_TYPES, SUBJECTS, type TaskEnvelope, type TaskStateName } from '..
 import { EVENT_IDS } from '../shared/emit';
 import { DependencyUnavailableError, ValidationError, describeError } from '../shared/errors';
 import { createEvent } from '../shared/events';
+import type { NewTaskOutcome } from '../shared/submit-task-script';
 import { toEnvelope } from '../shared/task-record';
 import { FailedPreconditionError } from './errors';
 import type { SubmitTaskRequest, SubmitTaskResponse } from './proto';
@@ -39,22 +40,21 @@ export async function submitTask(ctx: ServiceContext, request: SubmitTaskRequest
 /** SubmitTask after validation; a replay (replay-dead-letters.ts) submits its task through it too. */
 export async function submitChecked(ctx: ServiceContext, input: NormalizedSubmit, { tenant }: Caller): Promise<SubmitTaskResponse> {
   const { deps } = ctx;
-  const { stores, limits } = deps;
+  const { limits } = deps;
   assertConnected(deps);
   await deps.backlog?.assertRoom();
   const envelope = toEnvelopeOf(input, deps.newId(), deps.now(), tenant);
   assertEventFits(envelope, limits.maxEventBytes);
   const taskId = envelope.taskId;
   const key = input.idempotencyKey;
-  const store = () => stores.tasks.create({ envelope, idempotencyKey: key, idempotencyTtlSeconds: limits.idempotencyTtlSeconds, stage: STAGE });
-  const stored = await store();
+  const stored = await storeTask(ctx, envelope, key);
   if (!stored.created && key !== undefined) {
     const answer = await answerDuplicate(ctx, stored.taskId);
     if (answer) return answer;
     // The task the key named is gone. Either its submission rolled back (publish failed) after
     // our write found the key, taking the key with it, or the key outlived its task. Storing again
     // tells which: it succeeds in the first case, and this submission goes on as a new one.
-    const again = await store();
+    const again = await storeTask(ctx, envelope, key);
     if (!again.created) return answerVanished(ctx, stored.taskId, again.taskId, key);
   }
   try {
@@ -111,6 +111,11 @@ function assertEventFits(envelope: TaskEnvelope, maxEventBytes: number): void {
       { field: 'payload' },
     );
   }
+}
+
+/** The task with its QUEUED status, unless its idempotency key is known: one script. */
+function storeTask({ deps }: ServiceContext, envelope: TaskEnvelope, idempotencyKey: string | undefined): Promise<NewTaskOutcome> {
+  return deps.stores.tasks.create({ envelope, idempotencyKey, idempotencyTtlSeconds: deps.limits.idempotencyTtlSeconds, stage: STAGE });
 }
 
 function publishSubmitted(ctx: ServiceContext, envelope: TaskEnvelope): Promise<void> {

@@ -10,6 +10,7 @@ import {
   type Attributes,
   type Context,
 } from '@opentelemetry/api';
+import { waitAtMost } from './wait-at-most';
 
 export const tracer = trace.getTracer('taskmanager');
 
@@ -69,15 +70,5 @@ export const TELEMETRY_FLUSH_TIMEOUT_MS = 2_000;
  * after `timeoutMs`: what is not exported by then is lost, which a stop can afford. */
 export async function flushTelemetry(timeoutMs = TELEMETRY_FLUSH_TIMEOUT_MS): Promise<void> {
   const hook = (globalThis as Record<symbol, unknown>)[FLUSH_HOOK];
-  if (typeof hook !== 'function') return;
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, timeoutMs);
-    timer.unref();
-  });
-  try {
-    await Promise.race([(hook as () => Promise<void>)(), deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
+  if (typeof hook === 'function') await waitAtMost((hook as () => Promise<void>)(), timeoutMs);
 }

@@ -26,6 +26,7 @@
 //   rule, then it pulls again.
 import type { Logger } from '../shared/logger';
 import { describeError } from '../shared/errors';
+import { waitAtMost } from '../shared/wait-at-most';
 
 export type DispatcherPort<M> = {
   /** Number of consumers; index 0 is the highest priority. */
@@ -78,10 +79,6 @@ export type Dispatcher<M> = {
   consumer(index: number): ConsumerState;
 };
 
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
-}
-
 /**
  * Waits up to `graceMs` for the deliveries in flight; then abandons them (their `abandon` signal
  * fires) and gives them a second to settle. True when everything settled within the grace period.
@@ -93,12 +90,11 @@ async function settleDeliveries(
   graceMs: number,
   logger: Logger,
 ): Promise<boolean> {
-  const everything = Promise.all(deliveries).then(() => true);
-  const settled = await Promise.race([everything, delay(graceMs).then(() => false)]);
+  const settled = await waitAtMost(Promise.all(deliveries), graceMs);
   if (!settled) {
     logger.warn({ inFlight: deliveries.size }, 'grace period over: abandoning deliveries still in flight');
     abandon.abort();
-    await Promise.race([Promise.all(deliveries), delay(1_000)]);
+    await waitAtMost(Promise.all(deliveries), 1_000);
   }
   return settled;
 }

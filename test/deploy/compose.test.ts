@@ -210,7 +210,6 @@ describe('start-up order, health and restarts', () => {
       expect([['CMD', 'bash', '-c'], ['CMD', 'node', '-e']], name).toContainEqual(probe(name).slice(0, 3));
     }
   });
-
 });
 
 describe('NATS, Redis and the environment from one place', () => {
