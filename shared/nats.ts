@@ -2,7 +2,6 @@
 // publisher.
 import {
   AuthorizationError,
-  connect,
   nanos,
   PermissionViolationError,
   type ConnectionOptions,
@@ -24,6 +23,7 @@ import { BacklogFullError, ConfigError, DependencyUnavailableError, describeErro
 import { toMsgId } from './emit';
 import { toWireBytes } from './events';
 import type { Logger } from './logger';
+import { connectCoalesced } from './nats-transport';
 import { createPubAckClient } from './pub-acks';
 import { ensurePauseStream } from './queue-pauses';
 import { readTlsFile, type ReadFile } from './tls-files';
@@ -85,7 +85,7 @@ function describeAuth(auth: NatsAuth | undefined): string {
 export async function connectNats(options: NatsOptions): Promise<NatsConnection> {
   let nc: NatsConnection;
   try {
-    nc = await connect({
+    nc = await connectCoalesced({
       servers: options.url.split(','),
       name: options.name,
       maxReconnectAttempts: -1,
