@@ -23,6 +23,18 @@ const entries = {
   ...Object.fromEntries(FUNCTIONS.map((name) => [`functions/${name}`, `functions/${name}/index.ts`])),
 };
 
+// nats.js's Node transport requires node:tls when it loads, for connections that may never use
+// TLS; loading node:tls costs a starting process 9-15 ms. Its import is served by
+// shared/lazy-tls.ts, which loads node:tls on the first TLS connection.
+const lazyTlsForNats = {
+  name: 'lazy-tls-for-nats',
+  setup(pluginBuild) {
+    pluginBuild.onResolve({ filter: /^node:tls$/ }, (args) =>
+      /[\\/]@nats-io[\\/]transport-node[\\/]/.test(args.importer) ? { path: join(process.cwd(), 'shared', 'lazy-tls.ts') } : undefined,
+    );
+  },
+};
+
 const present = Object.fromEntries(Object.entries(entries).filter(([, file]) => existsSync(file)));
 
 rmSync('dist', { recursive: true, force: true });
@@ -43,6 +55,7 @@ await build({
   sourcesContent: false,
   // grpc-health-check and @grpc/reflection read their .proto files relative to their own folder.
   external: ['@grpc/grpc-js', 'grpc-health-check', '@grpc/reflection', 'bullmq'],
+  plugins: [lazyTlsForNats],
   logLevel: 'warning',
 });
 // V8 keeps a script's source in memory for as long as the process runs, as a one-byte string

@@ -8,7 +8,7 @@
 // is sent once more on a fresh connection (`request.reusedSocket`, node's documented signal for
 // exactly this). Every delivery is idempotent downstream, so a second send is harmless.
 import http from 'node:http';
-import https from 'node:https';
+import { loadHttps } from './lazy-tls';
 
 export type PostRequest = {
   headers: Record<string, string>;
@@ -41,8 +41,8 @@ const STALE_CONNECTION_CODES = new Set(['ECONNRESET', 'EPIPE']);
 export function createPoster(target: string, options: { maxSockets: number }): Poster {
   const url = new URL(target);
   const secure = url.protocol === 'https:';
-  const agent = new (secure ? https : http).Agent({ keepAlive: true, maxSockets: options.maxSockets, scheduling: 'lifo' });
-  const send = secure ? https.request : http.request;
+  const agent = new (secure ? loadHttps() : http).Agent({ keepAlive: true, maxSockets: options.maxSockets, scheduling: 'lifo' });
+  const send = secure ? loadHttps().request : http.request;
   const base = {
     protocol: url.protocol,
     hostname: url.hostname.replace(/^\[(.*)\]$/, '$1'),

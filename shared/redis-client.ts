@@ -16,7 +16,7 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { connect as connectTcp, isIP, type Socket } from 'node:net';
-import { connect as connectTls } from 'node:tls';
+import { connect as connectTls } from './lazy-tls';
 import { shape, withPrefix } from './redis-commands';
 import { encodeCommand, ReplyError, ReplyParser, type CommandArg, type Reply } from './resp';
 import { coalesceWrites } from './write-coalescing';

@@ -11,7 +11,7 @@
 // The worker's AbortSignal (cancel, timeout) destroys the request: the handler sees its
 // connection close. Connections are pooled and kept alive per type.
 import http from 'node:http';
-import https from 'node:https';
+import { loadHttps } from '../../shared/lazy-tls';
 import { describeError, PermanentError, RetryableError } from '../../shared/errors';
 import { injectTraceContext, SpanKind, withSpan } from '../../shared/tracing';
 import type { TaskHandler, TaskRunContext } from './handlers';
@@ -174,8 +174,8 @@ function toConnectionFailure(error: unknown, origin: string): unknown {
 export function createHttpTaskHandler(type: string, url: string, options: HttpHandlerOptions): TaskHandler & { close(): void } {
   const target = new URL(url);
   const secure = target.protocol === 'https:';
-  const agent = new (secure ? https : http).Agent({ keepAlive: true, maxSockets: options.maxSockets });
-  const send = secure ? https.request : http.request;
+  const agent = new (secure ? loadHttps() : http).Agent({ keepAlive: true, maxSockets: options.maxSockets });
+  const send = secure ? loadHttps().request : http.request;
 
   const execute = (payload: unknown, ctx: TaskRunContext): Promise<unknown> =>
     new Promise((resolve, reject) => {
