@@ -1,5 +1,7 @@
-// The enricher's HTTP side: POST /enrich (JSON in, JSON out), health probes, a body limit and a
-// drain for SIGTERM. The logic lives in handler.ts; this file only maps HTTP to it and errors
+// The enricher's HTTP side: POST /enrich (JSON in, JSON out), POST /enrich/batch (a JSON array of
+// requests in, `{results}` out: one per request, in order, each `{status: 200, enrichment}` or
+// the status, error code and message a call of its own would have had), health probes, a body
+// limit and a drain for SIGTERM. The logic lives in handler.ts; this file only maps HTTP to it and errors
 // back to statuses (the same mapping as the CloudEvents runtime).
 import type { Server } from 'node:http';
 import { ValidationError } from '../../shared/errors';
@@ -8,7 +10,7 @@ import { createDrainableServer } from '../../shared/runtime/drainable-server';
 import { toErrorResponse } from '../../shared/runtime/error-response';
 import { readBodyOrRefuse } from '../../shared/runtime/http-body';
 import { createRouter, type Router } from '../../shared/runtime/http-router';
-import type { EnrichHandler } from './handler';
+import type { EnrichHandler, EnrichOutcome } from './handler';
 
 export type EnricherAppOptions = {
   handler: EnrichHandler;
@@ -34,6 +36,12 @@ function parseBody(bytes: Buffer): unknown {
   }
 }
 
+function toResult(outcome: EnrichOutcome): Record<string, unknown> {
+  if ('enrichment' in outcome) return { status: 200, enrichment: outcome.enrichment };
+  const response = toErrorResponse(outcome.error);
+  return { status: response.status, error: response.code, message: response.message };
+}
+
 export function createEnricherApp(options: EnricherAppOptions): EnricherApp {
   const { handler, logger } = options;
   const router = createRouter();
@@ -51,6 +59,22 @@ export function createEnricherApp(options: EnricherAppOptions): EnricherApp {
       } catch (error) {
         const response = toErrorResponse(error);
         logger[response.status >= 500 ? 'warn' : 'info']({ status: response.status, reason: response.message }, 'enrich refused');
+        res.status(response.status).json({ error: response.code, message: response.message });
+      }
+    }),
+  );
+
+  router.post(
+    '/enrich/batch',
+    lifecycle.refuseWhileDraining('enricher', async (req, res) => {
+      const body = await readBodyOrRefuse(req, res, options.bodyLimitBytes);
+      if (!body) return;
+      try {
+        const outcomes = await handler.enrichMany(parseBody(body));
+        res.status(200).json({ results: outcomes.map(toResult) });
+      } catch (error) {
+        const response = toErrorResponse(error);
+        logger[response.status >= 500 ? 'warn' : 'info']({ status: response.status, reason: response.message }, 'enrich batch refused');
         res.status(response.status).json({ error: response.code, message: response.message });
       }
     }),

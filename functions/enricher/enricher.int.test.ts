@@ -64,6 +64,28 @@ describe('enricher server', () => {
     expect(response.status).toBe(503);
   });
 
+  it('answers a batch with one result per request, in order, each as its own call would have been answered', async () => {
+    const response = await fetch(`http://127.0.0.1:${enricher.port}/enrich/batch`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify([{ taskId: 't-1', type: 'echo', metadata: { tier: 'premium' } }, { type: 'echo' }]),
+    });
+    expect(response.status).toBe(200);
+    const { results } = (await response.json()) as { results: Array<Record<string, unknown>> };
+    expect(results).toHaveLength(2);
+    expect(results[0]).toMatchObject({ status: 200, enrichment: { tier: 'premium', region: expect.any(String) } });
+    expect(results[1]).toMatchObject({ status: 400, error: 'VALIDATION_FAILED', message: expect.stringContaining('taskId') });
+  });
+
+  it('answers a batch with 400 when the body is not an array, and fails each request when the error rate strikes', async () => {
+    const notArray = await fetch(`http://127.0.0.1:${enricher.port}/enrich/batch`, { method: 'POST', body: JSON.stringify({ taskId: 't', type: 'echo' }) });
+    expect(notArray.status).toBe(400);
+    expect(await notArray.json()).toMatchObject({ error: 'VALIDATION_FAILED', message: expect.stringContaining('JSON array') });
+    const struck = await fetch(`http://127.0.0.1:${failing.port}/enrich/batch`, { method: 'POST', body: JSON.stringify([{ taskId: 't', type: 'echo' }]) });
+    expect(struck.status).toBe(200);
+    expect(await struck.json()).toEqual({ results: [{ status: 503, error: 'DEPENDENCY_UNAVAILABLE', message: expect.stringContaining('simulated') }] });
+  });
+
   it('serves liveness and readiness', async () => {
     expect((await fetch(`http://127.0.0.1:${enricher.port}/health/liveness`)).status).toBe(200);
     expect((await fetch(`http://127.0.0.1:${enricher.port}/health/readiness`)).status).toBe(200);

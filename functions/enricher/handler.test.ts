@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { DependencyUnavailableError, ValidationError } from '../../shared/errors';
-import { createHandler, parseEnrichRequest, REGIONS, SHARDS, toEnrichment, type EnricherDeps } from './handler';
+import { createHandler, MAX_BATCH_REQUESTS, parseEnrichRequest, REGIONS, SHARDS, toEnrichment, type EnricherDeps } from './handler';
 
 const NOW = 1_700_000_000_000;
 
@@ -89,6 +89,43 @@ describe('enricher handler', () => {
   it('refuses bad input at once, without latency or simulated failure', async () => {
     const { handler, sleep } = setup({ latencyMs: 100, errorRate: 1 }, () => 0);
     await expect(handler.enrich({ type: 'hash' })).rejects.toBeInstanceOf(ValidationError);
+    expect(sleep).not.toHaveBeenCalled();
+  });
+});
+
+describe('enricher handler, a batch', () => {
+  const request = (taskId: string) => ({ taskId, type: 'hash', metadata: { tier: 'free' } });
+
+  it('answers one outcome per request, in order: the enrichment, or the error a call of its own would have had', async () => {
+    const { handler } = setup();
+    const outcomes = await handler.enrichMany([request('a'), { type: 'hash' }, request('b')]);
+    expect(outcomes[0]).toEqual({ enrichment: toEnrichment(request('a'), NOW) });
+    expect((outcomes[1] as { error: Error }).error).toBeInstanceOf(ValidationError);
+    expect((outcomes[1] as { error: Error }).error.message).toMatch(/taskId is required/);
+    expect(outcomes[2]).toEqual({ enrichment: toEnrichment(request('b'), NOW) });
+  });
+
+  it('waits the configured latency once for the whole batch, and draws the simulated failure per request', async () => {
+    const draws = [0.9, 0.1, 0.9];
+    const { handler, sleep } = setup({ latencyMs: 150, errorRate: 0.5 }, () => draws.shift()!);
+    const outcomes = await handler.enrichMany([request('a'), request('b'), request('c')]);
+    expect(sleep).toHaveBeenCalledTimes(1);
+    expect(outcomes.map((outcome) => ('error' in outcome ? outcome.error.constructor.name : 'enriched'))).toEqual([
+      'enriched',
+      'DependencyUnavailableError',
+      'enriched',
+    ]);
+  });
+
+  it.each([
+    ['an object', { taskId: 't', type: 'hash' }, /must be a JSON array/],
+    ['an empty array', [], /at least one request/],
+    ['too many requests', Array.from({ length: MAX_BATCH_REQUESTS + 1 }, (_, i) => request(`t-${i}`)), new RegExp(`at most ${MAX_BATCH_REQUESTS} requests, got ${MAX_BATCH_REQUESTS + 1}`)],
+  ])('refuses %s as a whole with a ValidationError, at once', async (_name, body, message) => {
+    const { handler, sleep } = setup({ latencyMs: 100 });
+    const error = await handler.enrichMany(body).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ValidationError);
+    expect((error as Error).message).toMatch(message);
     expect(sleep).not.toHaveBeenCalled();
   });
 });

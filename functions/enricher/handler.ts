@@ -38,10 +38,20 @@ export type EnricherDeps = {
   sleep: (ms: number) => Promise<void>;
 };
 
+/** One request's outcome in a batch: its enrichment, or the error a call of its own would have
+ * answered (a ValidationError for a bad item, a DependencyUnavailableError for a simulated failure). */
+export type EnrichOutcome = { enrichment: Enrichment } | { error: Error };
+
 export type EnrichHandler = {
   /** Validates the parsed JSON body and returns the response body. */
   enrich(body: unknown): Promise<{ enrichment: Enrichment }>;
+  /** A batch (POST /enrich/batch): a JSON array of requests, answered one outcome per request, in
+   * order. One simulated latency for the whole call, as one call to an external API has. */
+  enrichMany(body: unknown): Promise<EnrichOutcome[]>;
 };
+
+/** Most requests in one batch call. */
+export const MAX_BATCH_REQUESTS = 256;
 
 export const REGIONS = ['eu-west', 'us-east', 'ap-south'] as const;
 export const TIERS = ['free', 'standard', 'premium'] as const;
@@ -99,16 +109,41 @@ export function toEnrichment(request: EnrichRequest, nowMs: number): Enrichment 
   };
 }
 
+/** The items of a batch body; a body that is not a batch at all is refused as a whole. */
+export function parseBatchBody(body: unknown): unknown[] {
+  if (!Array.isArray(body)) throw new ValidationError('a batch body must be a JSON array of requests', { field: 'body' });
+  if (body.length === 0) throw new ValidationError('a batch body must hold at least one request', { field: 'body' });
+  if (body.length > MAX_BATCH_REQUESTS) {
+    throw new ValidationError(`a batch body holds at most ${MAX_BATCH_REQUESTS} requests, got ${body.length}`, { field: 'body' });
+  }
+  return body;
+}
+
 export function createHandler(deps: EnricherDeps): EnrichHandler {
+  const failsThisTime = () => deps.config.errorRate > 0 && deps.random() < deps.config.errorRate;
+  const simulatedFailure = () => new DependencyUnavailableError('enricher failed (simulated by ENRICHER_ERROR_RATE)');
   return {
     async enrich(body) {
       // Validate first: bad input is refused at once, without the simulated latency or failure.
       const request = parseEnrichRequest(body);
       if (deps.config.latencyMs > 0) await deps.sleep(deps.config.latencyMs);
-      if (deps.config.errorRate > 0 && deps.random() < deps.config.errorRate) {
-        throw new DependencyUnavailableError('enricher failed (simulated by ENRICHER_ERROR_RATE)');
-      }
+      if (failsThisTime()) throw simulatedFailure();
       return { enrichment: toEnrichment(request, deps.now()) };
+    },
+    async enrichMany(body) {
+      const parsed = parseBatchBody(body).map((item): EnrichRequest | Error => {
+        try {
+          return parseEnrichRequest(item);
+        } catch (error) {
+          return error as Error;
+        }
+      });
+      if (deps.config.latencyMs > 0) await deps.sleep(deps.config.latencyMs);
+      const nowMs = deps.now();
+      return parsed.map((request) => {
+        if (request instanceof Error) return { error: request };
+        return failsThisTime() ? { error: simulatedFailure() } : { enrichment: toEnrichment(request, nowMs) };
+      });
     },
   };
 }

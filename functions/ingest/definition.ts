@@ -29,7 +29,7 @@ export const definition: FunctionDefinition<IngestConfig> = {
       publisher: deps.publisher,
       status: createStatusStore(deps.redis),
       validatePayload: createPayloadValidator(config.taskTypes),
-      enrich: createEnricherClient({ url: config.enricherUrl }),
+      enrich: createEnricherClient({ url: config.enricherUrl, timeoutMs: config.enricherTimeoutMs }),
       enricherTimeoutMs: config.enricherTimeoutMs,
       now: deps.now,
       metrics: createFinishMetrics(getMeter(), config.taskTypes.map((spec) => spec.type)),
