@@ -12,7 +12,7 @@ import { mkdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
 import { createEnvReader, readListenHost } from '../shared/config';
-import { DASHBOARD_PORT, FUNCTIONS, GATEWAY_METRICS_PORT, GATEWAY_PORT, NATS_SERVER_MEMORY_LIMIT } from '../shared/topology';
+import { DASHBOARD_PORT, FUNCTIONS, GATEWAY_METRICS_PORT, GATEWAY_PORT, LOCAL_NATS_SERVER_ENV } from '../shared/topology';
 import { isAnyAddress, sourceName, toDialHost, toLocalStack, toNodeOptions } from './local-stack';
 import { chooseLogFormat, formatLogLine } from './log-format';
 import { isLoopback, toBanner } from './start-banner';
@@ -108,7 +108,7 @@ async function main(): Promise<void> {
   if (redis) servers.push(redis);
   const nats = await ensureServer('NATS', 'nats-server', 'nats-server', natsPort, [
     '-a', '127.0.0.1', '-p', String(natsPort), '-js', '-sd', join(dataDir, 'nats'),
-  ], { GOMEMLIMIT: NATS_SERVER_MEMORY_LIMIT });
+  ], LOCAL_NATS_SERVER_ENV);
   if (nats) servers.push(nats);
 
   const ports: Record<string, number> = { gateway: GATEWAY_PORT + offset, dashboard: DASHBOARD_PORT + offset };

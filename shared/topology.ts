@@ -92,6 +92,23 @@ export const SOURCE_HOST_NODE_ARGS: readonly string[] = ['--max-semi-space-size=
  */
 export const NATS_SERVER_MEMORY_LIMIT = '64MiB';
 
+/**
+ * GOMAXPROCS of the nats-server `npm start` and the tests run beside the stack's node processes
+ * on one machine. Go's scheduler otherwise keeps a thread per core looking for work, and on the
+ * 2-core development machine that search (nanosleep and futex calls by the thousand a second)
+ * took CPU the node processes needed: with one thread nats-server used 15-19% less CPU per task
+ * (0.89/0.74/0.82 -> 0.72/0.60/0.71 ms, alternating runs), with the one-client latency and the
+ * burst within their noise (docs/performance.md). Compose and Kubernetes leave it to Go: there
+ * NATS has a container of its own, and the cores it may use are the operator's to give.
+ */
+export const NATS_SERVER_GO_THREADS = '1';
+
+/** The environment of the nats-server `npm start` and the tests run. */
+export const LOCAL_NATS_SERVER_ENV: Readonly<Record<string, string>> = {
+  GOMEMLIMIT: NATS_SERVER_MEMORY_LIMIT,
+  GOMAXPROCS: NATS_SERVER_GO_THREADS,
+};
+
 export const GATEWAY_PORT = 50051;
 export const GATEWAY_HEALTH_PORT = 8080;
 /** The web dashboard (dashboard/): HTTP, a client of the gateway's public API, no NATS or Redis. */

@@ -3,12 +3,12 @@
 // listens on 127.0.0.1 only, serves the dashboard's page, the demo completes against it, and Ctrl-C (SIGINT to the whole process group, as a terminal
 // sends it) stops everything, leaving no process behind.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DASHBOARD_PORT, FUNCTIONS, GATEWAY_PORT } from '../../shared/topology';
+import { DASHBOARD_PORT, FUNCTIONS, GATEWAY_PORT, LOCAL_NATS_SERVER_ENV } from '../../shared/topology';
 import { toLocalStack } from '../../scripts/local-stack';
 import { isLoopbackAddress, listenEverywhere, listeningSockets, nonLoopbackAddresses, tryConnect } from '../helpers/listeners';
 import { getFreePort, waitFor } from '../helpers/ports';
@@ -49,6 +49,21 @@ function run(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | n
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.once('exit', (code) => done({ code, output }));
   });
+}
+
+/** The environment of the running process whose command line holds every one of `words`. */
+function environmentOf(words: string[]): Record<string, string> | undefined {
+  for (const pid of readdirSync('/proc').filter((entry) => /^\d+$/.test(entry))) {
+    try {
+      const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      if (!words.every((word) => command.includes(word))) continue;
+      const pairs = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').filter(Boolean);
+      return Object.fromEntries(pairs.map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]));
+    } catch {
+      // The process ended while it was read.
+    }
+  }
+  return undefined;
 }
 
 /** Every listening process of `npm start` and its port: the topology's ports moved by the offset. */
@@ -98,6 +113,12 @@ describe('npm start', () => {
     expect(banner).toMatch(/\[start\] Listeners: on 127\.0\.0\.1 only/);
     expect(banner).toMatch(/\[start\] Authentication: OFF: .*TM_API_KEYS=<tenant>:<key.*TM_API_KEYS_FILE.*TM_TOKEN/);
     expect(banner).toContain(`[start] Dashboard: http://localhost:${DASHBOARD_PORT + offset}/ (in a browser`);
+  });
+
+  it("runs its own nats-server with shared/topology.ts's Go settings (GOMEMLIMIT, GOMAXPROCS)", () => {
+    const natsEnv = environmentOf(['nats-server', '-p', String(env.TM_NATS_PORT)]);
+    expect(natsEnv, 'a nats-server on TM_NATS_PORT').toBeDefined();
+    expect(natsEnv).toMatchObject(LOCAL_NATS_SERVER_ENV);
   });
 
   it('serves the dashboard at the address its banner gives, and its API reaches the gateway', async () => {

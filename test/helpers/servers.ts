@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getFreePort, waitForPort } from './ports';
-import { NATS_SERVER_MEMORY_LIMIT } from '../../shared/topology';
+import { LOCAL_NATS_SERVER_ENV } from '../../shared/topology';
 
 export type TestServer = {
   readonly url: string;
@@ -159,7 +159,7 @@ export async function startNatsServer(): Promise<TestServer> {
     '-js',
     '-sd',
     dir,
-  ], { GOMEMLIMIT: NATS_SERVER_MEMORY_LIMIT });
+  ], LOCAL_NATS_SERVER_ENV);
   return { ...server, url: `nats://127.0.0.1:${server.port}` };
 }
 
@@ -185,7 +185,7 @@ export async function startConfiguredNatsServer(options: ConfiguredNatsOptions):
       writeFileSync(file, options.configText.replace(/^(\s*)store_dir\s*[:=]?\s*\S+/m, `$1store_dir: ${storeDir}`));
       return ['-c', file, '-a', '127.0.0.1', '-p', String(port), '-m', String(monitorPort)];
     },
-    { GOMEMLIMIT: NATS_SERVER_MEMORY_LIMIT, ...options.env },
+    { ...LOCAL_NATS_SERVER_ENV, ...options.env },
   );
   return { ...server, url: `nats://127.0.0.1:${server.port}`, monitorPort };
 }
