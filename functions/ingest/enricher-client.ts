@@ -138,7 +138,7 @@ export function createEnricherClient(options: EnricherClientOptions): EnrichFn {
     }
     if (answer.status === 404 || answer.status === 405) batchesSupported = false;
     if (answer.status === 404 || answer.status === 405 || answer.status === 413) {
-      await Promise.all(calls.map(sendOne));
+      await Promise.all(calls.filter((call) => !call.settled).map(sendOne));
       return;
     }
     try {
