@@ -41,8 +41,9 @@ const STALE_CONNECTION_CODES = new Set(['ECONNRESET', 'EPIPE']);
 export function createPoster(target: string, options: { maxSockets: number }): Poster {
   const url = new URL(target);
   const secure = url.protocol === 'https:';
-  const agent = new (secure ? loadHttps() : http).Agent({ keepAlive: true, maxSockets: options.maxSockets, scheduling: 'lifo' });
-  const send = secure ? loadHttps().request : http.request;
+  const transport = secure ? loadHttps() : http;
+  const agent = new transport.Agent({ keepAlive: true, maxSockets: options.maxSockets, scheduling: 'lifo' });
+  const send = transport.request;
   const base = {
     protocol: url.protocol,
     hostname: url.hostname.replace(/^\[(.*)\]$/, '$1'),

@@ -14,12 +14,10 @@ import { NatsConnectionImpl, setTransportFactory, type ConnectionOptions, type N
 
 export class CoalescingTransport extends NodeTransport {
   private queued: Uint8Array[] = [];
-  private queuedBytes = 0;
 
   override send(frame: Uint8Array): void {
     if (frame.length === 0) return;
     this.queued.push(frame);
-    this.queuedBytes += frame.length;
     if (this.queued.length === 1) setImmediate(this.writeQueued);
   }
 
@@ -36,10 +34,8 @@ export class CoalescingTransport extends NodeTransport {
   private readonly writeQueued = (): void => {
     const frames = this.queued;
     if (frames.length === 0) return;
-    const bytes = this.queuedBytes;
     this.queued = [];
-    this.queuedBytes = 0;
-    super.send(frames.length === 1 ? frames[0]! : Buffer.concat(frames, bytes));
+    super.send(frames.length === 1 ? frames[0]! : Buffer.concat(frames));
   };
 }
 

@@ -48,37 +48,26 @@ export function createEnricherApp(options: EnricherAppOptions): EnricherApp {
   const lifecycle = createDrainableServer();
   lifecycle.addHealthRoutes(router);
 
-  router.post(
-    '/enrich',
-    // Any content type: the body is parsed as JSON below, so a wrong header still gets a clear 400.
-    lifecycle.refuseWhileDraining('enricher', async (req, res) => {
-      const body = await readBodyOrRefuse(req, res, options.bodyLimitBytes);
-      if (!body) return;
-      try {
-        res.status(200).json(await handler.enrich(parseBody(body)));
-      } catch (error) {
-        const response = toErrorResponse(error);
-        logger[response.status >= 500 ? 'warn' : 'info']({ status: response.status, reason: response.message }, 'enrich refused');
-        res.status(response.status).json({ error: response.code, message: response.message });
-      }
-    }),
-  );
+  /** A JSON route: the body parsed as JSON, answered 200 with `answer`'s value, or with the
+   * status and reason of what it threw. Any content type: a wrong header still gets a clear 400. */
+  const jsonRoute = (path: string, refused: string, answer: (body: unknown) => Promise<unknown>) =>
+    router.post(
+      path,
+      lifecycle.refuseWhileDraining('enricher', async (req, res) => {
+        const body = await readBodyOrRefuse(req, res, options.bodyLimitBytes);
+        if (!body) return;
+        try {
+          res.status(200).json(await answer(parseBody(body)));
+        } catch (error) {
+          const response = toErrorResponse(error);
+          logger[response.status >= 500 ? 'warn' : 'info']({ status: response.status, reason: response.message }, refused);
+          res.status(response.status).json({ error: response.code, message: response.message });
+        }
+      }),
+    );
 
-  router.post(
-    '/enrich/batch',
-    lifecycle.refuseWhileDraining('enricher', async (req, res) => {
-      const body = await readBodyOrRefuse(req, res, options.bodyLimitBytes);
-      if (!body) return;
-      try {
-        const outcomes = await handler.enrichMany(parseBody(body));
-        res.status(200).json({ results: outcomes.map(toResult) });
-      } catch (error) {
-        const response = toErrorResponse(error);
-        logger[response.status >= 500 ? 'warn' : 'info']({ status: response.status, reason: response.message }, 'enrich batch refused');
-        res.status(response.status).json({ error: response.code, message: response.message });
-      }
-    }),
-  );
+  jsonRoute('/enrich', 'enrich refused', (body) => handler.enrich(body));
+  jsonRoute('/enrich/batch', 'enrich batch refused', async (body) => ({ results: (await handler.enrichMany(body)).map(toResult) }));
 
   return {
     router,

@@ -48,10 +48,11 @@ export function toEnrichBatchUrl(base: string): string {
 }
 
 type Call = {
-  input: EnrichInput;
   json: string;
   resolve: (enrichment: Enrichment) => void;
   reject: (error: Error) => void;
+  /** Stops listening to the caller's signal. */
+  release: () => void;
   settled: boolean;
 };
 
@@ -64,6 +65,11 @@ function toEnrichment(body: unknown): Enrichment | Error {
     return new DependencyUnavailableError('enricher answered without an enrichment object');
   }
   return enrichment as Enrichment;
+}
+
+/** A non-2xx answer, as the error its callers get. */
+function toRefusal(answer: Answer): DependencyUnavailableError {
+  return new DependencyUnavailableError(`enricher answered ${answer.status}: ${answer.body.slice(0, 300)}`);
 }
 
 function parseJson(text: string): unknown {
@@ -104,6 +110,7 @@ export function createEnricherClient(options: EnricherClientOptions): EnrichFn {
   const settle = (call: Call, outcome: Enrichment | Error) => {
     if (call.settled) return;
     call.settled = true;
+    call.release();
     if (outcome instanceof Error) call.reject(outcome);
     else call.resolve(outcome);
   };
@@ -119,9 +126,7 @@ export function createEnricherClient(options: EnricherClientOptions): EnrichFn {
   const sendOne = async (call: Call): Promise<void> => {
     try {
       const answer = await post(poster, url, call.json);
-      if (answer.status < 200 || answer.status > 299) {
-        throw new DependencyUnavailableError(`enricher answered ${answer.status}: ${answer.body.slice(0, 300)}`);
-      }
+      if (answer.status < 200 || answer.status > 299) throw toRefusal(answer);
       settle(call, toEnrichment(parseJson(answer.body)));
     } catch (error) {
       settle(call, error as Error);
@@ -129,20 +134,14 @@ export function createEnricherClient(options: EnricherClientOptions): EnrichFn {
   };
 
   const sendBatch = async (calls: Call[]): Promise<void> => {
-    let answer: Answer;
     try {
-      answer = await post(batchPoster, batchUrl, `[${calls.map((call) => call.json).join(',')}]`);
-    } catch (error) {
-      for (const call of calls) settle(call, error as Error);
-      return;
-    }
-    if (answer.status === 404 || answer.status === 405) batchesSupported = false;
-    if (answer.status === 404 || answer.status === 405 || answer.status === 413) {
-      await Promise.all(calls.filter((call) => !call.settled).map(sendOne));
-      return;
-    }
-    try {
-      if (answer.status !== 200) throw new DependencyUnavailableError(`enricher answered ${answer.status}: ${answer.body.slice(0, 300)}`);
+      const answer = await post(batchPoster, batchUrl, `[${calls.map((call) => call.json).join(',')}]`);
+      if (answer.status === 404 || answer.status === 405) batchesSupported = false;
+      if (answer.status === 404 || answer.status === 405 || answer.status === 413) {
+        await Promise.all(calls.filter((call) => !call.settled).map(sendOne));
+        return;
+      }
+      if (answer.status !== 200) throw toRefusal(answer);
       const results = (parseJson(answer.body) as { results?: unknown } | null)?.results;
       if (!Array.isArray(results) || results.length !== calls.length) {
         throw new DependencyUnavailableError(`enricher answered a batch of ${calls.length} without one result per request`);
@@ -165,19 +164,12 @@ export function createEnricherClient(options: EnricherClientOptions): EnrichFn {
 
   return (input, signal) =>
     new Promise<Enrichment>((resolve, reject) => {
-      const call: Call = { input, json: JSON.stringify(input), resolve, reject, settled: false };
       const onAbort = () =>
         settle(call, new DependencyUnavailableError(`enricher at ${url} is unreachable: ${describeError(signal.reason ?? 'aborted')}`));
+      const release = () => signal.removeEventListener('abort', onAbort);
+      const call: Call = { json: JSON.stringify(input), resolve, reject, release, settled: false };
       if (signal.aborted) return onAbort();
       signal.addEventListener('abort', onAbort, { once: true });
-      call.resolve = (enrichment) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(enrichment);
-      };
-      call.reject = (error) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      };
       queued.push(call);
       if (queued.length === 1) setImmediate(flush);
     });

@@ -174,8 +174,9 @@ function toConnectionFailure(error: unknown, origin: string): unknown {
 export function createHttpTaskHandler(type: string, url: string, options: HttpHandlerOptions): TaskHandler & { close(): void } {
   const target = new URL(url);
   const secure = target.protocol === 'https:';
-  const agent = new (secure ? loadHttps() : http).Agent({ keepAlive: true, maxSockets: options.maxSockets });
-  const send = secure ? loadHttps().request : http.request;
+  const transport = secure ? loadHttps() : http;
+  const agent = new transport.Agent({ keepAlive: true, maxSockets: options.maxSockets });
+  const send = transport.request;
 
   const execute = (payload: unknown, ctx: TaskRunContext): Promise<unknown> =>
     new Promise((resolve, reject) => {
