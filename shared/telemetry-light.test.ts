@@ -1,4 +1,5 @@
-// Without an exporter: trace context still flows (one task, one trace id), nothing is recorded.
+// Without an exporter: trace context still flows (one task, one trace id), nothing is recorded,
+// and no span is made but at a root (shared/tracing.ts, runUnrecorded).
 import { trace } from '@opentelemetry/api';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -37,17 +38,51 @@ describe('propagation without the SDK', () => {
     expect(new Set(ids).size).toBe(3);
   });
 
-  it("a span under an event's traceparent keeps its trace id and sampled flag and tracestate, with a span id of its own", async () => {
+  it("under an event's traceparent no span is made: what is published carries the event's traceparent and tracestate on", async () => {
     const event = { traceparent: `00-${TRACE_ID}-${PARENT_SPAN_ID}-01`, tracestate: 'vendor=x' };
     const onward = await withSpan('handle', SpanKind.CONSUMER, {}, async () => {
       await sleep(1); // across an asynchronous hop
-      return withSpan('publish', SpanKind.PRODUCER, {}, async () => injectTraceContext(anEvent('e-2')));
+      return withSpan('publish', SpanKind.PRODUCER, {}, async () => ({
+        published: injectTraceContext(anEvent('e-2')),
+        traceId: currentTraceId(),
+        recording: trace.getActiveSpan()?.isRecording(),
+      }));
     }, extractTraceContext(event));
-    const published = fields(onward.traceparent);
-    expect(published.traceId).toBe(TRACE_ID);
-    expect(published.flags).toBe('01');
-    expect(published.spanId).not.toBe(PARENT_SPAN_ID);
-    expect(onward.tracestate).toBe('vendor=x');
+    expect(fields(onward.published.traceparent)).toEqual({ traceId: TRACE_ID, spanId: PARENT_SPAN_ID, flags: '01' });
+    expect(onward.published.tracestate).toBe('vendor=x');
+    expect(onward.traceId).toBe(TRACE_ID);
+    expect(onward.recording).toBe(false);
+  });
+
+  it('an event that carries the active trace context already is passed on as it is; another is copied, not changed', async () => {
+    const event = { id: 'e-6', traceparent: `00-${TRACE_ID}-${PARENT_SPAN_ID}-01`, tracestate: 'vendor=x' };
+    const other = { id: 'e-7', traceparent: `00-${TRACE_ID}-${'c'.repeat(16)}-01` };
+    const [same, copied] = await withSpan('deliver', SpanKind.CONSUMER, {}, async () => [injectTraceContext(event), injectTraceContext(other)], extractTraceContext(event));
+    expect(same).toBe(event);
+    expect(copied).not.toBe(other);
+    expect(copied).toEqual({ id: 'e-7', traceparent: event.traceparent, tracestate: 'vendor=x' });
+    expect(other.traceparent).toBe(`00-${TRACE_ID}-${'c'.repeat(16)}-01`);
+  });
+
+  it("a root's span is the parent of everything published under it, however deep", async () => {
+    const seen = await withSpan('SubmitTask', SpanKind.SERVER, {}, async () => {
+      const root = fields(injectTraceContext(anEvent('e-4')).traceparent);
+      const nested = await withSpan('publish', SpanKind.PRODUCER, {}, async () => fields(injectTraceContext(anEvent('e-5')).traceparent));
+      return { root, nested };
+    });
+    expect(seen.nested).toEqual(seen.root);
+  });
+
+  it('a span function that throws before its promise exists still makes a rejection, not a throw', async () => {
+    const failing = (() => {
+      throw new Error('at once');
+    }) as unknown as () => Promise<void>;
+    const run = () => withSpan('handle', SpanKind.CONSUMER, {}, failing, extractTraceContext({ traceparent: `00-${TRACE_ID}-${PARENT_SPAN_ID}-01` }));
+    let outcome: Promise<void> | undefined;
+    expect(() => {
+      outcome = run();
+    }).not.toThrow();
+    await expect(outcome).rejects.toThrow('at once');
   });
 
   it.each([

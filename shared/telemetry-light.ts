@@ -10,6 +10,8 @@
 //   fresh trace when there is no parent. The sampled flag follows the parent and is off at a root
 //   (parent-based sampling with nothing sampled at the root: docs/design.md §6), so a process without an
 //   exporter never asks the ones after it to record a trace that would lack its own spans.
+//   shared/tracing.ts's withSpan asks for such a span only at a root: under a parent it makes none
+//   (see RECORDS_NOTHING).
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomFillSync } from 'node:crypto';
 import {
@@ -31,6 +33,7 @@ import {
   type Tracer,
   type TracerProvider,
 } from '@opentelemetry/api';
+import { RECORDS_NOTHING } from './tracing';
 
 export class AsyncLocalStorageContextManager implements ContextManager {
   private readonly storage = new AsyncLocalStorage<Context>();
@@ -140,6 +143,8 @@ export class PropagationOnlyTracer implements Tracer {
 }
 
 export class PropagationOnlyTracerProvider implements TracerProvider {
+  /** Tells withSpan (shared/tracing.ts) that nothing is recorded here. */
+  readonly [RECORDS_NOTHING] = true;
   private readonly tracer = new PropagationOnlyTracer();
 
   getTracer(): Tracer {

@@ -9,18 +9,26 @@ import {
   trace,
   type Attributes,
   type Context,
+  type ProxyTracerProvider,
 } from '@opentelemetry/api';
 import { waitAtMost } from './wait-at-most';
 
 export const tracer = trace.getTracer('taskmanager');
 
+/** Set on the tracer provider of a process that records nothing (telemetry-light.ts). A symbol
+ * from the global registry: the bootstrap (dist/telemetry.cjs) that registers the provider and the
+ * app bundle that reads it each carry their own copy of these modules. */
+export const RECORDS_NOTHING = Symbol.for('taskmanager.telemetry.records-nothing');
+
 type Carrier = { traceparent?: string; tracestate?: string };
 
-/** A copy of the event carrying the active trace context (unchanged when none is active). */
+/** A copy of the event carrying the active trace context (the event itself when none is active,
+ * or when it carries that context already, as a forwarded trace does: see runUnrecorded). */
 export function injectTraceContext<T extends Carrier>(event: T): T {
   const carrier: Record<string, string> = {};
   propagation.inject(context.active(), carrier);
   if (!carrier.traceparent) return event;
+  if (carrier.traceparent === event.traceparent && carrier.tracestate === event.tracestate) return event;
   const traced: T = { ...event, traceparent: carrier.traceparent };
   if (carrier.tracestate) traced.tracestate = carrier.tracestate;
   return traced;
@@ -33,14 +41,44 @@ export function extractTraceContext(event: Carrier, base: Context = context.acti
   return propagation.extract(base, carrier);
 }
 
-/** Runs `fn` in a new span (child of `parent`, or of the active context) and ends it. */
-export async function withSpan<T>(
+/** Runs `fn` in a new span (child of `parent`, or of the active context) and ends it. In a process
+ * that records nothing, only a root gets a span (see runUnrecorded). */
+export function withSpan<T>(
   name: string,
   kind: SpanKind,
   attributes: Attributes,
   fn: () => Promise<T>,
   parent: Context = context.active(),
 ): Promise<T> {
+  if (recordsNothing()) return runUnrecorded(name, kind, fn, parent);
+  return withRecordedSpan(name, kind, attributes, fn, parent);
+}
+
+/** Whether this process's tracer is telemetry-light's, which records nothing (no exporter). */
+function recordsNothing(): boolean {
+  const provider = trace.getTracerProvider() as Partial<ProxyTracerProvider>;
+  const registered = (provider.getDelegate?.() ?? provider) as { [RECORDS_NOTHING]?: boolean };
+  return registered[RECORDS_NOTHING] === true;
+}
+
+/**
+ * With nothing recorded, a span under a parent would be an id that no one ever sees: `fn` runs in
+ * the parent's context instead, and what it publishes carries the parent's traceparent on
+ * unchanged. W3C Trace Context calls this forwarding a trace, the least a participant must do.
+ * The trace id still reaches every event and log line. Only a root gets a span, which starts the
+ * task's trace. Making and entering a span for every delivery, handler and publish cost the stack
+ * about a tenth of its CPU per task (docs/performance.md).
+ */
+function runUnrecorded<T>(name: string, kind: SpanKind, fn: () => Promise<T>, parent: Context): Promise<T> {
+  try {
+    if (trace.getSpan(parent)) return parent === context.active() ? fn() : context.with(parent, fn);
+    return context.with(trace.setSpan(parent, tracer.startSpan(name, { kind }, parent)), fn);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+async function withRecordedSpan<T>(name: string, kind: SpanKind, attributes: Attributes, fn: () => Promise<T>, parent: Context): Promise<T> {
   const span = tracer.startSpan(name, { kind, attributes }, parent);
   try {
     return await context.with(trace.setSpan(parent, span), fn);
