@@ -210,6 +210,34 @@ describe('runStatusStream', () => {
     expect(task.log.filter((entry) => entry === 'release')).toHaveLength(1);
   });
 
+  it('asks whether the task exists and reads where it starts at once, not one after the other', async () => {
+    const task = createTask(['QUEUED']);
+    const { sink, sent } = createSink();
+    let answerExists: (exists: boolean) => void = () => undefined;
+    task.reads.taskExists = () => new Promise((resolve) => (answerExists = resolve));
+    const done = runStatusStream(task.hub, task.reads, { taskId: TASK, afterSeq: 0 }, sink);
+    await tick();
+    expect(task.log).toEqual(['subscribe', 'read history after 0']);
+    expect(sent).toEqual([]);
+    answerExists(true);
+    await tick();
+    expect(seqs(sent)).toEqual(['1:QUEUED']);
+    task.publish('SUCCEEDED');
+    await done;
+  });
+
+  it('answers NOT_FOUND for a task the caller may not see, even when reading its status failed too', async () => {
+    const task = createTask(['QUEUED']);
+    const { sink, sent } = createSink();
+    task.reads.taskExists = async () => false;
+    task.reads.readStatus = async () => {
+      throw new Error('redis down');
+    };
+    await expect(runStatusStream(task.hub, task.reads, { taskId: TASK, afterSeq: undefined }, sink)).rejects.toBeInstanceOf(NotFoundError);
+    expect(sent).toEqual([]);
+    expect(task.listeners.size).toBe(0);
+  });
+
   it('answers NOT_FOUND for an unknown task and releases its subscription', async () => {
     const task = createTask([]);
     const { sink } = createSink();

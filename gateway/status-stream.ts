@@ -1,7 +1,8 @@
 // StreamStatus as docs/decisions/0002-status-stream-start.md describes it, over injected reads
 // so that the ordering rules are unit-tested without Redis:
 // 1. subscribe to the task's channel first and buffer what arrives;
-// 2. then read the snapshot (after_seq absent) or the history after after_seq;
+// 2. then read the snapshot (after_seq absent) or the history after after_seq, together with
+//    whether the task exists for the caller;
 // 3. send in seq order, never a seq already sent; a gap in the live feed (or a resubscribe after
 //    a dropped connection) is filled from the history, so nothing is missed;
 // 4. end after a terminal state; release the subscription as soon as the client goes away.
@@ -41,6 +42,22 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
     const timer = setTimeout(done, ms);
     signal.addEventListener('abort', done, { once: true });
   });
+}
+
+/**
+ * Where the stream starts: the snapshot (no `afterSeq`) or the history after `afterSeq`. Read
+ * together with whether the caller may see the task: one round trip to Redis, not two. What was
+ * read for a task the caller may not see is dropped unsent, and NOT_FOUND wins over a failed read.
+ */
+async function readStart(reads: StatusReads, taskId: string, afterSeq: number | undefined): Promise<StoredStatus | StoredStatus[] | undefined> {
+  const [exists, start] = await Promise.allSettled([
+    reads.taskExists(taskId),
+    afterSeq === undefined ? reads.readStatus(taskId) : reads.readHistory(taskId, afterSeq),
+  ]);
+  if (exists.status === 'rejected') throw exists.reason;
+  if (!exists.value) throw new NotFoundError(`task ${taskId} not found`);
+  if (start.status === 'rejected') throw start.reason;
+  return start.value;
 }
 
 /** Resolves when the stream is complete (terminal state sent) or the client went away. */
@@ -113,16 +130,13 @@ export async function runStatusStream(
   };
 
   try {
-    if (!(await reads.taskExists(taskId))) throw new NotFoundError(`task ${taskId} not found`);
-    if (request.afterSeq === undefined) {
-      const snapshot = await reads.readStatus(taskId);
+    const start = await readStart(reads, taskId, request.afterSeq);
+    if (Array.isArray(start)) {
+      if (sendInOrder(start)) return;
+    } else if (start) {
       // The snapshot stands for everything before it: the stream starts at the current state.
-      if (snapshot) {
-        lastSent = snapshot.seq - 1;
-        if (sendInOrder([snapshot])) return;
-      }
-    } else if (sendInOrder(await reads.readHistory(taskId, request.afterSeq))) {
-      return;
+      lastSent = start.seq - 1;
+      if (sendInOrder([start])) return;
     }
 
     while (!sink.signal.aborted) {
