@@ -33,7 +33,7 @@ import {
   type Tracer,
   type TracerProvider,
 } from '@opentelemetry/api';
-import { RECORDS_NOTHING } from './tracing';
+import { RECORDS_NOTHING } from './records-nothing';
 
 export class AsyncLocalStorageContextManager implements ContextManager {
   private readonly storage = new AsyncLocalStorage<Context>();

@@ -11,14 +11,10 @@ import {
   type Context,
   type ProxyTracerProvider,
 } from '@opentelemetry/api';
+import { RECORDS_NOTHING } from './records-nothing';
 import { waitAtMost } from './wait-at-most';
 
 export const tracer = trace.getTracer('taskmanager');
-
-/** Set on the tracer provider of a process that records nothing (telemetry-light.ts). A symbol
- * from the global registry: the bootstrap (dist/telemetry.cjs) that registers the provider and the
- * app bundle that reads it each carry their own copy of these modules. */
-export const RECORDS_NOTHING = Symbol.for('taskmanager.telemetry.records-nothing');
 
 type Carrier = { traceparent?: string; tracestate?: string };
 
