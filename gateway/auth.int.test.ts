@@ -11,7 +11,7 @@ import { createTaskManagerClient, TaskManagerClientError, type TaskManagerClient
 import { createEnvReader, DEFAULT_REDIS_KEY_PREFIX, readFlowSettings } from '../shared/config';
 import { KEYS, SUBJECTS, type TaskEnvelope } from '../shared/contract';
 import { createLogger } from '../shared/logger';
-import { setupFlow } from '../shared/nats';
+import { setupFlow } from '../shared/flow-setup';
 import { connectRedis, type Redis } from '../shared/redis';
 import { collectEvents, type EventCollector } from '../test/helpers/events';
 import { waitFor } from '../test/helpers/ports';

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEnvReader, DEFAULT_REDIS_KEY_PREFIX, readFlowSettings } from '../shared/config';
 import { KEYS, SUBJECTS, type StatusUpdate } from '../shared/contract';
 import { createLogger } from '../shared/logger';
-import { setupFlow } from '../shared/nats';
+import { setupFlow } from '../shared/flow-setup';
 import { connectRedis, toChannel, type Redis } from '../shared/redis';
 import { applyStatus } from '../shared/status';
 import { collectEvents } from '../test/helpers/events';

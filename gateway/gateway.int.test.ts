@@ -11,7 +11,8 @@ import { EVENT_TYPES, KEYS, SUBJECTS, type StatusUpdate, type TaskEnvelope } fro
 import { EVENT_IDS } from '../shared/emit';
 import { BacklogFullError, DependencyUnavailableError } from '../shared/errors';
 import { createLogger } from '../shared/logger';
-import { setupFlow, type Publisher } from '../shared/nats';
+import { type Publisher } from '../shared/nats';
+import { setupFlow } from '../shared/flow-setup';
 import { connectRedis, toChannel, type Redis } from '../shared/redis';
 import { applyStatus } from '../shared/status';
 import { collectEvents, type EventCollector } from '../test/helpers/events';

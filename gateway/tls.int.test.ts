@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTaskManagerClient } from '../client/client';
 import { createEnvReader, readFlowSettings } from '../shared/config';
 import { createLogger } from '../shared/logger';
-import { setupFlow } from '../shared/nats';
+import { setupFlow } from '../shared/flow-setup';
 import { createCertificates, type TestCertificates } from '../test/helpers/certificates';
 import { startNatsServer, startRedisServer, type TestServer } from '../test/helpers/servers';
 import { loadGatewayConfig } from './config';

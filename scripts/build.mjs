@@ -35,6 +35,18 @@ const lazyTlsForNats = {
   },
 };
 
+// nats-core requires @nats-io/nkeys (and with it tweetnacl) when it loads, for nkey and JWT
+// authentication this project never configures. Its `./nkeys` module is served by
+// shared/lazy-nkeys.ts, which loads nkeys on first use.
+const lazyNkeysForNats = {
+  name: 'lazy-nkeys-for-nats',
+  setup(pluginBuild) {
+    pluginBuild.onResolve({ filter: /^\.\/nkeys$/ }, (args) =>
+      /[\\/]@nats-io[\\/]nats-core[\\/]lib[\\/]/.test(args.importer) ? { path: join(process.cwd(), 'shared', 'lazy-nkeys.ts') } : undefined,
+    );
+  },
+};
+
 const present = Object.fromEntries(Object.entries(entries).filter(([, file]) => existsSync(file)));
 
 rmSync('dist', { recursive: true, force: true });
@@ -55,7 +67,7 @@ await build({
   sourcesContent: false,
   // grpc-health-check and @grpc/reflection read their .proto files relative to their own folder.
   external: ['@grpc/grpc-js', 'grpc-health-check', '@grpc/reflection', 'bullmq'],
-  plugins: [lazyTlsForNats],
+  plugins: [lazyTlsForNats, lazyNkeysForNats],
   logLevel: 'warning',
 });
 // V8 keeps a script's source in memory for as long as the process runs, as a one-byte string

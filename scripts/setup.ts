@@ -2,7 +2,8 @@
 // `npm start`, by the compose setup service and by the Kubernetes setup Job.
 import { createEnvReader, readFlowSettings, readNatsSettings } from '../shared/config';
 import { createLogger } from '../shared/logger';
-import { connectNats, setupFlow } from '../shared/nats';
+import { connectNats } from '../shared/nats';
+import { setupFlow } from '../shared/flow-setup';
 
 async function main(): Promise<void> {
   const reader = createEnvReader(process.env);

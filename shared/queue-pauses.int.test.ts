@@ -8,7 +8,7 @@ import { startNatsServer, type TestServer } from '../test/helpers/servers';
 import { DEFAULT_FLOW_SETTINGS, STREAM_PAUSES } from './contract';
 import { DependencyUnavailableError, ValidationError } from './errors';
 import { createLogger } from './logger';
-import { setupFlow } from './nats';
+import { setupFlow } from './flow-setup';
 import { createQueuePauses, type PausedQueues } from './queue-pauses';
 import type { QueueName } from './queues';
 

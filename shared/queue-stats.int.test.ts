@@ -10,7 +10,7 @@ import { DEFAULT_FLOW_SETTINGS, KEYS, SUBJECTS, type DeadLetterData } from './co
 import { createDeadLetterStore } from './dead-letters';
 import { DependencyUnavailableError } from './errors';
 import { createLogger } from './logger';
-import { setupFlow } from './nats';
+import { setupFlow } from './flow-setup';
 import { waitFor } from '../test/helpers/ports';
 import { QUEUE_NAMES, type QueueName } from './queues';
 import { createQueueStatsReader, type QueueStats, type QueueStatsDeps, type QueueStatsSnapshot } from './queue-stats';

@@ -15,7 +15,7 @@ import { createEnvReader, readFlowSettings } from '../shared/config';
 import { CONSUMERS, EVENT_TYPES, SUBJECTS } from '../shared/contract';
 import { createEvent, toWireBytes } from '../shared/events';
 import { createLogger } from '../shared/logger';
-import { setupFlow } from '../shared/nats';
+import { setupFlow } from '../shared/flow-setup';
 import { createQueuePauses, type PausedQueues, type QueuePauses } from '../shared/queue-pauses';
 import { waitFor } from '../test/helpers/ports';
 import { startNatsServer, type TestServer } from '../test/helpers/servers';

@@ -15,7 +15,7 @@ import {
 } from '../shared/contract';
 import { createEvent, toWireBytes, type WireEvent } from '../shared/events';
 import { createLogger } from '../shared/logger';
-import { setupFlow } from '../shared/nats';
+import { setupFlow } from '../shared/flow-setup';
 import { collectEvents } from '../test/helpers/events';
 import { waitFor } from '../test/helpers/ports';
 import { startNatsServer, type TestServer } from '../test/helpers/servers';

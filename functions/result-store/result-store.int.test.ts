@@ -6,7 +6,8 @@ import { EVENT_TYPES, KEYS, type FinishedData, type TaskEnvelope, SUBJECTS } fro
 import { EVENT_IDS } from '../../shared/emit';
 import { createEvent, type WireEvent } from '../../shared/events';
 import { createLogger } from '../../shared/logger';
-import { connectNats, setupFlow, type NatsConnection } from '../../shared/nats';
+import { connectNats, type NatsConnection } from '../../shared/nats';
+import { setupFlow } from '../../shared/flow-setup';
 import { connectRedis, type Redis } from '../../shared/redis';
 import { startFunction, type RunningFunction } from '../../shared/runtime/start-function';
 import { collectEvents, postBinary, postStructured, type EventCollector } from '../../test/helpers/events';

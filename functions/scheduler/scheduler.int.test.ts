@@ -10,7 +10,7 @@ import { EVENT_TYPES, KEYS, SUBJECTS, type Priority, type TaskEnvelope } from '.
 import { EVENT_IDS } from '../../shared/emit';
 import { createEvent, type WireEvent } from '../../shared/events';
 import { createLogger } from '../../shared/logger';
-import { setupFlow } from '../../shared/nats';
+import { setupFlow } from '../../shared/flow-setup';
 import { defineScripts } from '../../shared/redis';
 import { startFunction, type RunningFunction } from '../../shared/runtime/start-function';
 import { applyStatus } from '../../shared/status';

@@ -13,7 +13,8 @@ import {
 import { EVENT_IDS } from '../../shared/emit';
 import { createEvent, type WireEvent } from '../../shared/events';
 import { createLogger } from '../../shared/logger';
-import { connectNats, setupFlow, type NatsConnection } from '../../shared/nats';
+import { connectNats, type NatsConnection } from '../../shared/nats';
+import { setupFlow } from '../../shared/flow-setup';
 import { connectRedis, toChannel, type Redis } from '../../shared/redis';
 import { startFunction, type RunningFunction } from '../../shared/runtime/start-function';
 import { applyStatus } from '../../shared/status';

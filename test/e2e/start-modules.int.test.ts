@@ -3,7 +3,8 @@
 // 9-15 ms (docs/performance.md), and Knative's scale from zero waits for it. nats.js's transport
 // requires node:tls when it loads; the build serves that import from shared/lazy-tls.ts.
 // The same bundle started against a nats-server that requires TLS loads node:tls on its first
-// connection and becomes ready.
+// connection and becomes ready. Nor does a function's bundle carry the JetStream manager, or run
+// nats-core's nkeys (and tweetnacl) before something uses them (shared/lazy-nkeys.ts).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -74,6 +75,21 @@ describe("a function's start", () => {
     expect(modules).toContain('NativeModule http');
     expect(modules.filter((entry) => /^NativeModule (tls|https|_tls_wrap|internal\/tls\/)/.test(entry))).toEqual([]);
   });
+
+  // What a bundle carries is what its start reads and compiles. esbuild marks each module it
+  // bundles with a `// <path>` line.
+  it.each(['worker', 'ingest', 'notifier', 'audit', 'result-store', 'deadletter'])(
+    "%s's bundle carries no JetStream manager, and nats-core's nkeys comes from the lazy module",
+    (name) => {
+      const bundle = readFileSync(resolve('dist', 'functions', `${name}.cjs`), 'utf8');
+      // Only setup, the sources, the gateway and the scheduler manage streams and consumers
+      // (shared/flow-setup.ts, shared/consumer-holds.ts).
+      expect(bundle).not.toMatch(/^\/\/ node_modules\/@nats-io\/jetstream\//m);
+      expect(bundle).toMatch(/^\/\/ node_modules\/@nats-io\/nats-core\//m);
+      expect(bundle).toMatch(/^\/\/ shared\/lazy-nkeys\.ts$/m);
+      expect(bundle).not.toMatch(/^\/\/ node_modules\/@nats-io\/nats-core\/lib\/nkeys\.js$/m);
+    },
+  );
 
   it('loads node:tls when NATS requires TLS, and connects over it', async () => {
     const certs = createCertificates(dir);

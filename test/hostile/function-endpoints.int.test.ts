@@ -19,7 +19,7 @@ import { definition as worker } from '../../functions/worker/definition';
 import { createEnvReader, readFlowSettings } from '../../shared/config';
 import { EVENT_TYPES } from '../../shared/contract';
 import { createLogger } from '../../shared/logger';
-import { setupFlow } from '../../shared/nats';
+import { setupFlow } from '../../shared/flow-setup';
 import { FUNCTIONS } from '../../shared/topology';
 import { startFunction, type FunctionDefinition, type RunningFunction } from '../../shared/runtime/start-function';
 import { startNatsServer, startRedisServer, type TestServer } from '../helpers/servers';

@@ -17,7 +17,7 @@ import { MAX_METADATA_ENTRIES, MAX_METADATA_VALUE_CHARS, MAX_TIMEOUT_MS } from '
 import { createEnvReader, DEFAULT_REDIS_KEY_PREFIX, readFlowSettings } from '../../shared/config';
 import { KEYS, MAX_DELAY_MS, STREAM_TASKS } from '../../shared/contract';
 import { createLogger } from '../../shared/logger';
-import { setupFlow } from '../../shared/nats';
+import { setupFlow } from '../../shared/flow-setup';
 import { startNatsServer, startRedisServer, type TestServer } from '../helpers/servers';
 import {
   awkwardJson,

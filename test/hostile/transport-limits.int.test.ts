@@ -20,7 +20,7 @@ import { MAX_METADATA_ENTRIES, MAX_METADATA_VALUE_CHARS } from '../../gateway/va
 import { createEnvReader, readFlowSettings } from '../../shared/config';
 import { STREAM_TASKS } from '../../shared/contract';
 import { createLogger } from '../../shared/logger';
-import { setupFlow } from '../../shared/nats';
+import { setupFlow } from '../../shared/flow-setup';
 import { startNatsServer, startRedisServer, type TestServer } from '../helpers/servers';
 import { createRawSubmitter, openSession, rawGrpcCall, type RawOutcome, type RawSubmitter } from './grpc-raw';
 import { encodeSubmit, grpcFrame } from './protobuf-wire';

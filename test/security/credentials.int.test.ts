@@ -17,7 +17,8 @@ import { createEnvReader, readConnectionSettings, readFlowSettings, type Env } f
 import { KEYS } from '../../shared/contract';
 import { ConfigError } from '../../shared/errors';
 import { createLogger } from '../../shared/logger';
-import { connectNats, setupFlow } from '../../shared/nats';
+import { connectNats } from '../../shared/nats';
+import { setupFlow } from '../../shared/flow-setup';
 import { connectRedis } from '../../shared/redis';
 import { startFunction, type RunningFunction } from '../../shared/runtime/start-function';
 import { createCertificates } from '../helpers/certificates';
