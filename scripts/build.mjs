@@ -47,6 +47,18 @@ const lazyNkeysForNats = {
   },
 };
 
+// nats-core makes an inbox id as it creates a connection, and @nats-io/nuid seeds its ids from
+// WebCrypto, which loads node:crypto (8-10 ms of a start). nats-core's ids come from
+// shared/nuid.ts instead, seeded from Math.random (why that is enough: that file).
+const nuidWithoutCrypto = {
+  name: 'nuid-without-crypto',
+  setup(pluginBuild) {
+    pluginBuild.onResolve({ filter: /^@nats-io\/nuid$/ }, (args) =>
+      /[\\/]@nats-io[\\/]nats-core[\\/]lib[\\/]/.test(args.importer) ? { path: join(process.cwd(), 'shared', 'nuid.ts') } : undefined,
+    );
+  },
+};
+
 const present = Object.fromEntries(Object.entries(entries).filter(([, file]) => existsSync(file)));
 
 rmSync('dist', { recursive: true, force: true });
@@ -67,7 +79,7 @@ await build({
   sourcesContent: false,
   // grpc-health-check and @grpc/reflection read their .proto files relative to their own folder.
   external: ['@grpc/grpc-js', 'grpc-health-check', '@grpc/reflection', 'bullmq'],
-  plugins: [lazyTlsForNats, lazyNkeysForNats],
+  plugins: [lazyTlsForNats, lazyNkeysForNats, nuidWithoutCrypto],
   logLevel: 'warning',
 });
 // V8 keeps a script's source in memory for as long as the process runs, as a one-byte string

@@ -50,17 +50,31 @@ describe('RedisClient commands', () => {
     expect(heard).toEqual(['news=hi']);
   });
 
-  it('runs a script by its hash once the server knows it, and by its text when it does not (NOSCRIPT)', async () => {
+  it('runs a script by its text until the server has told it the hash, by the hash after that, and by its text again after NOSCRIPT', async () => {
     const redis = client();
     await redis.connect();
     const lua = "return 'ran ' .. ARGV[1]";
     redis.defineCommand('ran', { numberOfKeys: 0, lua });
     const run = (redis as unknown as { ran(arg: string): Promise<string> }).ran;
     await redis.call('SCRIPT', 'FLUSH');
+    const calls = async (): Promise<{ eval: number; evalsha: number; load: number }> => {
+      const stats = String(await redis.call('INFO', 'commandstats'));
+      const count = (name: string) => Number(new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
+      return { eval: count('eval'), evalsha: count('evalsha'), load: count('script\\|load') };
+    };
+    await redis.call('CONFIG', 'RESETSTAT');
+
     expect(await run('once')).toBe('ran once');
+    expect(await calls()).toEqual({ eval: 1, evalsha: 0, load: 1 });
     expect(await run('twice')).toBe('ran twice');
+    expect(await calls()).toEqual({ eval: 1, evalsha: 1, load: 1 });
+
     await redis.call('SCRIPT', 'FLUSH');
     expect(await run('after a flush')).toBe('ran after a flush');
+    // The hash first (refused: NOSCRIPT), then the text, which the server keeps: the hash works again.
+    expect(await calls()).toEqual({ eval: 2, evalsha: 2, load: 1 });
+    expect(await run('again')).toBe('ran again');
+    expect(await calls()).toEqual({ eval: 2, evalsha: 3, load: 1 });
   });
 
   it('gives each pipelined command its own outcome, and refuses a transaction with the reason of the command Redis would not queue', async () => {

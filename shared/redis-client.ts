@@ -13,7 +13,6 @@
 //   'connect', 'ready', 'error', 'close', 'reconnecting' and 'end'; a subscriber subscribes again
 //   after a reconnect unless `autoResubscribe` is false;
 // - the writes of one event-loop turn leave in one syscall (write-coalescing.ts).
-import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { connect as connectTcp, isIP, type Socket } from 'node:net';
 import { connect as connectTls } from './lazy-tls';
@@ -323,16 +322,39 @@ export class RedisClient extends EventEmitter {
     return this.send(command.toLowerCase(), args);
   }
 
-  /** Registers a Lua script as a method `name(...keys, ...args)`: EVALSHA, and EVAL when the
-   * server does not know the script yet (NOSCRIPT). */
+  /** Registers a Lua script as a method `name(...keys, ...args)`. The script goes by its SHA1
+   * (EVALSHA) once the server has told this client what that is: the first call sends the text
+   * (EVAL) with a SCRIPT LOAD beside it, whose answer is the SHA1. A server that has forgotten the
+   * script (a restart, SCRIPT FLUSH) answers NOSCRIPT, and the text goes again. The client does no
+   * hashing of its own, so node:crypto stays out of a process's start (shared/lazy-crypto.ts). */
   defineCommand(name: string, definition: { numberOfKeys: number; lua: string }): void {
-    const sha = createHash('sha1').update(definition.lua).digest('hex');
+    let sha: string | undefined;
+    let asking = false;
+    const askForSha = () => {
+      if (asking) return;
+      asking = true;
+      this.send('script', ['load', definition.lua]).then(
+        (reply) => {
+          sha = String(reply);
+          asking = false;
+        },
+        // Asked again with the next call.
+        () => {
+          asking = false;
+        },
+      );
+    };
+    const sendText = (args: CommandArg[]) => this.send('eval', [definition.lua, definition.numberOfKeys, ...args]);
     const run = async (...args: CommandArg[]) => {
+      if (sha === undefined) {
+        askForSha();
+        return sendText(args);
+      }
       try {
         return await this.send('evalsha', [sha, definition.numberOfKeys, ...args]);
       } catch (error) {
         if (!(error instanceof ReplyError) || !error.message.startsWith('NOSCRIPT')) throw error;
-        return this.send('eval', [definition.lua, definition.numberOfKeys, ...args]);
+        return sendText(args);
       }
     };
     Object.defineProperty(this, name, { value: run, configurable: true });

@@ -13,7 +13,6 @@
 //   shared/tracing.ts's withSpan asks for such a span only at a root: under a parent it makes none
 //   (see RECORDS_NOTHING).
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { randomFillSync } from 'node:crypto';
 import {
   context,
   createTraceState,
@@ -33,6 +32,7 @@ import {
   type Tracer,
   type TracerProvider,
 } from '@opentelemetry/api';
+import { randomFillSync } from './lazy-crypto';
 import { RECORDS_NOTHING } from './records-nothing';
 
 export class AsyncLocalStorageContextManager implements ContextManager {

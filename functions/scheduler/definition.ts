@@ -1,6 +1,6 @@
 // The scheduler function: its settings, its handler wired to Redis and NATS, and its background
 // work: the delayed-task promoter, and the reconciler (one sweep at a time across replicas).
-import { randomUUID } from 'node:crypto';
+import { nuid } from '../../shared/nuid';
 import type { EnvReader } from '../../shared/config';
 import { createHeldReader } from '../../shared/consumer-holds';
 import { CONSUMERS, type FlowSettings } from '../../shared/contract';
@@ -92,7 +92,8 @@ function startReconciler(deps: CommonDeps, config: SchedulerConfig): () => Promi
     now: deps.now,
     settings,
   });
-  const holdLease = createLease(deps.redis, randomUUID(), config.reconcilerIntervalMs * 3);
+  // The holder's id only has to differ from every other scheduler's (shared/nuid.ts).
+  const holdLease = createLease(deps.redis, nuid.next(), config.reconcilerIntervalMs * 3);
   logger.info({ staleAfterMs: settings.staleAfterMs, forceAfterMs: settings.forceAfterMs }, 'reconciler started');
   return startBackgroundLoop(
     { runOnce: async () => ((await holdLease()) ? reconciler.sweep() : 0) },

@@ -14,7 +14,7 @@
 //   dead letter, then audit `handler.failed` and `finished` FAILED, and the delivery is acked.
 // Retried (5xx): the above, and Redis/NATS being unavailable. A malformed envelope is a
 // ValidationError (400): the source dead-letters it.
-import { randomUUID } from 'node:crypto';
+import { randomUUID } from '../../shared/lazy-crypto';
 import { EVENT_TYPES, SUBJECTS, type FinishedData, type FlowSettings, type TaskOutcome } from '../../shared/contract';
 import { createEmitter, EVENT_IDS } from '../../shared/emit';
 import { toTaskEnvelope } from '../../shared/envelope';

@@ -1,6 +1,7 @@
 // What a function's bundle loads before it is ready, started as `npm start` starts it, with NATS
-// and Redis over plain TCP: not node:tls or node:https. Loading node:tls alone costs a start
-// 9-15 ms (docs/performance.md), and Knative's scale from zero waits for it. nats.js's transport
+// and Redis over plain TCP: not node:tls or node:https, nor node:crypto. Loading node:tls costs a
+// start 9-15 ms, node:crypto 8-10 (docs/performance.md), and Knative's scale from zero waits for
+// them (shared/lazy-crypto.ts, shared/nuid.ts). nats.js's transport
 // requires node:tls when it loads; the build serves that import from shared/lazy-tls.ts.
 // The same bundle started against a nats-server that requires TLS loads node:tls on its first
 // connection and becomes ready. Nor does a function's bundle carry the JetStream manager, or run
@@ -70,10 +71,11 @@ async function modulesLoadedUntilReady(name: string, over: { natsUrl: string; en
 }
 
 describe("a function's start", () => {
-  it.each(['worker', 'ingest', 'notifier'])('%s loads neither node:tls nor node:https before it is ready', async (name) => {
+  it.each(['worker', 'ingest', 'notifier', 'scheduler'])('%s loads neither node:tls, node:https nor node:crypto before it is ready', async (name) => {
     const modules = await modulesLoadedUntilReady(name, { natsUrl: nats.url });
     expect(modules).toContain('NativeModule http');
     expect(modules.filter((entry) => /^NativeModule (tls|https|_tls_wrap|internal\/tls\/)/.test(entry))).toEqual([]);
+    expect(modules.filter((entry) => /^NativeModule (crypto|internal\/crypto\/)/.test(entry))).toEqual([]);
   });
 
   // What a bundle carries is what its start reads and compiles. esbuild marks each module it

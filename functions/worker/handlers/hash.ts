@@ -1,5 +1,5 @@
 // hash {data}: returns the sha256 of data (UTF-8) as lowercase hex.
-import { createHash } from 'node:crypto';
+import { createHash } from '../../../shared/lazy-crypto';
 import { PermanentError } from '../../../shared/errors';
 import { toPayloadObject, type TaskHandler } from './task-handler';
 
