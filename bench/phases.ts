@@ -74,6 +74,20 @@ export async function runBench(config: BenchConfig, deps: BenchDeps): Promise<Be
   if (config.profileDir) prepareProfileDir(config.profileDir);
 
   const steps: { phase: string; selected: boolean; run: () => Promise<void> }[] = [
+    // The cold start first. A scale from zero starts a process on an idle machine, from a small
+    // container runtime. After the other phases, this process holds a few hundred MB, and fork()
+    // copies its page tables on every spawn (8-15 ms here, against 5 from a fresh process), and the
+    // machine is still settling after minutes at full load: run last, the same code measured
+    // 30-70 ms slower (docs/performance.md, 2026-12-05, late morning).
+    {
+      phase: 'coldstart',
+      selected: has('coldstart'),
+      run: async () => {
+        deps.log(`bench: cold start: ${config.coldStartRuns} spawns of each process, one at a time`);
+        results.coldStart = await benchColdStart({ runs: config.coldStartRuns, distDir: deps.distDir, profileDir: config.profileDir, log: deps.log });
+        show(formatColdStart);
+      },
+    },
     {
       phase: 'throughput',
       selected: has('throughput') || has('cpu'),
@@ -118,15 +132,6 @@ export async function runBench(config: BenchConfig, deps: BenchDeps): Promise<Be
         results.burst = burst;
         windows.set('burst', window);
         show(formatBurst);
-      },
-    },
-    {
-      phase: 'coldstart',
-      selected: has('coldstart'),
-      run: async () => {
-        deps.log(`bench: cold start: ${config.coldStartRuns} spawns of each process, one at a time`);
-        results.coldStart = await benchColdStart({ runs: config.coldStartRuns, distDir: deps.distDir, profileDir: config.profileDir, log: deps.log });
-        show(formatColdStart);
       },
     },
   ];
