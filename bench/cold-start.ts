@@ -2,7 +2,8 @@
 // it (scripts/local-stack.ts) against the bench's own nats-server and redis-server, timed from
 // spawn() to ready: a function's GET /health/readiness answering 200, a source's /healthz 200
 // (with its sink already up, since a source waits for it before it pulls), the gateway's
-// grpc.health.v1 Check answering SERVING. Probed every 5 ms; runs one at a time.
+// grpc.health.v1 Check answering SERVING. Probed every 5 ms; runs one at a time, the functions'
+// in rounds (each function once, then again).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -46,6 +47,9 @@ const SOURCE_FUNCTION = 'worker';
 
 /** Asks whether the process is ready; `close` frees what asking needed (a gRPC channel). */
 type Probe = { ready(): Promise<boolean>; close(): void };
+
+/** A process to start, and how to ask it whether it is ready. */
+type Target = { name: string; kind: ColdStartKind; probe: () => Probe };
 
 function httpOk(url: string): Probe {
   return {
@@ -150,6 +154,41 @@ async function runSetup(spec: ProcessSpec): Promise<void> {
   if (code !== 0) throw new Error(`setup failed (exit ${code}): ${stderrTail()}`);
 }
 
+/** `runs` starts of each of `targets`, taken in rounds (one start of each, then the next round),
+ * so that a few seconds of a busy host slow one run of several processes, not several runs of
+ * one process, whose median would then carry them. */
+async function measureRounds(
+  targets: readonly Target[],
+  specOf: (name: string) => ProcessSpec,
+  options: ColdStartOptions,
+): Promise<ColdStartRow[]> {
+  const tallies = targets.map(() => ({ runsMs: [] as number[], failures: 0, firstFailure: undefined as string | undefined }));
+  for (let run = 0; run < options.runs; run += 1) {
+    for (const [index, target] of targets.entries()) {
+      const tally = tallies[index]!;
+      try {
+        tally.runsMs.push(await timeOneStart(specOf(target.name), target.probe, options.profileDir));
+      } catch (error) {
+        tally.failures += 1;
+        tally.firstFailure ??= (error as Error).message;
+      }
+    }
+  }
+  return targets.map((target, index) => {
+    const { runsMs, failures, firstFailure } = tallies[index]!;
+    options.log(`bench: cold start: ${target.name} ${runsMs.map((ms) => ms.toFixed(0)).join(', ')} ms`);
+    return {
+      name: target.name,
+      kind: target.kind,
+      runsMs,
+      medianMs: median(runsMs),
+      minMs: runsMs.length > 0 ? Math.min(...runsMs) : NaN,
+      failures,
+      ...(firstFailure ? { firstFailure } : {}),
+    };
+  });
+}
+
 async function measureAll(servers: Servers, options: ColdStartOptions): Promise<ColdStartRow[]> {
   const names = ['gateway', ...FUNCTIONS.flatMap((fn) => (fn.sourcePort ? [fn.name, sourceName(fn)] : [fn.name]))];
   const ports: Record<string, number> = {};
@@ -169,35 +208,20 @@ async function measureAll(servers: Servers, options: ColdStartOptions): Promise<
   };
   await runSetup(specOf('setup'));
 
-  const measure = async (name: string, kind: ColdStartKind, probe: () => Probe): Promise<ColdStartRow> => {
-    const runsMs: number[] = [];
-    let failures = 0;
-    let firstFailure: string | undefined;
-    for (let run = 0; run < options.runs; run += 1) {
-      try {
-        runsMs.push(await timeOneStart(specOf(name), probe, options.profileDir));
-      } catch (error) {
-        failures += 1;
-        firstFailure ??= (error as Error).message;
-      }
-    }
-    options.log(`bench: cold start: ${name} ${runsMs.map((ms) => ms.toFixed(0)).join(', ')} ms`);
-    return { name, kind, runsMs, medianMs: median(runsMs), minMs: runsMs.length > 0 ? Math.min(...runsMs) : NaN, failures, ...(firstFailure ? { firstFailure } : {}) };
-  };
-
-  const rows: ColdStartRow[] = [];
-  for (const fn of FUNCTIONS) {
-    rows.push(await measure(fn.name, 'function', () => httpOk(`http://127.0.0.1:${ports[fn.name]}/health/readiness`)));
-  }
+  const rows = await measureRounds(
+    FUNCTIONS.map((fn) => ({ name: fn.name, kind: 'function' as const, probe: () => httpOk(`http://127.0.0.1:${ports[fn.name]}/health/readiness`) })),
+    specOf,
+    options,
+  );
   const source = `${SOURCE_FUNCTION}-source`;
   const sink = spawnSpec(specOf(SOURCE_FUNCTION), undefined);
   try {
     await waitUntil(httpOk(`http://127.0.0.1:${ports[SOURCE_FUNCTION]}/health/readiness`), sink.child, sink.stderrTail);
-    rows.push(await measure(source, 'source', () => httpOk(`http://127.0.0.1:${ports[source]}/healthz`)));
+    rows.push(...(await measureRounds([{ name: source, kind: 'source', probe: () => httpOk(`http://127.0.0.1:${ports[source]}/healthz`) }], specOf, options)));
   } finally {
     await stopChild(sink.child);
   }
-  rows.push(await measure('gateway', 'gateway', () => grpcServing(ports.gateway!)));
+  rows.push(...(await measureRounds([{ name: 'gateway', kind: 'gateway', probe: () => grpcServing(ports.gateway!) }], specOf, options)));
   return rows;
 }
 

@@ -5,7 +5,7 @@ describe('bench configuration', () => {
   it('defaults to every phase at the issue figures', () => {
     const config = loadBenchConfig({});
     expect([...config.phases]).toEqual([...PHASES]);
-    expect(config).toMatchObject({ concurrency: 64, burst: 10_000, coldStartRuns: 5, maxSeconds: 60, profileDir: undefined });
+    expect(config).toMatchObject({ concurrency: 64, burst: 10_000, coldStartRuns: 9, maxSeconds: 60, profileDir: undefined });
   });
 
   it('runs only the phases named, in any order, with sizes from the environment', () => {

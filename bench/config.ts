@@ -63,7 +63,7 @@ export function loadBenchConfig(env: BenchEnv): BenchConfig {
     burst: int('BENCH_BURST', 10_000, 1),
     burstConcurrency: int('BENCH_BURST_CONCURRENCY', 128, 1),
     burstClients: int('BENCH_BURST_CLIENTS', 4, 1),
-    coldStartRuns: int('BENCH_COLDSTART_RUNS', 5, 1),
+    coldStartRuns: int('BENCH_COLDSTART_RUNS', 9, 1),
     maxSeconds: int('BENCH_MAX_SECONDS', 60, 1),
     burstMaxSeconds: int('BENCH_BURST_MAX_SECONDS', 600, 1),
     profileDir: env.BENCH_PROFILE?.trim() ? env.BENCH_PROFILE.trim() : undefined,
