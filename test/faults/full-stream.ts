@@ -5,8 +5,9 @@
 // fails for want of room on its way to the worker); once the worker runs again (interest
 // retention frees a message per ack) everything accepted succeeds, each handler once, and new
 // submissions are taken again. The gateway refuses while the stages still have their reserve of
-// the stream (gateway/backlog.ts): 50 % here (TM_BACKLOG_RESERVE_PERCENT), above the worker's
-// 16 delivery slots, each of which needs one message of room to publish its result.
+// the stream (gateway/backlog.ts): 50 % here (TM_BACKLOG_RESERVE_PERCENT). Every task the worker
+// holds needs one message of room to publish its result, and it can hold no more than were
+// admitted: at most the stream's other half.
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { describe, expect, it } from 'vitest';
