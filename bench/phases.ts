@@ -76,9 +76,8 @@ export async function runBench(config: BenchConfig, deps: BenchDeps): Promise<Be
   const steps: { phase: string; selected: boolean; run: () => Promise<void> }[] = [
     // The cold start first. A scale from zero starts a process on an idle machine, from a small
     // container runtime. After the other phases, this process holds a few hundred MB, and fork()
-    // copies its page tables on every spawn (8-15 ms here, against 5 from a fresh process), and the
-    // machine is still settling after minutes at full load: run last, the same code measured
-    // 30-70 ms slower (docs/performance.md, 2026-12-05, late morning).
+    // copies its page tables on every spawn (8-15 ms here, against 5 from a fresh process), right
+    // after minutes at full load (docs/performance.md, 2026-12-05, late morning).
     {
       phase: 'coldstart',
       selected: has('coldstart'),
