@@ -23,41 +23,30 @@ const entries = {
   ...Object.fromEntries(FUNCTIONS.map((name) => [`functions/${name}`, `functions/${name}/index.ts`])),
 };
 
-// nats.js's Node transport requires node:tls when it loads, for connections that may never use
-// TLS; loading node:tls costs a starting process 9-15 ms. Its import is served by
-// shared/lazy-tls.ts, which loads node:tls on the first TLS connection.
-const lazyTlsForNats = {
-  name: 'lazy-tls-for-nats',
+/** An esbuild plugin: `request`, when a module whose path matches `importer` imports it, is served
+ * by our module `shared/<file>` instead. */
+const serveFromShared = (name, request, importer, file) => ({
+  name,
   setup(pluginBuild) {
-    pluginBuild.onResolve({ filter: /^node:tls$/ }, (args) =>
-      /[\\/]@nats-io[\\/]transport-node[\\/]/.test(args.importer) ? { path: join(process.cwd(), 'shared', 'lazy-tls.ts') } : undefined,
-    );
+    pluginBuild.onResolve({ filter: request }, (args) => (importer.test(args.importer) ? { path: join(process.cwd(), 'shared', file) } : undefined));
   },
-};
+});
+const NATS_TRANSPORT = /[\\/]@nats-io[\\/]transport-node[\\/]/;
+const NATS_CORE = /[\\/]@nats-io[\\/]nats-core[\\/]lib[\\/]/;
 
-// nats-core requires @nats-io/nkeys (and with it tweetnacl) when it loads, for nkey and JWT
-// authentication this project never configures. Its `./nkeys` module is served by
-// shared/lazy-nkeys.ts, which loads nkeys on first use.
-const lazyNkeysForNats = {
-  name: 'lazy-nkeys-for-nats',
-  setup(pluginBuild) {
-    pluginBuild.onResolve({ filter: /^\.\/nkeys$/ }, (args) =>
-      /[\\/]@nats-io[\\/]nats-core[\\/]lib[\\/]/.test(args.importer) ? { path: join(process.cwd(), 'shared', 'lazy-nkeys.ts') } : undefined,
-    );
-  },
-};
-
-// nats-core makes an inbox id as it creates a connection, and @nats-io/nuid seeds its ids from
-// WebCrypto, which loads node:crypto (8-10 ms of a start). nats-core's ids come from
-// shared/nuid.ts instead, seeded from Math.random (why that is enough: that file).
-const nuidWithoutCrypto = {
-  name: 'nuid-without-crypto',
-  setup(pluginBuild) {
-    pluginBuild.onResolve({ filter: /^@nats-io\/nuid$/ }, (args) =>
-      /[\\/]@nats-io[\\/]nats-core[\\/]lib[\\/]/.test(args.importer) ? { path: join(process.cwd(), 'shared', 'nuid.ts') } : undefined,
-    );
-  },
-};
+// What nats.js loads at start for nothing a start uses (docs/decisions/0022):
+const natsAtStart = [
+  // Its Node transport requires node:tls when it loads, for connections that may never use TLS
+  // (9-15 ms of a start): shared/lazy-tls.ts loads node:tls on the first TLS connection.
+  serveFromShared('lazy-tls-for-nats', /^node:tls$/, NATS_TRANSPORT, 'lazy-tls.ts'),
+  // nats-core requires @nats-io/nkeys (and with it tweetnacl) for nkey and JWT authentication,
+  // which this project never configures: shared/lazy-nkeys.ts loads nkeys on first use.
+  serveFromShared('lazy-nkeys-for-nats', /^\.\/nkeys$/, NATS_CORE, 'lazy-nkeys.ts'),
+  // nats-core makes an inbox id as it creates a connection, and @nats-io/nuid seeds its ids from
+  // WebCrypto, which loads node:crypto (8-10 ms of a start): shared/nuid.ts seeds them from
+  // Math.random (why that is enough: that file).
+  serveFromShared('nuid-without-crypto', /^@nats-io\/nuid$/, NATS_CORE, 'nuid.ts'),
+];
 
 const present = Object.fromEntries(Object.entries(entries).filter(([, file]) => existsSync(file)));
 
@@ -99,13 +88,13 @@ await build({
   ...common,
   entryPoints: Object.fromEntries(Object.entries(present).filter((entry) => !isFunction(entry))),
   outdir: 'dist',
-  plugins: [lazyTlsForNats, lazyNkeysForNats, nuidWithoutCrypto, vendoredLazyLibraries('./')],
+  plugins: [...natsAtStart, vendoredLazyLibraries('./')],
 });
 await build({
   ...common,
   entryPoints: Object.fromEntries(Object.entries(present).filter(isFunction).map(([name, file]) => [name.slice('functions/'.length), file])),
   outdir: 'dist/functions',
-  plugins: [lazyTlsForNats, lazyNkeysForNats, nuidWithoutCrypto, vendoredLazyLibraries('../')],
+  plugins: [...natsAtStart, vendoredLazyLibraries('../')],
 });
 await build({ ...common, entryPoints: { 'vendor/ajv': 'ajv', 'vendor/yaml': 'yaml' }, outdir: 'dist' });
 // V8 keeps a script's source in memory for as long as the process runs, as a one-byte string
