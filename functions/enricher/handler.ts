@@ -4,7 +4,7 @@
 // `enrichedAtMs`). Simulated latency and a simulated error rate let tests and benchmarks
 // exercise ingest's timeout and retry paths. No side effects; nothing is retried here: a
 // simulated failure is a DependencyUnavailableError (503) and the caller retries.
-import { createHash } from 'node:crypto';
+import { createHash } from '../../shared/lazy-crypto';
 import { DependencyUnavailableError, ValidationError } from '../../shared/errors';
 
 export type EnrichRequest = {

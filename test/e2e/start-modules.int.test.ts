@@ -71,7 +71,7 @@ async function modulesLoadedUntilReady(name: string, over: { natsUrl: string; en
 }
 
 describe("a function's start", () => {
-  it.each(['worker', 'ingest', 'notifier', 'scheduler'])('%s loads neither node:tls, node:https nor node:crypto before it is ready', async (name) => {
+  it.each(['worker', 'ingest', 'notifier', 'scheduler', 'enricher'])('%s loads neither node:tls, node:https nor node:crypto before it is ready', async (name) => {
     const modules = await modulesLoadedUntilReady(name, { natsUrl: nats.url });
     expect(modules).toContain('NativeModule http');
     expect(modules.filter((entry) => /^NativeModule (tls|https|_tls_wrap|internal\/tls\/)/.test(entry))).toEqual([]);
