@@ -1,53 +1,35 @@
-// POSTs to one URL over keep-alive HTTP/1.1 with a pooled agent (node:http), not `fetch`: a
-// request costs a fraction of fetch's CPU (no web streams, no per-request dispatcher work), and
-// connections are reused. The sources deliver to their sink with it, ingest calls the enricher.
+// POSTs to one URL over kept-alive connections, not `fetch` (a request costs a fraction of
+// fetch's CPU: no web streams, no per-request dispatcher work). The sources deliver to their sink
+// with it, ingest calls the enricher. Plain http: goes through the lean HTTP/1.1 client
+// (http1-client.ts); https: through node's https agent, below.
 //
 // A kept-alive connection can be closed by the server just as a request is written on it: the
 // request then fails with ECONNRESET (or EPIPE) before any answer. That is not the sink failing,
 // and counting it as a failed delivery would spend one of the task's attempts, so such a request
 // is sent once more on a fresh connection (`request.reusedSocket`, node's documented signal for
 // exactly this). Every delivery is idempotent downstream, so a second send is harmless.
-import http from 'node:http';
+import { createHttp1Client } from './http1-client';
 import { loadHttps } from './lazy-tls';
+import { PostError, type PostAnswer, type Poster, type PostRequest } from './poster';
 
-export type PostRequest = {
-  headers: Record<string, string>;
-  body: string | Buffer | undefined;
-  timeoutMs: number;
-  /** Aborts the request (shutdown gave up on it). */
-  signal?: AbortSignal;
-};
-
-export type PostAnswer = { status: number; statusText: string; body: string };
-
-export type Poster = {
-  post(request: PostRequest): Promise<PostAnswer>;
-  /** Closes idle connections (on stop). */
-  close(): void;
-};
-
-/** A failed request: a timeout, an abort, or a connection error (with its errno code). */
-export class PostError extends Error {
-  readonly code: string | undefined;
-  constructor(message: string, options: { code?: string | undefined; cause?: unknown; name?: string }) {
-    super(message, { cause: options.cause });
-    this.code = options.code;
-    if (options.name) this.name = options.name;
-  }
-}
+export { PostError, type PostAnswer, type Poster, type PostRequest } from './poster';
 
 const STALE_CONNECTION_CODES = new Set(['ECONNRESET', 'EPIPE']);
 
 export function createPoster(target: string, options: { maxSockets: number }): Poster {
   const url = new URL(target);
-  const secure = url.protocol === 'https:';
-  const transport = secure ? loadHttps() : http;
-  const agent = new transport.Agent({ keepAlive: true, maxSockets: options.maxSockets, scheduling: 'lifo' });
-  const send = transport.request;
+  return url.protocol === 'https:' ? createHttpsPoster(url, options) : createHttp1Client(url, options);
+}
+
+/** node's https agent, kept alive and pooled (TLS is no hot path of the local stack). */
+function createHttpsPoster(url: URL, options: { maxSockets: number }): Poster {
+  const https = loadHttps();
+  const agent = new https.Agent({ keepAlive: true, maxSockets: options.maxSockets, scheduling: 'lifo' });
+  const send = https.request;
   const base = {
     protocol: url.protocol,
     hostname: url.hostname.replace(/^\[(.*)\]$/, '$1'),
-    port: url.port || (secure ? 443 : 80),
+    port: url.port || 443,
     path: `${url.pathname}${url.search}`,
     method: 'POST',
     agent,

@@ -1,0 +1,29 @@
+// What a poster is: POSTs to one URL with a timeout and an abort signal, answered with the
+// status and body, failed with a PostError. http-poster.ts picks the implementation: the lean
+// HTTP/1.1 client (http1-client.ts) for http:, node's https agent for https:.
+
+export type PostRequest = {
+  headers: Record<string, string>;
+  body: string | Buffer | undefined;
+  timeoutMs: number;
+  /** Aborts the request (shutdown gave up on it). */
+  signal?: AbortSignal;
+};
+
+export type PostAnswer = { status: number; statusText: string; body: string };
+
+export type Poster = {
+  post(request: PostRequest): Promise<PostAnswer>;
+  /** Closes its connections (on stop). */
+  close(): void;
+};
+
+/** A failed request: a timeout, an abort, or a connection error (with its errno code). */
+export class PostError extends Error {
+  readonly code: string | undefined;
+  constructor(message: string, options: { code?: string | undefined; cause?: unknown; name?: string }) {
+    super(message, { cause: options.cause });
+    this.code = options.code;
+    if (options.name) this.name = options.name;
+  }
+}
