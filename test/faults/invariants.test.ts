@@ -3,7 +3,7 @@
 // task's id and its run count.
 import { describe, expect, it } from 'vitest';
 import type { StoredStatus, TaskStateName } from '../../shared/contract';
-import { toDeadLetterViolations, toInvariants, toRunViolation, toTouched, type Observed, type ObservedTask } from './invariants';
+import { toDeadLetterViolations, toInvariants, toRunViolation, toSkippedAttempts, toTouched, type Observed, type ObservedTask } from './invariants';
 import { createRunLedger, type RunRecord } from './run-counter';
 
 const start = (taskId: string, attempt: number, atMs: number): RunRecord => ({ kind: 'start', taskId, attempt, atMs });
@@ -126,6 +126,30 @@ describe('toRunViolation by terminal state', () => {
     const violation = toRunViolation('t', state, runs(count), needed, Array.from({ length: touched }, (_, i) => `fault ${i}`));
     if (ok) expect(violation).toBeUndefined();
     else expect(violation).toMatch(new RegExp(`^t: ${state}.* ${count} `));
+  });
+});
+
+describe('attempts a fault used up without a run', () => {
+  const at = (attempt: number, atMs: number) => ({ taskId: 't', attempt, atMs });
+  const stop = { name: 'SIGTERM to every process', atMs: 100 };
+  it.each([
+    { name: 'none skipped', starts: [at(1, 50), at(2, 150)], faults: [stop], skipped: 0 },
+    { name: 'attempt 1 used up by the stop, run 2 after it', starts: [at(2, 150)], faults: [stop], skipped: 1 },
+    { name: 'attempts 2 and 3 used up, run 4 after the stop', starts: [at(1, 50), at(4, 300)], faults: [stop], skipped: 2 },
+    { name: 'a skip before any fault struck', starts: [at(2, 50)], faults: [stop], skipped: 0 },
+    { name: 'a skip with no fault at all', starts: [at(2, 150)], faults: [], skipped: 0 },
+    { name: 'the same attempt run twice', starts: [at(1, 50), at(1, 150)], faults: [stop], skipped: 0 },
+  ])('$name: $skipped', ({ starts, faults, skipped }) => {
+    expect(toSkippedAttempts(starts, faults)).toBe(skipped);
+  });
+
+  it('a flaky task whose first attempt the stop used up may succeed after one run; without the fault it may not', () => {
+    const task = finishedTask('t', 'SUCCEEDED');
+    const observed: Observed = { tasks: new Map([['t', task]]), deadLetters: [], auditStarts: [] };
+    const records = [start('t', 2, 150), end('t', 2, 160)];
+    const options = { taskIds: ['t'], expectedRuns: new Map([['t', 2]]) };
+    expect(toInvariants(observed, records, { ...options, faults: [stop] }).violations).toEqual([]);
+    expect(toInvariants(observed, records, options).violations).toEqual([expect.stringMatching(/^t: SUCCEEDED after 1 handler runs, expected 2/)]);
   });
 });
 

@@ -7,7 +7,10 @@
 //   run with the same attempt number is counted too. A task may run once more per fault that
 //   touched it: it was running when the fault struck, started while the fault lasted, or (with
 //   `unconfirmedMs`) had just published its end, which the fault may have lost. Every other task
-//   runs exactly as often as it needs. A FAILED or CANCELLED task with an expectation runs at most
+//   runs exactly as often as it needs. A task whose handler decides by the attempt number (flaky
+//   throws on attempts 1..N) needs fewer runs when a fault used up an attempt without a run: a
+//   delivery refused by a draining worker (503) or handed back by a stopping source is an attempt
+//   all the same. Such a skipped attempt counts only when a fault struck before the run after it. A FAILED or CANCELLED task with an expectation runs at most
 //   that often (plus its allowance; fewer when a delivery was used up without a run), a REJECTED
 //   task never;
 // - dead letters: each is complete (reason, stage, attempt count); a FAILED task has exactly one
@@ -106,6 +109,20 @@ export function toTouched(ledger: RunLedger, faults: readonly Fault[]): Map<stri
   return touched;
 }
 
+/** Attempts a fault used up without a run: attempt numbers the runs skipped, each counted only
+ * when a fault struck before the first run after the gap (without a fault, every delivery runs). */
+export function toSkippedAttempts(starts: readonly HandlerStart[], faults: readonly Fault[]): number {
+  const firstRunOf = new Map<number, number>();
+  for (const start of starts) firstRunOf.set(start.attempt, Math.min(firstRunOf.get(start.attempt) ?? Infinity, start.atMs));
+  let skipped = 0;
+  let next = 1;
+  for (const [attempt, atMs] of [...firstRunOf].sort(([a], [b]) => a - b)) {
+    if (attempt > next && faults.some((fault) => fault.atMs <= atMs)) skipped += attempt - next;
+    next = attempt + 1;
+  }
+  return skipped;
+}
+
 const clock = (ms: number) => new Date(ms).toISOString().slice(11, 23);
 
 /** "attempt 1 at 10:00:01.234, attempt 1 at 10:00:04.001". */
@@ -199,7 +216,9 @@ export function toInvariants(observed: Observed, published: readonly RunRecord[]
       if (current.seq !== previous.seq + 1) violations.push(`${id}: history seq ${previous.seq} → ${current.seq}`);
       if (!isNewer(current, previous)) violations.push(`${id}: status moved backwards ${previous.state} → ${current.state}`);
     }
-    const runViolation = toRunViolation(id, status.state, starts, options.expectedRuns?.get(id), touched.get(id) ?? []);
+    const needed = options.expectedRuns?.get(id);
+    const skipped = toSkippedAttempts(starts, options.faults ?? []);
+    const runViolation = toRunViolation(id, status.state, starts, needed === undefined ? undefined : Math.max(1, needed - skipped), touched.get(id) ?? []);
     if (runViolation) violations.push(runViolation);
     if (status.state === 'SUCCEEDED' && !hasResult) violations.push(`${id}: SUCCEEDED without a stored result`);
     violations.push(...toDeadLetterViolations(id, status.state, lettersByTask.get(id) ?? []));
