@@ -79,6 +79,17 @@ describe('the lean HTTP/1.1 client', () => {
     expect(server.connections()).toBe(1);
   });
 
+  it('sends header values beyond ASCII as latin1 bytes, as node:http does', async () => {
+    let subject: string | undefined;
+    const server = await startServer(async (request, response) => {
+      subject = request.headers['ce-subject'] as string;
+      response.end(await readBody(request));
+    });
+    const poster = clientFor(server.url);
+    expect((await poster.post({ headers: { 'ce-subject': 'café' }, body: 'ü', timeoutMs: 5000 })).body).toBe('ü');
+    expect(subject).toBe('café');
+  });
+
   it('reads chunked answers and answers that close the connection, then opens a new one', async () => {
     let count = 0;
     const server = await startServer(async (request, response) => {
