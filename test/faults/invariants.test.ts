@@ -151,6 +151,13 @@ describe('attempts a fault used up without a run', () => {
     expect(toInvariants(observed, records, { ...options, faults: [stop] }).violations).toEqual([]);
     expect(toInvariants(observed, records, options).violations).toEqual([expect.stringMatching(/^t: SUCCEEDED after 1 handler runs, expected 2/)]);
   });
+
+  it('a task that needs no run (its status events were injected) still needs none after a fault', () => {
+    const task = finishedTask('t', 'SUCCEEDED');
+    const observed: Observed = { tasks: new Map([['t', task]]), deadLetters: [], auditStarts: [] };
+    const options = { taskIds: ['t'], expectedRuns: new Map([['t', 0]]), faults: [stop] };
+    expect(toInvariants(observed, [], options).violations).toEqual([]);
+  });
 });
 
 describe('dead letters', () => {

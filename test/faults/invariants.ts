@@ -218,7 +218,9 @@ export function toInvariants(observed: Observed, published: readonly RunRecord[]
     }
     const needed = options.expectedRuns?.get(id);
     const skipped = toSkippedAttempts(starts, options.faults ?? []);
-    const runViolation = toRunViolation(id, status.state, starts, needed === undefined ? undefined : Math.max(1, needed - skipped), touched.get(id) ?? []);
+    // A skipped attempt implies a run after it: never fewer than one then.
+    const need = needed !== undefined && skipped > 0 ? Math.max(1, needed - skipped) : needed;
+    const runViolation = toRunViolation(id, status.state, starts, need, touched.get(id) ?? []);
     if (runViolation) violations.push(runViolation);
     if (status.state === 'SUCCEEDED' && !hasResult) violations.push(`${id}: SUCCEEDED without a stored result`);
     violations.push(...toDeadLetterViolations(id, status.state, lettersByTask.get(id) ?? []));
