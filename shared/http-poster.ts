@@ -3,18 +3,17 @@
 // with it, ingest calls the enricher. Plain http: goes through the lean HTTP/1.1 client
 // (http1-client.ts); https: through node's https agent, below.
 //
-// A kept-alive connection can be closed by the server just as a request is written on it: the
-// request then fails with ECONNRESET (or EPIPE) before any answer. That is not the sink failing,
-// and counting it as a failed delivery would spend one of the task's attempts, so such a request
-// is sent once more on a fresh connection (`request.reusedSocket`, node's documented signal for
-// exactly this). Every delivery is idempotent downstream, so a second send is harmless.
+// Both keep one rule: a kept-alive connection can be closed by the server just as a request is
+// written on it, and the request then fails with ECONNRESET (or EPIPE) before any answer. That is
+// not the sink failing, and counting it as a failed delivery would spend one of the task's
+// attempts, so such a request is sent once more on a fresh connection (here `request.reusedSocket`,
+// node's documented signal for exactly this). Every delivery is idempotent downstream, so a second
+// send is harmless.
 import { createHttp1Client } from './http1-client';
 import { loadHttps } from './lazy-tls';
-import { PostError, type PostAnswer, type Poster, type PostRequest } from './poster';
+import { PostError, STALE_CONNECTION_CODES, toSocketHost, type PostAnswer, type Poster, type PostRequest } from './poster';
 
 export { PostError, type PostAnswer, type Poster, type PostRequest } from './poster';
-
-const STALE_CONNECTION_CODES = new Set(['ECONNRESET', 'EPIPE']);
 
 export function createPoster(target: string, options: { maxSockets: number }): Poster {
   const url = new URL(target);
@@ -28,7 +27,7 @@ function createHttpsPoster(url: URL, options: { maxSockets: number }): Poster {
   const send = https.request;
   const base = {
     protocol: url.protocol,
-    hostname: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+    hostname: toSocketHost(url),
     port: url.port || 443,
     path: `${url.pathname}${url.search}`,
     method: 'POST',

@@ -2,6 +2,7 @@
 import http from 'node:http';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { waitFor } from '../test/helpers/ports';
 import { createHttp1Client } from './http1-client';
 import type { Poster } from './poster';
 
@@ -49,14 +50,6 @@ async function readBody(request: http.IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of request) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString('utf8');
-}
-
-async function until(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 describe('the lean HTTP/1.1 client', () => {
@@ -164,7 +157,7 @@ describe('the lean HTTP/1.1 client', () => {
     const poster = clientFor(server.url);
     await poster.post({ headers: {}, body: 'a', timeoutMs: 5000 });
     server.dropIdle();
-    await until(() => server.open() === 0, 'the idle connection to close');
+    await waitFor('the idle connection to close', () => server.open() === 0, 5000, 5);
     expect((await poster.post({ headers: {}, body: 'b', timeoutMs: 5000 })).body).toBe('b');
     expect(server.connections()).toBe(2);
   });
@@ -175,10 +168,10 @@ describe('the lean HTTP/1.1 client', () => {
     await expect(poster.post({ headers: {}, body: 'x', timeoutMs: 50 })).rejects.toMatchObject({ name: 'TimeoutError', message: 'no answer within 50 ms' });
     const abort = new AbortController();
     const pending = poster.post({ headers: {}, body: 'y', timeoutMs: 5000, signal: abort.signal });
-    await until(() => server.connections() === 2, 'the second request to arrive');
+    await waitFor('the second request to arrive', () => server.connections() === 2, 5000, 5);
     abort.abort();
     await expect(pending).rejects.toMatchObject({ name: 'AbortError' });
-    await until(() => server.open() === 0, 'the given-up connections to close');
+    await waitFor('the given-up connections to close', () => server.open() === 0, 5000, 5);
   });
 
   it('fails with the connection error code when nothing listens', async () => {
@@ -203,7 +196,7 @@ describe('the lean HTTP/1.1 client', () => {
     const poster = clientFor(server.url, 1);
     const inFlight = poster.post({ headers: {}, body: 'a', timeoutMs: 5000 });
     const queued = poster.post({ headers: {}, body: 'b', timeoutMs: 5000 });
-    await until(() => server.connections() === 1, 'the request to arrive');
+    await waitFor('the request to arrive', () => server.connections() === 1, 5000, 5);
     const outcomes = Promise.allSettled([inFlight, queued]);
     poster.close();
     const [first, second] = await outcomes;

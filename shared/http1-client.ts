@@ -15,7 +15,7 @@
 // - header names and values are checked as node:http checks them (a TypeError, nothing sent).
 import net from 'node:net';
 import { createHttp1ResponseReader, type Http1Response, type Http1ResponseReader } from './http1-response';
-import { PostError, type PostAnswer, type Poster, type PostRequest } from './poster';
+import { PostError, STALE_CONNECTION_CODES, toSocketHost, type PostAnswer, type Poster, type PostRequest } from './poster';
 
 type Exchange = {
   answer(response: Http1Response): void;
@@ -41,10 +41,9 @@ const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const INVALID_HEADER_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 const PRINTABLE_ASCII_HEAD = /^[\t\n\r\x20-\x7e]*$/;
 const KEEP_ALIVE_MARGIN_MS = 1000;
-const STALE_CODES = new Set(['ECONNRESET', 'EPIPE']);
 
 export function createHttp1Client(url: URL, options: { maxSockets: number }): Poster {
-  const target = { host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(url.port || 80) };
+  const target = { host: toSocketHost(url), port: Number(url.port || 80) };
   const headStart = `POST ${url.pathname}${url.search} HTTP/1.1\r\nhost: ${url.host}\r\n`;
   const idle: Connection[] = [];
   const all = new Set<Connection>();
@@ -123,7 +122,7 @@ function openConnection(target: { host: string; port: number }, events: Connecti
   const fail = (error: Error & { code?: string }) => {
     const exchange = connection.current;
     connection.current = undefined;
-    const stale = connection.reused && !connection.answering && (error.code === undefined || STALE_CODES.has(error.code));
+    const stale = connection.reused && !connection.answering && (error.code === undefined || STALE_CONNECTION_CODES.has(error.code));
     exchange?.fail(error, stale);
   };
   const finish = (response: Http1Response) => {

@@ -18,6 +18,15 @@ export type Poster = {
   close(): void;
 };
 
+/** The errors of a request written on a kept-alive connection that the server closed as it went
+ * out: not the sink failing, so the request is sent once more on a new connection. */
+export const STALE_CONNECTION_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE']);
+
+/** The host to open a socket to: the URL's hostname without an IPv6 literal's brackets. */
+export function toSocketHost(url: URL): string {
+  return url.hostname.replace(/^\[(.*)\]$/, '$1');
+}
+
 /** A failed request: a timeout, an abort, or a connection error (with its errno code). */
 export class PostError extends Error {
   readonly code: string | undefined;
