@@ -199,7 +199,9 @@ export function createTaskManagerClient(options: ClientOptions): TaskManagerClie
     const onAbort = () => call.cancel();
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      for await (const message of call) yield toStatusUpdate(message as Wire);
+      // Not destroyed on return: destroying builds an AbortError, stack and all, per watch,
+      // and the call ends by itself right after the terminal state (below).
+      for await (const message of call.iterator({ destroyOnReturn: false })) yield toStatusUpdate(message as Wire);
     } finally {
       signal?.removeEventListener('abort', onAbort);
       // Stopped at a terminal state: the server ends the call right after it, so let it end, in

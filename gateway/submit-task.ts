@@ -63,7 +63,10 @@ export async function submitChecked(ctx: ServiceContext, input: NormalizedSubmit
     await rollBack(ctx, taskId, tenant, key);
     throw error;
   }
-  await markPublished(ctx, taskId);
+  // Sent before the answer, not waited for: this gateway's later commands (a repeated key's
+  // read) follow it on the same Redis connection, and a failure is only logged either way. The
+  // answer comes a Redis round trip sooner.
+  void markPublished(ctx, taskId);
   deps.metrics?.submitted(envelope);
   deps.logger.info({ taskId, tenant, type: envelope.type, priority: envelope.priority }, 'task submitted');
   return { task_id: taskId, state: 'QUEUED', duplicate: false };

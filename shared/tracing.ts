@@ -38,11 +38,12 @@ export function extractTraceContext(event: Carrier, base: Context = context.acti
 }
 
 /** Runs `fn` in a new span (child of `parent`, or of the active context) and ends it. In a process
- * that records nothing, only a root gets a span (see runUnrecorded). */
+ * that records nothing, only a root gets a span (see runUnrecorded). `attributes` may be a function:
+ * then they are built only for a span that records them. */
 export function withSpan<T>(
   name: string,
   kind: SpanKind,
-  attributes: Attributes,
+  attributes: Attributes | (() => Attributes),
   fn: () => Promise<T>,
   parent: Context = context.active(),
 ): Promise<T> {
@@ -74,8 +75,14 @@ function runUnrecorded<T>(name: string, kind: SpanKind, fn: () => Promise<T>, pa
   }
 }
 
-async function withRecordedSpan<T>(name: string, kind: SpanKind, attributes: Attributes, fn: () => Promise<T>, parent: Context): Promise<T> {
-  const span = tracer.startSpan(name, { kind, attributes }, parent);
+async function withRecordedSpan<T>(
+  name: string,
+  kind: SpanKind,
+  attributes: Attributes | (() => Attributes),
+  fn: () => Promise<T>,
+  parent: Context,
+): Promise<T> {
+  const span = tracer.startSpan(name, { kind, attributes: typeof attributes === 'function' ? attributes() : attributes }, parent);
   try {
     return await context.with(trace.setSpan(parent, span), fn);
   } catch (error) {

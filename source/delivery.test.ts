@@ -19,6 +19,7 @@ import {
   decide,
   describeFailure,
   findUnsendableHeader,
+  toBatchedEvent,
   toDeliveryHeaders,
   toResponseDetail,
   toRetryAfterMs,
@@ -114,6 +115,14 @@ describe('headers and response details', () => {
       'ce-maxdeliver': '5',
     });
     expect(headers).not.toHaveProperty('ce-data');
+  });
+
+  it('builds a batch element with this delivery’s attempt and limit, replacing stale ones', () => {
+    const stale = { ...event, deliveryattempt: '9', maxdeliver: '7' };
+    expect(toBatchedEvent(stale, 2, 5)).toEqual({ ...event, deliveryattempt: '2', maxdeliver: '5' });
+    // No limit (records on EVENTS): no maxdeliver, whatever the event carried.
+    expect(toBatchedEvent(stale, 3, -1)).toEqual({ ...event, deliveryattempt: '3' });
+    expect(stale).toMatchObject({ deliveryattempt: '9', maxdeliver: '7' });
   });
 
   it('finds header values that cannot be sent', () => {

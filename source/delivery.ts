@@ -122,8 +122,11 @@ export function decide(verdict: Verdict, attempt: number, flow: FlowSettings, ma
 /** A delivery's event as one element of a batch (structured mode): the event's attributes with
  * this delivery's attempt (and attempt limit), as the binary headers would carry them. */
 export function toBatchedEvent(event: WireEvent, attempt: number, maxDeliver: number): Record<string, unknown> {
-  const { deliveryattempt: _attempt, maxdeliver: _max, ...attributes } = event;
-  return { ...attributes, deliveryattempt: String(attempt), ...(maxDeliver > 0 ? { maxdeliver: String(maxDeliver) } : {}) };
+  // One copy per delivery (a rest and a spread made two).
+  const batched: Record<string, unknown> = { ...event, deliveryattempt: String(attempt) };
+  if (maxDeliver > 0) batched.maxdeliver = String(maxDeliver);
+  else if (batched.maxdeliver !== undefined) delete batched.maxdeliver;
+  return batched;
 }
 
 /** Binary-mode headers of a delivery: the event's attributes plus the delivery attempt (and the
@@ -232,16 +235,17 @@ async function deliver(ctx: DeliveryContext, message: PulledMessage, abandon: Ab
 
 /** Parses the event and delivers it inside a CONSUMER span whose parent is its traceparent. */
 async function handle(ctx: DeliveryContext, message: PulledMessage, abandon: AbortSignal, logger: Logger): Promise<OutcomeKind> {
-  const where = `${message.consumer.stream} #${message.streamSequence}`;
   let event: WireEvent;
   try {
     event = parseWireEvent(message.data);
   } catch (error) {
     const problem = describeError(error);
-    return giveUp(ctx.giveUp, message, { event: undefined, reason: `${where} is not a valid CloudEvent: ${problem}`, lastError: problem }, abandon, logger);
+    const reason = `${message.consumer.stream} #${message.streamSequence} is not a valid CloudEvent: ${problem}`;
+    return giveUp(ctx.giveUp, message, { event: undefined, reason, lastError: problem }, abandon, logger);
   }
   const eventLogger = lazyChild(logger, { taskId: event.subject, eventId: event.id, eventType: event.type });
-  const attributes = {
+  // Built only for a span that records them (none without an exporter).
+  const attributes = () => ({
     'messaging.system': 'nats',
     'messaging.destination.name': message.consumer.filterSubject,
     'messaging.consumer.group.name': message.consumer.durable,
@@ -249,7 +253,7 @@ async function handle(ctx: DeliveryContext, message: PulledMessage, abandon: Abo
     'cloudevents.event_type': event.type,
     'taskmanager.task_id': event.subject ?? '',
     'taskmanager.delivery_attempt': message.deliveryCount,
-  };
+  });
   return withSpan(
     `deliver ${event.type}`,
     SpanKind.CONSUMER,
