@@ -10,9 +10,9 @@
 //   runs exactly as often as it needs. A task whose handler decides by the attempt number (flaky
 //   throws on attempts 1..N) needs fewer runs when a fault used up an attempt without a run: a
 //   delivery refused by a draining worker (503) or handed back by a stopping source is an attempt
-//   all the same. Such a skipped attempt counts only when a fault struck before the run after it. A FAILED or CANCELLED task with an expectation runs at most
-//   that often (plus its allowance; fewer when a delivery was used up without a run), a REJECTED
-//   task never;
+//   all the same. Such a skipped attempt counts only when a fault struck before the run after
+//   it. A FAILED or CANCELLED task with an expectation runs at most that often (plus its
+//   allowance; fewer when a delivery was used up without a run), a REJECTED task never;
 // - dead letters: each is complete (reason, stage, attempt count); a FAILED task has exactly one
 //   (from the stage that gave up: `worker`, the scheduler's promoter, or a source,
 //   `source:<function>`); a REJECTED task exactly one, from `ingest` (it rejects for good and
