@@ -12,7 +12,7 @@ import { connect } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
 import { sourceName, toLocalStack, type ProcessSpec } from '../scripts/local-stack';
-import { FUNCTIONS } from '../shared/topology';
+import { FUNCTIONS, NODE_V8_FLAGS } from '../shared/topology';
 import { getFreePort } from '../test/helpers/ports';
 import { startNatsServer, startRedisServer, type TestServer } from '../test/helpers/servers';
 import { toProfileArgs } from './profiles';
@@ -28,7 +28,10 @@ export type ColdStartOptions = { runs: number; distDir: string; profileDir: stri
  * (shared/compile-cache.ts). */
 type Servers = { nats: TestServer; redis: TestServer; compileCacheDir: string };
 
-export type ColdStartKind = 'function' | 'source' | 'gateway';
+/** `floor`: node itself, a bare `node:http` server with the functions' node arguments and
+ * environment but no bundle, probed as a function is: the part of a cold start no code of ours
+ * can remove (not judged). */
+export type ColdStartKind = 'function' | 'source' | 'gateway' | 'floor';
 
 export type ColdStartRow = {
   name: string;
@@ -44,6 +47,16 @@ const PROBE_INTERVAL_MS = 5;
 const READY_TIMEOUT_MS = 30_000;
 /** The source measured (every source is the same bundle), with its function as sink. */
 const SOURCE_FUNCTION = 'worker';
+
+/** The floor row's name, and the program it runs: answers 200 to any request on PORT. */
+export const FLOOR_NAME = 'node-floor';
+const FLOOR_PROGRAM = "require('node:http').createServer((req, res) => res.end()).listen(Number(process.env.PORT), '127.0.0.1')";
+
+/** A function's command and environment with its bundle (and the telemetry preload) replaced by
+ * FLOOR_PROGRAM, listening on `port`. */
+export function toFloorSpec(fn: ProcessSpec, port: number): ProcessSpec {
+  return { name: FLOOR_NAME, args: [...NODE_V8_FLAGS, '-e', FLOOR_PROGRAM], env: { ...fn.env, PORT: String(port) } };
+}
 
 /** Asks whether the process is ready; `close` frees what asking needed (a gRPC channel). */
 type Probe = { ready(): Promise<boolean>; close(): void };
@@ -190,7 +203,7 @@ async function measureRounds(
 }
 
 async function measureAll(servers: Servers, options: ColdStartOptions): Promise<ColdStartRow[]> {
-  const names = ['gateway', ...FUNCTIONS.flatMap((fn) => (fn.sourcePort ? [fn.name, sourceName(fn)] : [fn.name]))];
+  const names = ['gateway', FLOOR_NAME, ...FUNCTIONS.flatMap((fn) => (fn.sourcePort ? [fn.name, sourceName(fn)] : [fn.name]))];
   const ports: Record<string, number> = {};
   for (const name of names) ports[name] = await getFreePort();
   const specs = toLocalStack({
@@ -201,6 +214,7 @@ async function measureAll(servers: Servers, options: ColdStartOptions): Promise<
     ports,
     env: { ...BENCH_ENV, NODE_COMPILE_CACHE: servers.compileCacheDir },
   });
+  specs.push(toFloorSpec(specs.find((spec) => spec.name === FUNCTIONS[0]!.name)!, ports[FLOOR_NAME]!));
   const specOf = (name: string) => {
     const spec = specs.find((candidate) => candidate.name === name);
     if (!spec) throw new Error(`no process ${name} in the local stack`);
@@ -208,8 +222,12 @@ async function measureAll(servers: Servers, options: ColdStartOptions): Promise<
   };
   await runSetup(specOf('setup'));
 
+  // The floor in the functions' rounds, so that a busy moment of the host weighs on it as on them.
   const rows = await measureRounds(
-    FUNCTIONS.map((fn) => ({ name: fn.name, kind: 'function' as const, probe: () => httpOk(`http://127.0.0.1:${ports[fn.name]}/health/readiness`) })),
+    [
+      { name: FLOOR_NAME, kind: 'floor' as const, probe: () => httpOk(`http://127.0.0.1:${ports[FLOOR_NAME]}/health/readiness`) },
+      ...FUNCTIONS.map((fn) => ({ name: fn.name, kind: 'function' as const, probe: () => httpOk(`http://127.0.0.1:${ports[fn.name]}/health/readiness`) })),
+    ],
     specOf,
     options,
   );

@@ -110,6 +110,18 @@ describe('the bench report', () => {
     expect(lines.some((line) => /worker-source\s+source\s+900\.0\s+900\.0\s+MISS/.test(line))).toBe(true);
   });
 
+  it("node's own start is a row of its own, never judged, and the slowest function's start is shown over it", () => {
+    const row = (name: string, kind: 'function' | 'floor', medianMs: number) => ({ name, kind, runsMs: [medianMs], medianMs, minMs: medianMs, failures: 0 });
+    // A floor over the limit is still neither the verdict nor a MISS: it is node's, not ours.
+    const slowFloor = results({ coldStart: [row('node-floor', 'floor', 160), row('worker', 'function', 120)] });
+    expect(slowFloor.verdicts).toEqual([expect.objectContaining({ id: 'coldStart', value: 120, pass: true })]);
+    expect(formatColdStart(slowFloor).some((line) => /node-floor\s+floor\s+160\.0\s+160\.0\s+—/.test(line))).toBe(true);
+
+    const lines = formatColdStart(results({ coldStart: [row('node-floor', 'floor', 100), row('worker', 'function', 120), row('ingest', 'function', 145)] }));
+    expect(lines).toContain("over node's own start: the slowest function (ingest) 145.0 ms, node-floor 100.0 ms: 45.0 ms of the start is the bundle's");
+    expect(formatColdStart(results({ coldStart: [row('worker', 'function', 120)] })).some((line) => line.startsWith('over node'))).toBe(false);
+  });
+
   it('profiles list the top functions with their share of busy time', () => {
     const lines = formatProfiles(
       results({

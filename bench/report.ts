@@ -189,6 +189,24 @@ export function formatBurst(results: BenchResults): string[] {
   ];
 }
 
+/** The function whose median start is the slowest (one that never started, NaN, counts as slowest). */
+function slowestFunction(rows: readonly ColdStartRow[]): ColdStartRow | undefined {
+  const functions = rows.filter((row) => row.kind === 'function');
+  if (functions.length === 0) return undefined;
+  return functions.reduce((a, b) => (Number.isNaN(b.medianMs) || b.medianMs > a.medianMs ? b : a));
+}
+
+/** How much of the slowest function's start is ours: its median over the floor's. */
+function formatOverFloor(rows: readonly ColdStartRow[]): string[] {
+  const floor = rows.find((row) => row.kind === 'floor');
+  const slowest = slowestFunction(rows);
+  if (!floor || !slowest || !Number.isFinite(floor.medianMs) || !Number.isFinite(slowest.medianMs)) return [];
+  return [
+    `over node's own start: the slowest function (${slowest.name}) ${n1(slowest.medianMs)} ms, node-floor ${n1(floor.medianMs)} ms: ` +
+      `${n1(slowest.medianMs - floor.medianMs)} ms of the start is the bundle's`,
+  ];
+}
+
 export function formatColdStart(results: BenchResults): string[] {
   const rows = results.coldStart;
   if (!rows) return [];
@@ -198,14 +216,16 @@ export function formatColdStart(results: BenchResults): string[] {
     row.kind,
     n1(row.medianMs),
     n1(row.minMs),
-    row.medianMs <= limit ? 'PASS' : 'MISS',
+    row.kind === 'floor' ? '—' : row.medianMs <= limit ? 'PASS' : 'MISS',
     row.runsMs.map((ms) => n0(ms)).join(' ') + (row.failures > 0 ? `; ${row.failures} failed: ${row.firstFailure}` : ''),
   ]);
   return [
     heading(`Cold start: spawn → ready, ${results.config.coldStartRuns} run${results.config.coldStartRuns === 1 ? '' : 's'} each, one process at a time`),
     '  ready = function: GET /health/readiness 200; source: /healthz 200 (its sink already up); gateway: grpc.health.v1 SERVING',
     "  compile cache: empty at each process's first run, which compiles its bundle; later runs read what it saved (as a restart or an image's baked cache does)",
+    "  node-floor: node itself, a bare node:http server started with the functions' node arguments and environment, probed as they are",
     ...formatTable(['process', 'kind', 'median ms', 'min ms', `≤ ${limit} ms`, 'runs (ms)'], table, [0, 1, 5]),
+    ...formatOverFloor(rows),
     ...verdictsOf(results, 'coldStart'),
   ];
 }
@@ -274,10 +294,7 @@ export function toVerdicts(results: BenchResults): Verdict[] {
     verdicts.push(judge('burstDrain', drained ? drainSeconds : NaN, `burst of ${n0(burstSize)}: all terminal${drained ? '' : ' (not drained)'}`));
     verdicts.push(judge('burstRss', maxPeakMiB, `burst: peak RSS of every process (highest: ${maxPeakProcess})`));
   }
-  const functions = results.coldStart?.filter((row) => row.kind === 'function') ?? [];
-  if (functions.length > 0) {
-    const slowest = functions.reduce((a, b) => (Number.isNaN(b.medianMs) || b.medianMs > a.medianMs ? b : a));
-    verdicts.push(judge('coldStart', slowest.medianMs, `function cold start (median of the slowest: ${slowest.name})`));
-  }
+  const slowest = slowestFunction(results.coldStart ?? []);
+  if (slowest) verdicts.push(judge('coldStart', slowest.medianMs, `function cold start (median of the slowest: ${slowest.name})`));
   return verdicts;
 }
