@@ -2,7 +2,7 @@
 // when the oldest message it holds was published (STREAM.MSG.GET with next_by_subj). Two readers
 // share it: the scheduler's reconciler (is a stalled task's work still queued?) and the queue
 // stats of GetQueueStats (shared/queue-stats.ts).
-import { jetstreamManager, JetStreamApiError, type JetStreamManager } from '@nats-io/jetstream';
+import type { JetStreamManager } from '@nats-io/jetstream';
 import type { ConsumerSpec } from './contract';
 import { DependencyUnavailableError, describeError } from './errors';
 import type { NatsConnection } from './nats';
@@ -16,6 +16,13 @@ export type ConsumerHold = {
    * could not be read (older than anything: its readers then wait, or report it as old). */
   oldestPublishedMs: number | undefined;
 };
+
+/** nats.js's JetStream module, loaded on the first read rather than at start: in a function only
+ * the scheduler's reconciler reads holds, long after the start that would pay for loading it. */
+function loadJetStream(): typeof import('@nats-io/jetstream') {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- deferred to first use (cold start)
+  return require('@nats-io/jetstream') as typeof import('@nats-io/jetstream');
+}
 
 type StoredMessageReply = { message?: { time?: string }; error?: { code?: number; description?: string } };
 
@@ -38,13 +45,13 @@ export function createConsumerHoldReader(
     try {
       // No $JS.API.INFO round trip: the users that read holds are granted consumer INFO and
       // MSG.GET of what they watch, nothing more (shared/nats-permissions.ts).
-      manager ??= jetstreamManager(nc, { checkAPI: false, timeout });
+      manager ??= loadJetStream().jetstreamManager(nc, { checkAPI: false, timeout });
       const info = await (await manager).consumers.info(consumer.stream, consumer.durable);
       const counts = { pending: info.num_pending, inFlight: info.num_ack_pending };
       if (counts.pending === 0 && counts.inFlight === 0) return { ...counts, oldestPublishedMs: undefined };
       return { ...counts, oldestPublishedMs: await readOldest(nc, consumer, info.ack_floor.stream_seq + 1, timeout) };
     } catch (error) {
-      if (error instanceof JetStreamApiError && MISSING.has(error.code)) return undefined;
+      if (error instanceof loadJetStream().JetStreamApiError && MISSING.has(error.code)) return undefined;
       manager = undefined;
       throw new DependencyUnavailableError(`nats unavailable while reading what ${consumer.durable} holds: ${describeError(error)}`, { cause: error });
     }
