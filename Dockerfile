@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # One image, `taskmanager:local`, for every process of Taskmanager. Each container starts its own
 # bundle with exactly the local stack's command (scripts/local-stack.ts), for example
-#   node --no-concurrent-recompilation --require /app/dist/telemetry.cjs /app/dist/functions/worker.cjs
+#   node --no-concurrent-recompilation --min-semi-space-size=2 --require /app/dist/telemetry.cjs /app/dist/functions/worker.cjs
 # docker-compose.yml, k8s/ and knative/ set that command per process; test/deploy/ checks that
 # every command names a bundle this image contains.
 #
@@ -49,4 +49,4 @@ COPY --from=build /app/dist ./dist
 # The `node` user of the official image (uid 1000).
 USER node
 EXPOSE 50051
-CMD ["node", "--no-concurrent-recompilation", "--require", "/app/dist/telemetry.cjs", "/app/dist/gateway.cjs"]
+CMD ["node", "--no-concurrent-recompilation", "--min-semi-space-size=2", "--require", "/app/dist/telemetry.cjs", "/app/dist/gateway.cjs"]

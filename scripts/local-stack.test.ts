@@ -71,7 +71,7 @@ describe('every source in one process (hostSources)', () => {
     const host = byName(specs, SOURCE_HOST_NAME);
     // A larger young generation than NODE_OPTIONS gives the others (it allocates for seven), then
     // the V8 flags of every process.
-    expect(specs.find((spec) => spec.name === SOURCE_HOST_NAME)!.args.slice(0, 3)).toEqual(['--max-semi-space-size=4', ...NODE_V8_FLAGS, '--require']);
+    expect(specs.find((spec) => spec.name === SOURCE_HOST_NAME)!.args.slice(0, NODE_V8_FLAGS.length + 2)).toEqual(['--max-semi-space-size=4', ...NODE_V8_FLAGS, '--require']);
     expect(host.TM_SOURCE_FUNCTION).toBeUndefined();
     const hosted = JSON.parse(host[HOSTED_SOURCES_VARIABLE]!) as Record<string, Record<string, string>>;
     expect(Object.keys(hosted)).toEqual(['ingest', 'scheduler', 'worker', 'result-store', 'notifier', 'audit', 'deadletter']);

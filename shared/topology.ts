@@ -67,13 +67,17 @@ export const NODE_MALLOC_ARENA_MAX = '2';
 
 /**
  * V8 flags on the command line of every node process (NODE_OPTIONS refuses them): the local
- * stack, the image's CMD and every manifest's args. By default V8's optimizing compiler runs on
- * a worker thread, and the memory it takes for its work stays in that thread's malloc arena once
- * the burst's code is optimized: 10–25 MiB more per process at a burst's peak (the gateway peaked
- * at 109–122 MiB so, at 96–98 with `--no-concurrent-recompilation`). On the main thread the same
- * compilations cost the same CPU, between events instead of beside them (docs/performance.md).
+ * stack, the image's CMD and every manifest's args (docs/performance.md has the figures).
+ * - `--no-concurrent-recompilation`: by default V8's optimizing compiler runs on a worker thread,
+ *   and the memory it takes for its work stays in that thread's malloc arena once the burst's code
+ *   is optimized: 10–25 MiB more per process at a burst's peak (the gateway peaked at 109–122 MiB
+ *   so, at 96–98 without). On the main thread the same compilations cost the same CPU, between
+ *   events instead of beside them.
+ * - `--min-semi-space-size=2`: the young generation starts at the size NODE_MEMORY_OPTIONS caps it
+ *   at instead of growing to it, so a start makes no minor collection before it is ready (a
+ *   function made two, 6–10 ms of its cold start). Under load it is at that size anyway.
  */
-export const NODE_V8_FLAGS: readonly string[] = ['--no-concurrent-recompilation'];
+export const NODE_V8_FLAGS: readonly string[] = ['--no-concurrent-recompilation', '--min-semi-space-size=2'];
 
 /**
  * The process that hosts every source (`npm start`: source/host.ts) allocates for seven: with
