@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
-import { getFreePort } from '../test/helpers/ports';
+import { getFreePort, waitFor } from '../test/helpers/ports';
 import { FLOOR_NAME, toFloorSpec } from './cold-start';
 import { NODE_V8_FLAGS } from '../shared/topology';
 
@@ -21,15 +21,15 @@ describe('the cold start floor', () => {
 
     const child = spawn(process.execPath, spec.args, { env: { ...process.env, ...spec.env }, stdio: 'ignore' });
     children.push(child);
-    const deadline = Date.now() + 10_000;
-    let status = 0;
-    while (status !== 200 && Date.now() < deadline) {
-      status = await fetch(`http://127.0.0.1:${port}/health/readiness`).then(
-        (response) => response.status,
-        () => 0,
-      );
-      if (status !== 200) await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    const status = await waitFor(
+      'node-floor to answer the readiness probe',
+      () =>
+        fetch(`http://127.0.0.1:${port}/health/readiness`).then(
+          (response) => (response.status === 200 ? response.status : undefined),
+          () => undefined,
+        ),
+      10_000,
+    );
     expect(status).toBe(200);
   });
 });

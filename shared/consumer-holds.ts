@@ -5,6 +5,7 @@
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type { ConsumerSpec } from './contract';
 import { DependencyUnavailableError, describeError } from './errors';
+import { loadJetStream } from './lazy-modules';
 import type { NatsConnection } from './nats';
 
 export type ConsumerHold = {
@@ -16,13 +17,6 @@ export type ConsumerHold = {
    * could not be read (older than anything: its readers then wait, or report it as old). */
   oldestPublishedMs: number | undefined;
 };
-
-/** nats.js's JetStream module, loaded on the first read rather than at start: in a function only
- * the scheduler's reconciler reads holds, long after the start that would pay for loading it. */
-function loadJetStream(): typeof import('@nats-io/jetstream') {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports -- deferred to first use (cold start)
-  return require('@nats-io/jetstream') as typeof import('@nats-io/jetstream');
-}
 
 type StoredMessageReply = { message?: { time?: string }; error?: { code?: number; description?: string } };
 
