@@ -214,19 +214,20 @@ async function measureAll(servers: Servers, options: ColdStartOptions): Promise<
     ports,
     env: { ...BENCH_ENV, NODE_COMPILE_CACHE: servers.compileCacheDir },
   });
-  specs.push(toFloorSpec(specs.find((spec) => spec.name === FUNCTIONS[0]!.name)!, ports[FLOOR_NAME]!));
   const specOf = (name: string) => {
     const spec = specs.find((candidate) => candidate.name === name);
     if (!spec) throw new Error(`no process ${name} in the local stack`);
     return spec;
   };
+  specs.push(toFloorSpec(specOf(FUNCTIONS[0]!.name), ports[FLOOR_NAME]!));
   await runSetup(specOf('setup'));
 
+  const readiness = (name: string) => () => httpOk(`http://127.0.0.1:${ports[name]}/health/readiness`);
   // The floor in the functions' rounds, so that a busy moment of the host weighs on it as on them.
   const rows = await measureRounds(
     [
-      { name: FLOOR_NAME, kind: 'floor' as const, probe: () => httpOk(`http://127.0.0.1:${ports[FLOOR_NAME]}/health/readiness`) },
-      ...FUNCTIONS.map((fn) => ({ name: fn.name, kind: 'function' as const, probe: () => httpOk(`http://127.0.0.1:${ports[fn.name]}/health/readiness`) })),
+      { name: FLOOR_NAME, kind: 'floor' as const, probe: readiness(FLOOR_NAME) },
+      ...FUNCTIONS.map((fn) => ({ name: fn.name, kind: 'function' as const, probe: readiness(fn.name) })),
     ],
     specOf,
     options,
